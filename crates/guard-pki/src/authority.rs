@@ -1,0 +1,264 @@
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+use crate::PkiError;
+use crate::key::KeyAlgorithm;
+use guard_api::AuthProvider;
+use rcgen::PublicKeyData as _;
+
+/// How long a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity(pub Duration);
+
+impl Validity {
+    /// Ten years: the CA's default, as in Go Guard.
+    pub const CA_DEFAULT: Validity = Validity(Duration::from_secs(3650 * 24 * 3600));
+    /// One year: the default of server and client certificates.
+    pub const LEAF_DEFAULT: Validity = Validity(Duration::from_secs(365 * 24 * 3600));
+}
+
+/// `notBefore` is set this far in the past so that a machine whose clock is
+/// slightly behind the one that issued the certificate still accepts it.
+const BACKDATE: Duration = Duration::from_secs(5 * 60);
+
+/// A certificate and its private key, PEM encoded.
+#[derive(Clone)]
+pub struct IssuedPair {
+    /// The certificate (`-----BEGIN CERTIFICATE-----`).
+    pub cert_pem: String,
+    /// The private key, PKCS#8 (`-----BEGIN PRIVATE KEY-----`).
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for IssuedPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedPair")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What goes into the webhook server's certificate.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// IP subject alternative names (the addresses the API server dials).
+    pub ips: Vec<IpAddr>,
+    /// DNS subject alternative names.
+    pub domains: Vec<String>,
+    /// Key algorithm of the new key.
+    pub key_algorithm: KeyAlgorithm,
+    /// Lifetime.
+    pub validity: Validity,
+}
+
+/// What goes into a client certificate.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// The `CN`: the organisation, domain or any name the provider uses.
+    pub name: String,
+    /// The provider, written as the certificate's `O`.
+    pub provider: AuthProvider,
+    /// Key algorithm of the new key.
+    pub key_algorithm: KeyAlgorithm,
+    /// Lifetime.
+    pub validity: Validity,
+}
+
+/// A loaded or freshly made certificate authority that can sign
+/// server and client certificates.
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// Makes a new self-signed CA (`CN=ca`), returning it and its files.
+    pub fn generate(
+        key_algorithm: KeyAlgorithm,
+        validity: Validity,
+    ) -> Result<(Self, IssuedPair), PkiError> {
+        let key = key_algorithm.generate()?;
+        let mut params = base_params("ca", None, validity)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+        if !key_algorithm.is_rsa() {
+            params
+                .key_usages
+                .retain(|u| *u != KeyUsagePurpose::KeyEncipherment);
+        }
+        let cert = params.self_signed(&key)?;
+        let pair = IssuedPair {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        };
+        let ca = CertificateAuthority {
+            issuer: Issuer::new(params, key),
+            cert_pem: pair.cert_pem.clone(),
+        };
+        Ok((ca, pair))
+    }
+
+    /// Loads a CA from its PEM certificate and key, as written by guard or
+    /// by Go Guard (PKCS#1 `RSA PRIVATE KEY`). The paths only label errors.
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        cert_path: &std::path::Path,
+        key_path: &std::path::Path,
+    ) -> Result<Self, PkiError> {
+        let bad_cert = |reason: String| PkiError::BadCertificate {
+            path: cert_path.to_owned(),
+            reason,
+        };
+        let key = crate::key::load_key_pair(key_pem).map_err(|reason| PkiError::BadKey {
+            path: key_path.to_owned(),
+            reason,
+        })?;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| bad_cert(format!("no certificate found ({e})")))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| bad_cert(format!("cannot parse it ({e})")))?;
+        // rcgen copies the subject RDN by RDN and panics on an empty one: check first.
+        if parsed.subject().iter().any(|rdn| rdn.iter().count() != 1) {
+            return Err(bad_cert(
+                "its subject has an empty or multi-valued RDN".into(),
+            ));
+        }
+        if !parsed.is_ca() {
+            return Err(bad_cert(
+                "it is not a CA certificate (basicConstraints CA:FALSE)".into(),
+            ));
+        }
+        if parsed.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
+            return Err(PkiError::KeyMismatch {
+                cert: cert_path.to_owned(),
+                key: key_path.to_owned(),
+            });
+        }
+        let issuer = Issuer::from_ca_cert_der(&der, key)
+            .map_err(|e| bad_cert(format!("cannot use it to sign ({e})")))?;
+        Ok(CertificateAuthority {
+            issuer,
+            cert_pem: cert_pem.to_owned(),
+        })
+    }
+
+    /// The CA certificate, PEM encoded.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Issues the webhook server's certificate: `CN=server`, serverAuth, the
+    /// given IP and DNS names as subject alternative names.
+    pub fn issue_server(&self, spec: &ServerSpec) -> Result<IssuedPair, PkiError> {
+        let mut params = base_params("server", None, spec.validity)?;
+        params.subject_alt_names = spec
+            .ips
+            .iter()
+            .map(|ip| Ok(SanType::IpAddress(*ip)))
+            .chain(spec.domains.iter().map(|d| dns_san(d)))
+            .collect::<Result<_, PkiError>>()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(params, spec.key_algorithm)
+    }
+
+    /// Issues a client certificate: `O=PROVIDER, CN=NAME`, clientAuth.
+    pub fn issue_client(&self, spec: &ClientSpec) -> Result<IssuedPair, PkiError> {
+        let mut params = base_params(&spec.name, Some(spec.provider.name()), spec.validity)?;
+        // Go Guard also puts the name in a DNS SAN; keep it when it is a valid one.
+        if let Ok(san) = dns_san(&spec.name) {
+            params.subject_alt_names = vec![san];
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(params, spec.key_algorithm)
+    }
+
+    fn issue(
+        &self,
+        mut params: CertificateParams,
+        key_algorithm: KeyAlgorithm,
+    ) -> Result<IssuedPair, PkiError> {
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if key_algorithm.is_rsa() {
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.use_authority_key_identifier_extension = true;
+        let key = key_algorithm.generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(IssuedPair {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn dns_san(name: &str) -> Result<SanType, PkiError> {
+    let valid = !name.is_empty()
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+        });
+    if !valid {
+        return Err(PkiError::Generate(format!(
+            "{name:?} is not a valid DNS name"
+        )));
+    }
+    Ok(SanType::DnsName(name.try_into()?))
+}
+
+fn base_params(
+    common_name: &str,
+    organization: Option<&str>,
+    validity: Validity,
+) -> Result<CertificateParams, PkiError> {
+    if common_name.trim().is_empty() {
+        return Err(PkiError::Generate("the certificate name is empty".into()));
+    }
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    if let Some(o) = organization {
+        dn.push(DnType::OrganizationName, o);
+    }
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - BACKDATE;
+    params.not_after = now
+        .checked_add(
+            time::Duration::try_from(validity.0).map_err(|e| PkiError::Generate(e.to_string()))?,
+        )
+        .ok_or_else(|| PkiError::Generate("validity is too long".into()))?;
+    params.serial_number = Some(random_serial()?);
+    Ok(params)
+}
+
+/// A random positive 128-bit serial number.
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| PkiError::Generate("the system random generator failed".into()))?;
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01; // keep the full length, so the serial is never short or zero
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+use rustls_pki_types::pem::PemObject as _;

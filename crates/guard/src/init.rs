@@ -1,0 +1,86 @@
+//! `guard init ca|server|client`
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use guard_pki::{CertificateAuthority, ClientSpec, PkiDir, ServerSpec, Validity};
+
+use crate::cli::{ClientName, InitCommand, PkiArgs};
+use crate::prompt::confirm_overwrite;
+
+pub fn run(cmd: InitCommand) -> anyhow::Result<()> {
+    match cmd {
+        InitCommand::Ca(args) => {
+            let pki = pki_dir(&args.common.pki)?;
+            let overwrite = confirm_overwrite(&pki.existing(guard_pki::CA), args.common.force)?;
+            let (_, pair) =
+                CertificateAuthority::generate(args.common.key_algorithm, Validity(args.duration))?;
+            pki.write_pair(guard_pki::CA, &pair, overwrite)?;
+            println!("Wrote ca certificates in {}", pki.path().display());
+        }
+        InitCommand::Server(args) => {
+            let pki = pki_dir(&args.common.pki)?;
+            let ca = pki.load_ca()?;
+            let overwrite = confirm_overwrite(&pki.existing(guard_pki::SERVER), args.common.force)?;
+            let pair = ca.issue_server(&ServerSpec {
+                ips: args.ips,
+                domains: args.domains,
+                key_algorithm: args.common.key_algorithm,
+                validity: Validity(args.duration),
+            })?;
+            pki.write_pair(guard_pki::SERVER, &pair, overwrite)?;
+            println!("Wrote server certificates in {}", pki.path().display());
+        }
+        InitCommand::Client(args) => {
+            let pki = pki_dir(&args.common.pki)?;
+            let (name, provider) = resolve_client(&args.client)?;
+            let ca = pki.load_ca()?;
+            let base = PkiDir::client_base(&name, provider)?;
+            let overwrite = confirm_overwrite(&pki.existing(&base), args.common.force)?;
+            let pair = ca.issue_client(&ClientSpec {
+                name,
+                provider,
+                key_algorithm: args.common.key_algorithm,
+                validity: Validity(args.duration),
+            })?;
+            pki.write_pair(&base, &pair, overwrite)?;
+            println!("Wrote client certificates in {}", pki.path().display());
+        }
+    }
+    Ok(())
+}
+
+/// The pki directory: `--pki-dir`, else `$GUARD_DATA_DIR`, else `~/.guard`.
+pub fn pki_dir(args: &PkiArgs) -> anyhow::Result<PkiDir> {
+    let data_dir = match (&args.pki_dir, std::env::var_os("GUARD_DATA_DIR")) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) if !dir.is_empty() => PathBuf::from(dir),
+        _ => dirs::home_dir()
+            .context("cannot find the home directory; pass --pki-dir")?
+            .join(".guard"),
+    };
+    Ok(PkiDir::new(data_dir))
+}
+
+/// The client's name and provider, with Guard's defaulting of the name.
+pub fn resolve_client(args: &ClientName) -> anyhow::Result<(String, guard_api::AuthProvider)> {
+    let provider = args.provider.with_context(|| {
+        format!(
+            "missing provider: pass -o PROVIDER ({})",
+            guard_api::AuthProvider::valid_names()
+        )
+    })?;
+    let name = match &args.name {
+        Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
+        _ if provider.name_is_optional() => provider.name().to_owned(),
+        _ => anyhow::bail!(
+            "missing client name: give it before -o ({}), e.g. `NAME -o {provider}`",
+            match provider {
+                guard_api::AuthProvider::Github => "the GitHub organisation",
+                guard_api::AuthProvider::Google => "the Google Workspace domain",
+                _ => "any name the API server is known by",
+            }
+        ),
+    };
+    Ok((name, provider))
+}

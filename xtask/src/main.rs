@@ -1,0 +1,53 @@
+//! `cargo xtask`: project chores. Nothing here is needed by the `guard` binary.
+//!
+//! * `cargo xtask ci`: format check, clippy with warnings denied, every test.
+//! * `cargo xtask demo`: builds guard and runs its main job on a scratch PKI.
+
+mod demo;
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("ci") => ci(),
+        Some("demo") => demo::run(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci|demo>");
+            eprintln!("  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates)");
+            eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
+            bail!("unknown or missing task")
+        }
+    }
+}
+
+fn ci() -> anyhow::Result<()> {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace", "--locked"])?;
+    Ok(())
+}
+
+/// Runs `cargo ARGS` from the workspace root, failing on a non-zero exit.
+pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
