@@ -17,8 +17,22 @@ pub fn run() -> anyhow::Result<()> {
 fn demo(guard: &Path, scratch: &Path) -> anyhow::Result<()> {
     let pki_dir = scratch.to_str().context("temp dir is not UTF-8")?;
     step(guard, &["init", "ca", "--pki-dir", pki_dir])?;
-    step(guard, &["init", "server", "--pki-dir", pki_dir, "--ips=127.0.0.1"])?;
-    step(guard, &["init", "client", "demo", "-o", "token-auth", "--pki-dir", pki_dir])?;
+    step(
+        guard,
+        &["init", "server", "--pki-dir", pki_dir, "--ips=127.0.0.1"],
+    )?;
+    step(
+        guard,
+        &[
+            "init",
+            "client",
+            "demo",
+            "-o",
+            "token-auth",
+            "--pki-dir",
+            pki_dir,
+        ],
+    )?;
     println!("\nFiles in {}:", scratch.join("pki").display());
     let mut entries: Vec<PathBuf> = std::fs::read_dir(scratch.join("pki"))?
         .map(|e| e.map(|e| e.path()))
@@ -27,7 +41,11 @@ fn demo(guard: &Path, scratch: &Path) -> anyhow::Result<()> {
     for path in entries {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
-        println!("  {:o}  {}", mode, path.file_name().unwrap_or_default().to_string_lossy());
+        println!(
+            "  {:o}  {}",
+            mode,
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
     }
     Ok(())
 }

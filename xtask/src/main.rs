@@ -16,7 +16,9 @@ fn main() -> anyhow::Result<()> {
         Some("demo") => demo::run(),
         _ => {
             eprintln!("usage: cargo xtask <ci|demo>");
-            eprintln!("  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates)");
+            eprintln!(
+                "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates)"
+            );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
             bail!("unknown or missing task")
         }
@@ -25,7 +27,15 @@ fn main() -> anyhow::Result<()> {
 
 fn ci() -> anyhow::Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace", "--locked"])?;
     Ok(())
 }

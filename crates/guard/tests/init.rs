@@ -1,4 +1,5 @@
 //! `guard init ca|server|client`, checked with the real `openssl`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

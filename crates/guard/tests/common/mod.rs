@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests: run the real `guard` binary in a
+#![allow(clippy::unwrap_used)]
 //! scratch HOME, and inspect certificates with the real `openssl`.
 #![allow(dead_code)]
 
