@@ -1,0 +1,15 @@
+//! How guard decides about a token, independent of HTTP and TLS:
+//!
+//! * [`Provider`]: what every identity provider implements.
+//! * [`Authenticator`]: the enabled providers, a per-review deadline, and a
+//!   [result cache](cache) with request coalescing in front of them.
+//! * [`Outcome`]: the answer, in the three shapes the API server tells apart
+//!   (authenticated, denied, provider unavailable).
+
+pub mod cache;
+mod authenticator;
+mod provider;
+
+pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review};
+pub use cache::{CacheConfig, Source};
+pub use provider::{BoxFuture, CheckError, Identity, Provider};

@@ -1,0 +1,73 @@
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use guard_api::{AuthProvider, BearerToken, UserInfo};
+
+/// A boxed future, so that providers can be stored as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// `status.user.username`.
+    pub username: String,
+    /// `status.user.uid`.
+    pub uid: String,
+    /// `status.user.groups`.
+    pub groups: Vec<String>,
+    /// `status.user.extra`.
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl From<Identity> for UserInfo {
+    fn from(id: Identity) -> Self {
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        UserInfo {
+            username: non_empty(id.username),
+            uid: non_empty(id.uid),
+            groups: (!id.groups.is_empty()).then_some(id.groups),
+            extra: (!id.extra.is_empty()).then_some(id.extra),
+        }
+    }
+}
+
+/// Why a provider did not authenticate a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The token is not valid for this provider and organisation: a plain
+    /// denial. The reason goes to guard's log, not to the API server.
+    #[error("{0}")]
+    Denied(String),
+    /// The provider could not be asked (outage, timeout, rate limit): the
+    /// API server gets the reason in `status.error`, which it does not cache.
+    /// The reason must name the outage, never the token.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// An identity provider.
+pub trait Provider: Send + Sync + 'static {
+    /// Which provider this is.
+    fn kind(&self) -> AuthProvider;
+
+    /// Checks `token` for the organisation `org` (the client certificate's
+    /// `CN`: a GitHub organisation, a Google domain...).
+    fn check<'a>(
+        &'a self,
+        org: &'a str,
+        token: &'a BearerToken,
+    ) -> BoxFuture<'a, Result<Identity, CheckError>>;
+
+    /// Whether results should go through the result cache. A provider whose
+    /// check is a local lookup (the token file) gains nothing from it.
+    fn cacheable(&self) -> bool {
+        true
+    }
+
+    /// Whether the provider itself verifies token audiences (OIDC does), so
+    /// that `status.audiences` may be echoed.
+    fn checks_audiences(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,22 @@
+use guard_pki::PkiError;
+
+/// Why a manifest or config cannot be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallerError {
+    /// A PKI file is missing; the message names the `guard init` command to run.
+    #[error("{what} not found in {dir}: run `{command}`")]
+    Missing {
+        /// What is missing ("CA certificate", "client certificate ...").
+        what: String,
+        /// The pki directory searched.
+        dir: String,
+        /// The command that creates it.
+        command: String,
+    },
+    /// A PKI file exists but cannot be read.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// Serialising the output failed.
+    #[error("cannot serialise the output: {0}")]
+    Serialize(String),
+}
