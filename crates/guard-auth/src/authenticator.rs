@@ -211,7 +211,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hanging_provider_is_cut_off_at_the_deadline() {
         let auth = Authenticator::builder()
-            .provider(Arc::new(Fixed(AuthProvider::Github, Ok(Identity::default()), true)))
+            .provider(Arc::new(Fixed(
+                AuthProvider::Github,
+                Ok(Identity::default()),
+                true,
+            )))
             .deadline(Duration::from_secs(3))
             .build();
         let review = auth

@@ -114,17 +114,27 @@ impl ReviewCache {
                     // The leader publishes a result, or drops the sender if it
                     // was cancelled; in that case, try to lead ourselves.
                     self.waiting.fetch_add(1, Ordering::SeqCst);
-                    let published = rx.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+                    let published = rx
+                        .wait_for(Option::is_some)
+                        .await
+                        .ok()
+                        .and_then(|r| r.clone());
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     if let Some(result) = published {
                         return (result, Source::Coalesced);
                     }
                 }
                 Role::Leader(tx) => {
-                    let guard = InFlightGuard { cache: self, key: &key };
+                    let guard = InFlightGuard {
+                        cache: self,
+                        key: &key,
+                    };
                     let Some(check) = check.take() else {
                         // Unreachable: a caller leads at most once.
-                        return (Err(CheckError::Unavailable("internal error".into())), Source::Provider);
+                        return (
+                            Err(CheckError::Unavailable("internal error".into())),
+                            Source::Provider,
+                        );
                     };
                     let result = check().await;
                     self.store(&key, &result);
@@ -206,7 +216,11 @@ struct InFlightGuard<'a> {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        let mut in_flight = self.cache.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = self
+            .cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         in_flight.remove(self.key);
     }
 }
@@ -237,11 +251,17 @@ mod tests {
             calls.fetch_add(1, Ordering::SeqCst);
             alice()
         };
-        assert_eq!(cache.get_or_check(key("t"), check).await.1, Source::Provider);
+        assert_eq!(
+            cache.get_or_check(key("t"), check).await.1,
+            Source::Provider
+        );
         assert_eq!(cache.get_or_check(key("t"), check).await.1, Source::Cache);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_secs(61)).await;
-        assert_eq!(cache.get_or_check(key("t"), check).await.1, Source::Provider);
+        assert_eq!(
+            cache.get_or_check(key("t"), check).await.1,
+            Source::Provider
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
@@ -252,7 +272,10 @@ mod tests {
         let _ = cache.get_or_check(key("d"), denied).await;
         assert_eq!(cache.get_or_check(key("d"), denied).await.1, Source::Cache);
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(cache.get_or_check(key("d"), denied).await.1, Source::Provider);
+        assert_eq!(
+            cache.get_or_check(key("d"), denied).await.1,
+            Source::Provider
+        );
 
         let down = || async { Err(CheckError::Unavailable("github is down".into())) };
         let _ = cache.get_or_check(key("u"), down).await;
@@ -263,23 +286,38 @@ mod tests {
     async fn different_tokens_and_orgs_do_not_share_entries() {
         let cache = ReviewCache::new(CacheConfig::default());
         let _ = cache.get_or_check(key("a"), || async { alice() }).await;
-        assert_eq!(cache.get_or_check(key("b"), || async { alice() }).await.1, Source::Provider);
+        assert_eq!(
+            cache.get_or_check(key("b"), || async { alice() }).await.1,
+            Source::Provider
+        );
         let other_org = CacheKey::new(AuthProvider::Github, "other", &BearerToken::new("a"));
-        assert_eq!(cache.get_or_check(other_org, || async { alice() }).await.1, Source::Provider);
+        assert_eq!(
+            cache.get_or_check(other_org, || async { alice() }).await.1,
+            Source::Provider
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_zero_size_disables_the_cache() {
-        let cache = ReviewCache::new(CacheConfig { size: 0, ..CacheConfig::default() });
+        let cache = ReviewCache::new(CacheConfig {
+            size: 0,
+            ..CacheConfig::default()
+        });
         let _ = cache.get_or_check(key("t"), || async { alice() }).await;
-        assert_eq!(cache.get_or_check(key("t"), || async { alice() }).await.1, Source::Provider);
+        assert_eq!(
+            cache.get_or_check(key("t"), || async { alice() }).await.1,
+            Source::Provider
+        );
         assert!(cache.is_empty());
     }
 
     #[tokio::test]
     async fn concurrent_identical_reviews_make_one_call() {
         // With the cache off, only coalescing can keep the call count at one.
-        let cache = Arc::new(ReviewCache::new(CacheConfig { size: 0, ..CacheConfig::default() }));
+        let cache = Arc::new(ReviewCache::new(CacheConfig {
+            size: 0,
+            ..CacheConfig::default()
+        }));
         let calls = Arc::new(AtomicUsize::new(0));
         let (release_tx, release_rx) = watch::channel(false);
         let mut tasks = Vec::new();

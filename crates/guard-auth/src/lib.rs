@@ -6,8 +6,8 @@
 //! * [`Outcome`]: the answer, in the three shapes the API server tells apart
 //!   (authenticated, denied, provider unavailable).
 
-pub mod cache;
 mod authenticator;
+pub mod cache;
 mod provider;
 
 pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review};

@@ -4,7 +4,7 @@
 //!   `--authentication-token-webhook-config-file`.
 
 mod error;
-mod yaml;
 pub mod webhook_config;
+mod yaml;
 
 pub use error::InstallerError;

@@ -54,9 +54,7 @@ impl FromStr for Mode {
         match s.trim().to_ascii_lowercase().as_str() {
             "authn" => Ok(Mode::Authn),
             "authz" => Ok(Mode::Authz),
-            other => Err(format!(
-                "unknown mode {other:?}: expected authn or authz"
-            )),
+            other => Err(format!("unknown mode {other:?}: expected authn or authz")),
         }
     }
 }

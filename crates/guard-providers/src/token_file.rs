@@ -87,7 +87,10 @@ impl TokenFile {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    return Err((line_at(e.position()), "not valid CSV (check the quoting)".into()));
+                    return Err((
+                        line_at(e.position()),
+                        "not valid CSV (check the quoting)".into(),
+                    ));
                 }
             }
             let line = || line_at(record.position());
@@ -194,7 +197,11 @@ impl TokenFileProvider {
 
     /// The tokens in use now.
     pub fn current(&self) -> Arc<TokenFile> {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).0.clone()
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
     }
 
     /// Reloads the file if it changed since the last load. Returns
@@ -227,7 +234,9 @@ impl TokenFileProvider {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let Some(provider) = weak.upgrade() else { return };
+                let Some(provider) = weak.upgrade() else {
+                    return;
+                };
                 match provider.reload_if_changed() {
                     Ok(Some(n)) => tracing::info!(
                         file = %provider.path.display(),
@@ -311,11 +320,17 @@ mod tests {
             ("secret-tok,,1\n", 1, "empty user name"),
             ("secret-tok,u,\n", 1, "empty uid"),
             (" ,u,1\n", 1, "empty token"),
-            ("secret-tok,u,1\nx,y,2\nsecret-tok,v,3\n", 3, "reuses a token"),
+            (
+                "secret-tok,u,1\nx,y,2\nsecret-tok,v,3\n",
+                3,
+                "reuses a token",
+            ),
             ("# a comment\n", 1, "expected 3 or 4 fields"),
         ];
         for (text, line, needle) in cases {
-            let (got_line, problem) = parse(text).err().unwrap_or_else(|| panic!("{text:?} parsed"));
+            let (got_line, problem) = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} parsed"));
             assert_eq!(got_line, line, "{text:?}: {problem}");
             assert!(problem.contains(needle), "{text:?}: {problem}");
             assert!(!problem.contains("secret-tok"), "{problem}");

@@ -43,6 +43,11 @@ pub enum Command {
     /// Create the certificates guard and the API server use.
     #[command(subcommand)]
     Init(InitCommand),
+    /// Print configuration for Kubernetes.
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Run the webhook server the API server calls.
+    Run(Box<RunArgs>),
     /// Print guard's version.
     Version(VersionArgs),
 }
@@ -68,6 +73,110 @@ pub enum InitCommand {
     /// organisation, the Google Workspace domain, or any name for the other
     /// providers. NAME may be left out for gitlab, azure and ldap.
     Client(InitClientArgs),
+}
+
+/// `guard get ...`
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Print the kubeconfig for kube-apiserver's
+    /// --authentication-token-webhook-config-file.
+    ///
+    /// It holds the CA (to check guard's server certificate), guard's
+    /// address, and the client certificate NAME@PROVIDER the API server
+    /// presents. Write it to a file on every control-plane node.
+    WebhookConfig(WebhookConfigArgs),
+}
+
+/// `guard get webhook-config`
+#[derive(Debug, Args)]
+pub struct WebhookConfigArgs {
+    #[command(flatten)]
+    pub pki: PkiArgs,
+
+    #[command(flatten)]
+    pub client: ClientName,
+
+    /// Address (HOST:PORT) at which the API server reaches guard: the
+    /// Service's ClusterIP and port.
+    #[arg(long, value_name = "HOST:PORT", default_value = guard_installer::webhook_config::DEFAULT_ADDR)]
+    pub addr: String,
+
+    /// authn for --authentication-token-webhook-config-file (POST
+    /// /tokenreviews), authz for --authorization-webhook-config-file (POST
+    /// /subjectaccessreviews).
+    #[arg(long, value_name = "MODE", default_value = "authn")]
+    pub mode: guard_installer::webhook_config::Mode,
+}
+
+/// `guard run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Address to listen on: HOST:PORT, or :PORT for every interface.
+    #[arg(long, value_name = "ADDR", default_value = ":8443")]
+    pub secure_addr: String,
+
+    /// CA certificate(s) that client certificates must chain to (ca.crt).
+    #[arg(long, alias = "ca-cert-file", value_name = "FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+
+    /// The server certificate, optionally followed by its chain (server.crt).
+    #[arg(long, alias = "cert-file", value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The server's private key (server.key).
+    #[arg(long, alias = "key-file", value_name = "FILE")]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// Providers to serve, comma separated: github, gitlab, google, azure,
+    /// ldap, token-auth. A client certificate whose O is not listed is refused.
+    #[arg(long, value_name = "PROVIDERS", value_delimiter = ',', required = true)]
+    pub auth_providers: Vec<AuthProvider>,
+
+    /// The static token file for token-auth: CSV lines of
+    /// token,user,uid[,"group1,group2"]. Reloaded when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// Time allowed to receive a request (TLS handshake, head and body).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub server_read_timeout: Duration,
+
+    /// Time allowed to answer a request. A review is given up (and answered
+    /// with an error) one second before this.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub server_write_timeout: Duration,
+
+    /// How long a successful review is reused; 0 disables.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// How long a denied review is reused; 0 disables.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub cache_failure_ttl: Duration,
+
+    /// Maximum number of cached reviews; 0 disables the cache.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub cache_size: usize,
+
+    /// How often the token file and the TLS files are checked for changes.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub reload_interval: Duration,
+
+    /// After SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace_period: Duration,
+
+    /// Accepted for compatibility with Go Guard; guard does not query NTP.
+    #[arg(long, value_name = "DURATION", hide = true)]
+    pub clock_check_interval: Option<String>,
+
+    /// Accepted for compatibility with Go Guard; guard does not query NTP.
+    #[arg(long, value_name = "DURATION", hide = true)]
+    pub max_clock_skew: Option<String>,
+
+    /// Accepted for compatibility with Go Guard; guard does not query NTP.
+    #[arg(long, value_name = "HOST", hide = true)]
+    pub ntp_server: Option<String>,
 }
 
 /// Where the PKI lives.

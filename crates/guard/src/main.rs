@@ -2,8 +2,10 @@
 //! by the library crates.
 
 mod cli;
+mod get;
 mod init;
 mod prompt;
+mod run;
 mod version;
 
 use std::process::ExitCode;
@@ -12,8 +14,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    init_logging(cli.verbosity);
     let result = match cli.command {
         cli::Command::Init(cmd) => init::run(cmd),
+        cli::Command::Get(cmd) => get::run(cmd),
+        cli::Command::Run(args) => run::run(*args),
         cli::Command::Version(args) => version::run(&args),
     };
     match result {
@@ -29,4 +34,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr; `-v` picks the level (RUST_LOG, when set, wins).
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0..=3 => "info",
+        4..=5 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},h2=info,rustls=info,hyper=info"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }

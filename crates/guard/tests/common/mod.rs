@@ -3,6 +3,9 @@
 //! scratch HOME, and inspect certificates with the real `openssl`.
 #![allow(dead_code)]
 
+pub mod client;
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

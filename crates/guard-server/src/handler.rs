@@ -1,0 +1,344 @@
+//! The HTTP routes and the rules of the answer.
+//!
+//! How the API server reads an answer decides its shape (see DESIGN.md):
+//!
+//! | situation | HTTP | TokenReview status |
+//! |---|---|---|
+//! | token valid | 200 | `authenticated: true`, `user` |
+//! | token invalid | 200 | `authenticated: false`, no `error` (cached by the API server) |
+//! | provider down or slow | 200 | `authenticated: false`, `error` naming the outage (not cached) |
+//! | no client certificate | 401 | `error` |
+//! | certificate without `O`, unknown or disabled provider | 403 | `error` |
+//! | body not a TokenReview | 400 | `error` |
+//! | body too large | 413 | `error` |
+//! | content type other than JSON | 415 | `error` |
+//! | body not sent in time | 408 | `error` |
+//!
+//! guard never answers 5xx or 429 for these: the API server retries those.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use guard_api::{AuthProvider, ReviewApiVersion, TokenReview};
+use guard_auth::{Authenticator, Outcome, Source};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::{ClientIdentity, Metrics};
+
+/// Paths the review is served on: Guard's, and the API group path that
+/// some webhook configs use.
+pub const REVIEW_PATHS: [&str; 3] = [
+    "/tokenreviews",
+    "/apis/authentication.k8s.io/v1/tokenreviews",
+    "/apis/authentication.k8s.io/v1beta1/tokenreviews",
+];
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted body.
+    pub max_body: usize,
+    /// Time allowed to receive the body.
+    pub read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 1 << 20,
+            read_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// The providers, cache and deadline.
+    pub authenticator: Arc<Authenticator>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+/// Serves one request.
+pub async fn handle<B>(
+    state: Arc<AppState>,
+    client: Option<Arc<ClientIdentity>>,
+    req: Request<B>,
+) -> Result<Resp, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let path = req.uri().path();
+    let method = req.method().clone();
+    let response = if REVIEW_PATHS.contains(&path) {
+        if method == Method::POST {
+            token_review(&state, client.as_deref(), req).await
+        } else {
+            method_not_allowed("POST")
+        }
+    } else {
+        match path {
+            "/healthz" | "/readyz" if matches!(method, Method::GET | Method::HEAD) => json(
+                StatusCode::OK,
+                format!(
+                    "{{\"status\":\"ok\",\"version\":\"{}\"}}",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+            "/healthz" | "/readyz" => method_not_allowed("GET, HEAD"),
+            "/metrics" if method == Method::GET => {
+                let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render())));
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                resp
+            }
+            "/metrics" => method_not_allowed("GET"),
+            _ => {
+                let mut resp =
+                    Response::new(Full::new(Bytes::from_static(b"404 page not found\n")));
+                *resp.status_mut() = StatusCode::NOT_FOUND;
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                resp
+            }
+        }
+    };
+    Ok(response)
+}
+
+async fn token_review<B>(state: &AppState, client: Option<&ClientIdentity>, req: Request<B>) -> Resp
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    let _in_flight = state.metrics.start_request();
+    let (status, review) = decide(state, client, req).await;
+    let body = review.to_json();
+    state
+        .metrics
+        .request_done(status.as_u16(), started.elapsed().as_secs_f64(), body.len());
+    let mut resp = json(status, body);
+    resp.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// A refused request: its status and the error for `status.error`.
+fn refuse(
+    status: StatusCode,
+    version: ReviewApiVersion,
+    error: String,
+) -> (StatusCode, TokenReview) {
+    tracing::warn!(status = status.as_u16(), "review refused: {error}");
+    (status, TokenReview::denied(version, Some(error)))
+}
+
+async fn decide<B>(
+    state: &AppState,
+    client: Option<&ClientIdentity>,
+    req: Request<B>,
+) -> (StatusCode, TokenReview)
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let v1 = ReviewApiVersion::V1;
+    let bad = |provider: &str| state.metrics.review(provider, "bad_request", None, 0.0);
+
+    // Who is calling decides which provider answers: check before reading.
+    let Some(client) = client else {
+        bad("none");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            v1,
+            "no client certificate: the API server must present a certificate signed by guard's CA (see `guard get webhook-config`)".into(),
+        );
+    };
+    let Some(org) = client.organization.as_deref() else {
+        bad("none");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            v1,
+            format!(
+                "client certificate CN={} has no organization (O): create it with `guard init client NAME -o PROVIDER`",
+                client.common_name
+            ),
+        );
+    };
+    let provider = match org.parse::<AuthProvider>() {
+        Ok(p) if state.authenticator.is_enabled(p) => p,
+        Ok(p) => {
+            bad(p.name());
+            return refuse(
+                StatusCode::FORBIDDEN,
+                v1,
+                format!("guard does not provide service for {p}: it is not in --auth-providers"),
+            );
+        }
+        Err(e) => {
+            bad("unknown");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                v1,
+                format!("client certificate organization: {e}"),
+            );
+        }
+    };
+
+    if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+        let media = ct
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        if !media.eq_ignore_ascii_case("application/json") {
+            bad(provider.name());
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                v1,
+                format!("unsupported content type {media:?}: send application/json"),
+            );
+        }
+    }
+
+    let limits = state.limits;
+    let body = match tokio::time::timeout(
+        limits.read_timeout,
+        Limited::new(req.into_body(), limits.max_body).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            bad(provider.name());
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                v1,
+                format!("request body exceeds {} bytes", limits.max_body),
+            );
+        }
+        Ok(Err(e)) => {
+            bad(provider.name());
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                v1,
+                format!("cannot read the request body: {e}"),
+            );
+        }
+        Err(_) => {
+            bad(provider.name());
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                v1,
+                format!("request body not received within {:?}", limits.read_timeout),
+            );
+        }
+    };
+
+    let request = match TokenReview::parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            bad(provider.name());
+            return refuse(StatusCode::BAD_REQUEST, v1, e.to_string());
+        }
+    };
+
+    let review = state
+        .authenticator
+        .review(provider, &client.common_name, &request.token)
+        .await;
+    let source = match review.source {
+        Source::Cache => "hit",
+        Source::Coalesced => "coalesced",
+        Source::Provider => "miss",
+    };
+    state.metrics.review(
+        provider.name(),
+        review.outcome.label(),
+        Some(source),
+        review.elapsed.as_secs_f64(),
+    );
+    let latency_ms = review.elapsed.as_secs_f64() * 1000.0;
+    let org = client.common_name.as_str();
+    match review.outcome {
+        Outcome::Authenticated {
+            identity,
+            audiences_checked,
+        } => {
+            tracing::info!(%provider, org, user = %identity.username, outcome = "authenticated", source, latency_ms, "review");
+            let audiences =
+                (audiences_checked && !request.audiences.is_empty()).then_some(request.audiences);
+            (
+                StatusCode::OK,
+                TokenReview::authenticated(request.version, identity.into(), audiences),
+            )
+        }
+        Outcome::Denied(reason) => {
+            tracing::info!(%provider, org, outcome = "denied", source, latency_ms, reason, "review");
+            (StatusCode::OK, TokenReview::denied(request.version, None))
+        }
+        Outcome::Unavailable(reason) => {
+            tracing::warn!(%provider, org, outcome = "unavailable", latency_ms, reason, "review");
+            (
+                StatusCode::OK,
+                TokenReview::denied(request.version, Some(reason)),
+            )
+        }
+        Outcome::NotEnabled(p) => refuse(
+            StatusCode::FORBIDDEN,
+            request.version,
+            format!("guard does not provide service for {p}: it is not in --auth-providers"),
+        ),
+    }
+}
+
+fn json(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn method_not_allowed(allow: &'static str) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    resp.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// The answer when a request could not be served within the write timeout.
+pub fn timed_out(limit: Duration) -> Resp {
+    json(
+        StatusCode::OK,
+        TokenReview::denied(
+            ReviewApiVersion::V1,
+            Some(format!(
+                "review not finished within the write timeout ({limit:?})"
+            )),
+        )
+        .to_json(),
+    )
+}

@@ -1,0 +1,226 @@
+//! Prometheus metrics. Go Guard's names are kept so existing dashboards work
+//! (`tokenreviews_handler_requests_total`, `request_duration_seconds`, ...);
+//! guard's own are prefixed `guard_`. No label ever holds a token or a user.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeMethod {
+    code: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandlerMethod {
+    handler: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandlerLabel {
+    handler: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderOutcome {
+    provider: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabel {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderSource {
+    provider: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+/// All of guard's metrics and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<CodeMethod, Counter>,
+    in_flight: Gauge<i64, AtomicI64>,
+    request_duration: Family<HandlerMethod, Histogram>,
+    response_size: Family<HandlerLabel, Histogram>,
+    reviews: Family<ProviderOutcome, Counter>,
+    review_duration: Family<ProviderLabel, Histogram>,
+    cache: Family<ProviderSource, Counter>,
+    upstream_errors: Family<ProviderLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<CodeMethod, Counter>::default();
+        registry.register(
+            "tokenreviews_handler_requests",
+            "TokenReview requests answered, by HTTP status code and method",
+            requests.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "tokenreviews_handler_requests_in_flight",
+            "TokenReview requests being answered",
+            in_flight.clone(),
+        );
+        let request_duration = Family::<HandlerMethod, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0])
+        });
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a review request, by handler and method",
+            request_duration.clone(),
+        );
+        let response_size = Family::<HandlerLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([100.0, 200.0, 400.0, 1000.0])
+        });
+        registry.register(
+            "response_size_bytes",
+            "Size of review answers in bytes, by handler",
+            response_size.clone(),
+        );
+        let version = Family::<VersionLabel, Gauge>::default();
+        registry.register(
+            "version",
+            "guard's version, as a label; always 1",
+            version.clone(),
+        );
+        version
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+
+        let reviews = Family::<ProviderOutcome, Counter>::default();
+        registry.register(
+            "guard_reviews",
+            "Token reviews by provider and outcome (authenticated, denied, unavailable, not_enabled, bad_request)",
+            reviews.clone(),
+        );
+        let review_duration = Family::<ProviderLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ])
+        });
+        registry.register(
+            "guard_review_duration_seconds",
+            "Time to decide a token review, by provider",
+            review_duration.clone(),
+        );
+        let cache = Family::<ProviderSource, Counter>::default();
+        registry.register(
+            "guard_review_cache",
+            "Review results by where they came from: hit (cache), coalesced (a concurrent identical review), miss (the provider)",
+            cache.clone(),
+        );
+        let upstream_errors = Family::<ProviderLabel, Counter>::default();
+        registry.register(
+            "guard_upstream_errors",
+            "Reviews the provider could not answer (outage, timeout, rate limit)",
+            upstream_errors.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            in_flight,
+            request_duration,
+            response_size,
+            reviews,
+            review_duration,
+            cache,
+            upstream_errors,
+        }
+    }
+
+    /// A review request started; the guard ends it.
+    pub(crate) fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(self)
+    }
+
+    /// A review request was answered.
+    pub(crate) fn request_done(&self, code: u16, seconds: f64, size: usize) {
+        self.requests
+            .get_or_create(&CodeMethod {
+                code: code.to_string(),
+                method: "post".into(),
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&HandlerMethod {
+                handler: "tokenreviews".into(),
+                method: "post".into(),
+            })
+            .observe(seconds);
+        self.response_size
+            .get_or_create(&HandlerLabel {
+                handler: "tokenreviews".into(),
+            })
+            .observe(size as f64);
+    }
+
+    /// A review was decided.
+    pub(crate) fn review(&self, provider: &str, outcome: &str, source: Option<&str>, seconds: f64) {
+        self.reviews
+            .get_or_create(&ProviderOutcome {
+                provider: provider.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        let label = ProviderLabel {
+            provider: provider.into(),
+        };
+        self.review_duration.get_or_create(&label).observe(seconds);
+        if outcome == "unavailable" {
+            self.upstream_errors.get_or_create(&label).inc();
+        }
+        if let Some(source) = source {
+            self.cache
+                .get_or_create(&ProviderSource {
+                    provider: provider.into(),
+                    result: source.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub(crate) struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}

@@ -1,0 +1,145 @@
+//! The rustls configuration, rebuilt when the certificate, key or CA file
+//! changes on disk (Kubernetes rotates Secret volumes in place).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::ServerConfig as TlsConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::ServerError;
+
+/// The three files of the server's TLS setup.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// CA bundle that client certificates must chain to (`--tls-ca-file`).
+    pub ca: PathBuf,
+    /// The server certificate, optionally followed by its chain (`--tls-cert-file`).
+    pub cert: PathBuf,
+    /// The server's private key (`--tls-private-key-file`).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Builds a rustls configuration from the files.
+    pub fn load(&self) -> Result<Arc<TlsConfig>, ServerError> {
+        let tls_err = |path: &Path, reason: String| ServerError::Tls {
+            path: path.to_owned(),
+            reason,
+        };
+        let read_certs = |path: &Path| -> Result<Vec<CertificateDer<'static>>, ServerError> {
+            let data = std::fs::read(path).map_err(|e| tls_err(path, e.to_string()))?;
+            let certs = CertificateDer::pem_slice_iter(&data)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| tls_err(path, format!("not a PEM certificate file ({e})")))?;
+            if certs.is_empty() {
+                return Err(tls_err(path, "holds no PEM certificate".into()));
+            }
+            Ok(certs)
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in read_certs(&self.ca)? {
+            roots
+                .add(cert)
+                .map_err(|e| tls_err(&self.ca, format!("not a usable CA certificate ({e})")))?;
+        }
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| tls_err(&self.ca, e.to_string()))?;
+
+        let chain = read_certs(&self.cert)?;
+        let key_data = std::fs::read(&self.key).map_err(|e| tls_err(&self.key, e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_slice(&key_data)
+            .map_err(|_| tls_err(&self.key, "holds no PEM private key".into()))?;
+
+        let mut config = TlsConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| tls_err(&self.cert, e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| {
+                tls_err(
+                    &self.key,
+                    format!("cannot be used with {} ({e})", self.cert.display()),
+                )
+            })?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    fn stamps(&self) -> [Option<(SystemTime, u64, u64)>; 3] {
+        [&self.ca, &self.cert, &self.key].map(|p| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len(), m.ino()))
+        })
+    }
+}
+
+/// The TLS configuration in use, swapped when the files change.
+pub struct TlsReloader {
+    files: TlsFiles,
+    state: RwLock<(Arc<TlsConfig>, [Option<(SystemTime, u64, u64)>; 3])>,
+}
+
+impl TlsReloader {
+    /// Loads the files; fails when they are missing or unusable.
+    pub fn new(files: TlsFiles) -> Result<Arc<Self>, ServerError> {
+        let stamps = files.stamps();
+        let config = files.load()?;
+        Ok(Arc::new(TlsReloader {
+            files,
+            state: RwLock::new((config, stamps)),
+        }))
+    }
+
+    /// The configuration for the next connection.
+    pub fn current(&self) -> Arc<TlsConfig> {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// Rebuilds the configuration if a file changed. A broken new set keeps
+    /// the old configuration and returns the error.
+    pub fn reload_if_changed(&self) -> Result<bool, ServerError> {
+        let stamps = self.files.stamps();
+        if self.state.read().unwrap_or_else(|p| p.into_inner()).1 == stamps {
+            return Ok(false);
+        }
+        let result = self.files.load();
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        state.1 = stamps;
+        state.0 = result?;
+        Ok(true)
+    }
+
+    /// Checks for changes every `interval` while the reloader is alive.
+    pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(reloader) = weak.upgrade() else {
+                    return;
+                };
+                match reloader.reload_if_changed() {
+                    Ok(true) => tracing::info!("TLS certificate, key or CA reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!("{e}; keeping the previous TLS configuration"),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,125 @@
+//! `guard run`: wires the providers, the authenticator and the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use guard_api::AuthProvider;
+use guard_auth::{Authenticator, CacheConfig};
+use guard_providers::token_file::TokenFileProvider;
+use guard_server::{Metrics, ServerConfig, TlsFiles, TlsReloader};
+
+use crate::cli::RunArgs;
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: RunArgs) -> anyhow::Result<()> {
+    let (Some(ca), Some(cert), Some(key)) = (
+        args.tls_ca_file.clone(),
+        args.tls_cert_file.clone(),
+        args.tls_private_key_file.clone(),
+    ) else {
+        bail!(
+            "guard serves only over TLS: set --tls-ca-file, --tls-cert-file and --tls-private-key-file (e.g. ~/.guard/pki/ca.crt, server.crt, server.key)"
+        );
+    };
+    if args.clock_check_interval.is_some()
+        || args.max_clock_skew.is_some()
+        || args.ntp_server.is_some()
+    {
+        tracing::info!(
+            "--clock-check-interval, --max-clock-skew and --ntp-server are accepted for compatibility and ignored: guard does not query NTP"
+        );
+    }
+
+    let mut builder = Authenticator::builder()
+        .cache(CacheConfig {
+            ttl: args.cache_ttl,
+            failure_ttl: args.cache_failure_ttl,
+            size: args.cache_size,
+        })
+        .deadline(
+            args.server_write_timeout
+                .saturating_sub(Duration::from_secs(1))
+                .max(Duration::from_millis(500)),
+        );
+    let mut background = Vec::new();
+    let mut providers = args.auth_providers.clone();
+    providers.sort();
+    providers.dedup();
+    for provider in &providers {
+        match provider {
+            AuthProvider::TokenAuth => {
+                let path = args
+                    .token_auth_file
+                    .as_ref()
+                    .context("token-auth is enabled: set --token-auth-file")?;
+                let tokens = TokenFileProvider::load(path)?;
+                tracing::info!(file = %path.display(), tokens = tokens.current().len(), "token file loaded");
+                background.push(tokens.spawn_reloader(args.reload_interval));
+                builder = builder.provider(tokens);
+            }
+            other => bail!(
+                "provider {other} is not available in this build of guard yet; enable token-auth"
+            ),
+        }
+    }
+    let authenticator = Arc::new(builder.build());
+
+    let tls = TlsReloader::new(TlsFiles { ca, cert, key })?;
+    let listener = guard_server::bind(&args.secure_addr).await?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    tracing::info!(
+        providers = %providers.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
+        "guard {} listening on {local}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let config = ServerConfig {
+        read_timeout: args.server_read_timeout,
+        write_timeout: args.server_write_timeout,
+        reload_interval: args.reload_interval,
+        shutdown_grace: args.shutdown_grace_period,
+        ..ServerConfig::default()
+    };
+    guard_server::serve(
+        listener,
+        tls,
+        authenticator,
+        Arc::new(Metrics::new()),
+        config,
+        shutdown_signal(),
+    )
+    .await?;
+    for task in background {
+        task.abort();
+    }
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stop guard with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Starts the real `guard run` on a free loopback port and talks to it.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Sandbox;
+
+/// Tokens of the sample token file.
+pub const TOKENS: &str = "good-token-123,alice,1001,\"dev, ops\"\nbob-token-456,bob,1002\n";
+
+/// A PKI (CA, server for 127.0.0.1, client `demo@token-auth`) and a token file.
+pub fn prepare(sb: &Sandbox) -> PathBuf {
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+    sb.ok(&["init", "client", "demo", "-o", "token-auth"]);
+    let tokens = sb.home.path().join("token.csv");
+    std::fs::write(&tokens, TOKENS).unwrap();
+    tokens
+}
+
+/// A running `guard run`, killed on drop.
+pub struct GuardServer {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl GuardServer {
+    /// Starts `guard run` with the sandbox's PKI and `extra` arguments,
+    /// and waits for its "listening on" line (at most 30 s).
+    pub fn start(sb: &Sandbox, extra: &[&str]) -> Self {
+        let pki = sb.pki();
+        let p = |f: &str| pki.join(f).to_str().unwrap().to_owned();
+        let mut child = sb
+            .guard()
+            .args([
+                "run",
+                "--secure-addr=127.0.0.1:0",
+                &format!("--tls-ca-file={}", p("ca.crt")),
+                &format!("--tls-cert-file={}", p("server.crt")),
+                &format!("--tls-private-key-file={}", p("server.key")),
+                "--reload-interval=100ms",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start guard run");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or_default();
+                    let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port);
+                    }
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => GuardServer { child, port, log },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("guard run did not start:\n{}", log.lock().unwrap());
+            }
+        }
+    }
+
+    /// Everything guard has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "guard did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for GuardServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Retries `check` until it returns true, failing after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// kubectl (client-go) installed by `.ci/install-test-deps.sh`.
+pub fn kubectl() -> PathBuf {
+    if let Some(k) = std::env::var_os("GUARD_TEST_KUBECTL") {
+        return k.into();
+    }
+    let k = super::testdata().join("../target/test-tools/venv/bin/kubectl");
+    assert!(
+        k.exists(),
+        "kubectl not found at {}: run .ci/install-test-deps.sh (or set GUARD_TEST_KUBECTL)",
+        k.display()
+    );
+    k
+}
+
+/// `kubectl --kubeconfig CONFIG --server https://127.0.0.1:PORT create --raw /tokenreviews -f BODY`.
+pub fn kubectl_review(config: &Path, port: u16, body: &Path) -> std::process::Output {
+    Command::new(kubectl())
+        .args([
+            "--kubeconfig",
+            config.to_str().unwrap(),
+            "--server",
+            &format!("https://127.0.0.1:{port}"),
+            "create",
+            "--raw",
+            "/tokenreviews",
+            "-f",
+            body.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A TokenReview request body.
+pub fn review_body(version: &str, token: &str) -> String {
+    serde_json::json!({
+        "apiVersion": format!("authentication.k8s.io/{version}"),
+        "kind": "TokenReview",
+        "spec": {"token": token}
+    })
+    .to_string()
+}
