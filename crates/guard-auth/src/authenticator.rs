@@ -143,7 +143,7 @@ impl Authenticator {
                 .get_or_check(CacheKey::new(provider, org, token), check)
                 .await
         } else {
-            (check().await, Source::Provider)
+            (check().await, Source::Uncached)
         };
         let outcome = match result {
             Ok(identity) => Outcome::Authenticated {

@@ -75,6 +75,8 @@ pub enum Source {
     Coalesced,
     /// Asked the provider.
     Provider,
+    /// Asked the provider, which bypasses the cache (a local lookup).
+    Uncached,
 }
 
 /// The result cache with request coalescing.
@@ -351,7 +353,7 @@ mod tests {
             let cache = cache.clone();
             tokio::spawn(async move {
                 cache
-                    .get_or_check(key("x"), || std::future::pending::<CheckResult>())
+                    .get_or_check(key("x"), std::future::pending::<CheckResult>)
                     .await
             })
         };

@@ -15,9 +15,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use guard_api::{AuthProvider, BearerToken};
+use guard_auth::reload::{FileStamp, spawn_periodic};
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 
 /// Why a token file cannot be loaded.
@@ -154,28 +155,6 @@ impl TokenFile {
     }
 }
 
-/// What identifies a version of a file on disk; a change means "reload".
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        // metadata() follows symlinks: a Kubernetes Secret volume swaps the
-        // `..data` link, which changes the inode of the file it points to.
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-            inode: meta.ino(),
-        })
-    }
-}
-
 /// The `token-auth` provider: looks tokens up in the file, and reloads it
 /// when it changes on disk. A broken new version keeps the old one in use.
 pub struct TokenFileProvider {
@@ -226,26 +205,18 @@ impl TokenFileProvider {
         Ok(Some(n))
     }
 
-    /// Checks the file for changes every `interval` until the task is dropped.
+    /// Checks the file for changes every `interval`, logging reloads and
+    /// errors, while the provider is alive.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(provider) = weak.upgrade() else {
-                    return;
-                };
-                match provider.reload_if_changed() {
-                    Ok(Some(n)) => tracing::info!(
-                        file = %provider.path.display(),
-                        tokens = n,
-                        "token file reloaded"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => tracing::error!("{e}; keeping the previous tokens"),
-                }
+        spawn_periodic(self, interval, |provider| {
+            match provider.reload_if_changed() {
+                Ok(Some(n)) => tracing::info!(
+                    file = %provider.path.display(),
+                    tokens = n,
+                    "token file reloaded"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!("{e}; keeping the previous tokens"),
             }
         })
     }

@@ -272,6 +272,7 @@ where
         Source::Cache => "hit",
         Source::Coalesced => "coalesced",
         Source::Provider => "miss",
+        Source::Uncached => "uncached",
     };
     state.metrics.review(
         provider.name(),
@@ -341,4 +342,147 @@ pub fn timed_out(limit: Duration) -> Resp {
         )
         .to_json(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use guard_api::BearerToken;
+    use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+
+    use super::*;
+
+    /// A network-like provider: answers per token.
+    struct Fake {
+        audiences: bool,
+    }
+
+    impl Provider for Fake {
+        fn kind(&self) -> AuthProvider {
+            AuthProvider::Github
+        }
+        fn check<'a>(
+            &'a self,
+            org: &'a str,
+            token: &'a BearerToken,
+        ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+            let result = match token.expose() {
+                "good" => Ok(Identity {
+                    username: format!("alice@{org}"),
+                    uid: "7".into(),
+                    groups: vec!["team".into()],
+                    extra: [("k".to_owned(), vec!["v".to_owned()])].into(),
+                }),
+                "down" => Err(CheckError::Unavailable(
+                    "api.github.com answered 503".into(),
+                )),
+                _ => Err(CheckError::Denied("bad credentials".into())),
+            };
+            Box::pin(async move {
+                if token.expose() == "slow" {
+                    std::future::pending::<()>().await;
+                }
+                result
+            })
+        }
+        fn checks_audiences(&self) -> bool {
+            self.audiences
+        }
+    }
+
+    fn state(audiences: bool) -> Arc<AppState> {
+        Arc::new(AppState {
+            authenticator: Arc::new(
+                Authenticator::builder()
+                    .provider(Arc::new(Fake { audiences }))
+                    .deadline(Duration::from_millis(200))
+                    .build(),
+            ),
+            metrics: Arc::new(Metrics::new()),
+            limits: Limits::default(),
+        })
+    }
+
+    fn github_client() -> Option<Arc<ClientIdentity>> {
+        Some(Arc::new(ClientIdentity {
+            organization: Some("Github".into()),
+            common_name: "acme".into(),
+        }))
+    }
+
+    async fn review(
+        state: Arc<AppState>,
+        token: &str,
+        audiences: &[&str],
+    ) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token, "audiences": audiences}
+        });
+        let req = Request::post("/tokenreviews")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let resp = handle(state, github_client(), req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_outage_is_200_with_an_error_naming_it() {
+        let (status, json) = review(state(false), "down", &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["authenticated"], false);
+        assert_eq!(json["status"]["error"], "api.github.com answered 503");
+    }
+
+    #[tokio::test]
+    async fn a_provider_past_the_deadline_is_an_outage_not_a_5xx() {
+        let (status, json) = review(state(false), "slow", &[]).await;
+        assert_eq!(status, 200);
+        let error = json["status"]["error"].as_str().unwrap();
+        assert!(error.contains("did not answer within"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_denial_is_200_without_error() {
+        let (status, json) = review(state(false), "bad", &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["authenticated"], false);
+        assert!(json["status"].get("error").is_none(), "{json}");
+    }
+
+    #[tokio::test]
+    async fn success_carries_the_whole_user() {
+        let (status, json) = review(state(false), "good", &[]).await;
+        assert_eq!(status, 200);
+        let user = &json["status"]["user"];
+        assert_eq!(user["username"], "alice@acme");
+        assert_eq!(user["uid"], "7");
+        assert_eq!(user["groups"], serde_json::json!(["team"]));
+        assert_eq!(user["extra"]["k"], serde_json::json!(["v"]));
+    }
+
+    #[tokio::test]
+    async fn audiences_are_echoed_only_by_providers_that_check_them() {
+        let (_, json) = review(state(false), "good", &["api"]).await;
+        assert!(json["status"].get("audiences").is_none(), "{json}");
+        let (_, json) = review(state(true), "good", &["api"]).await;
+        assert_eq!(json["status"]["audiences"], serde_json::json!(["api"]));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_without_organization_is_forbidden() {
+        let client = Some(Arc::new(ClientIdentity {
+            organization: None,
+            common_name: "x".into(),
+        }));
+        let req = Request::post("/tokenreviews")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let resp = handle(state(false), client, req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
 }

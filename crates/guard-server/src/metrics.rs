@@ -133,7 +133,7 @@ impl Metrics {
         let cache = Family::<ProviderSource, Counter>::default();
         registry.register(
             "guard_review_cache",
-            "Review results by where they came from: hit (cache), coalesced (a concurrent identical review), miss (the provider)",
+            "Review results by where they came from: hit (cache), coalesced (a concurrent identical review), miss (the provider), uncached (a provider that needs no cache)",
             cache.clone(),
         );
         let upstream_errors = Family::<ProviderLabel, Counter>::default();

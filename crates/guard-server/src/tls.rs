@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use guard_auth::reload::{FileStamp, spawn_periodic};
 
 use rustls::ServerConfig as TlsConfig;
 use rustls::server::WebPkiClientVerifier;
@@ -74,19 +76,17 @@ impl TlsFiles {
         Ok(Arc::new(config))
     }
 
-    fn stamps(&self) -> [Option<(SystemTime, u64, u64)>; 3] {
-        [&self.ca, &self.cert, &self.key].map(|p| {
-            use std::os::unix::fs::MetadataExt;
-            let m = std::fs::metadata(p).ok()?;
-            Some((m.modified().ok()?, m.len(), m.ino()))
-        })
+    fn stamps(&self) -> Stamps {
+        [&self.ca, &self.cert, &self.key].map(|p| FileStamp::of(p))
     }
 }
+
+type Stamps = [Option<FileStamp>; 3];
 
 /// The TLS configuration in use, swapped when the files change.
 pub struct TlsReloader {
     files: TlsFiles,
-    state: RwLock<(Arc<TlsConfig>, [Option<(SystemTime, u64, u64)>; 3])>,
+    state: RwLock<(Arc<TlsConfig>, Stamps)>,
 }
 
 impl TlsReloader {
@@ -125,20 +125,11 @@ impl TlsReloader {
 
     /// Checks for changes every `interval` while the reloader is alive.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(reloader) = weak.upgrade() else {
-                    return;
-                };
-                match reloader.reload_if_changed() {
-                    Ok(true) => tracing::info!("TLS certificate, key or CA reloaded"),
-                    Ok(false) => {}
-                    Err(e) => tracing::error!("{e}; keeping the previous TLS configuration"),
-                }
+        spawn_periodic(self, interval, |reloader| {
+            match reloader.reload_if_changed() {
+                Ok(true) => tracing::info!("TLS certificate, key or CA reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("{e}; keeping the previous TLS configuration"),
             }
         })
     }
