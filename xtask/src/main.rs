@@ -2,6 +2,7 @@
 //!
 //! * `cargo xtask ci`: format check, clippy with warnings denied, every test.
 //! * `cargo xtask demo`: builds guard and runs its main job on a scratch PKI.
+//! * `cargo xtask bench`: release-mode measurements (see docs/performance.md).
 
 mod demo;
 
@@ -14,12 +15,14 @@ fn main() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("ci") => ci(),
         Some("demo") => demo::run(),
+        Some("bench") => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|demo>");
+            eprintln!("usage: cargo xtask <ci|demo|bench>");
             eprintln!(
                 "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates)"
             );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
+            eprintln!("  bench release-mode measurements (docs/performance.md)");
             bail!("unknown or missing task")
         }
     }
@@ -38,6 +41,21 @@ fn ci() -> anyhow::Result<()> {
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
     Ok(())
+}
+
+fn bench() -> anyhow::Result<()> {
+    // Loading a 1,000,000-line token file: time and memory.
+    cargo(&[
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "guard-providers",
+        "--example",
+        "token_file_load",
+        "--",
+        "1000000",
+    ])
 }
 
 /// Runs `cargo ARGS` from the workspace root, failing on a non-zero exit.

@@ -12,7 +12,6 @@
 //! follow CSV rules (they may hold commas and even line breaks). Errors name
 //! the line, never the token.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -44,11 +43,54 @@ pub enum TokenFileError {
     },
 }
 
-/// A loaded token file: token → identity.
-#[derive(Debug, Default)]
-pub struct TokenFile {
-    users: HashMap<Box<str>, Arc<Identity>>,
+/// A range of bytes in [`TokenFile::strings`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
 }
+
+/// One line of the file, as spans of the string arena.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    token: Span,
+    username: Span,
+    uid: Span,
+    /// Range of [`TokenFile::group_ids`].
+    groups: Span,
+}
+
+/// A loaded token file: token → user.
+///
+/// Built for files of a million lines: every string lives in one arena,
+/// each line is a fixed-size [`Entry`], group names are stored once, and
+/// tokens are found by binary search in an index sorted by hash. Loading
+/// allocates nothing per line; the [`Identity`] is built on lookup.
+#[derive(Debug)]
+pub struct TokenFile {
+    strings: String,
+    entries: Vec<Entry>,
+    /// `(hash of the token, entry)`, sorted.
+    index: Vec<(u64, u32)>,
+    group_ids: Vec<u32>,
+    groups: Vec<Box<str>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for TokenFile {
+    fn default() -> Self {
+        TokenFile {
+            strings: String::new(),
+            entries: Vec::new(),
+            index: Vec::new(),
+            group_ids: Vec::new(),
+            groups: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+type LineError = (u64, String);
 
 impl TokenFile {
     /// Reads and parses `path`.
@@ -65,37 +107,33 @@ impl TokenFile {
     }
 
     /// Parses the file's contents; an error is `(line, problem)`.
-    pub fn parse(data: &[u8]) -> Result<Self, (u64, String)> {
+    pub fn parse(data: &[u8]) -> Result<Self, LineError> {
+        if u32::try_from(data.len()).is_err() {
+            return Err((0, "the file is larger than 4 GiB".into()));
+        }
+        let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+        let mut file = TokenFile {
+            strings: String::with_capacity(data.len()),
+            entries: Vec::with_capacity(lines),
+            ..TokenFile::default()
+        };
+        let mut group_index: foldhash::HashMap<Box<str>, u32> = Default::default();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .from_reader(data);
-        // Roughly one record per 40 bytes; saves rehashing on large files.
-        let mut users = HashMap::with_capacity(data.len() / 40);
         let mut record = csv::ByteRecord::new();
-        // The csv reader does not count blank lines; count newlines up to the
-        // record's first byte instead (only on the error path).
-        let line_at = |pos: Option<&csv::Position>| {
-            let mut byte = pos.map_or(0, |p| p.byte() as usize).min(data.len());
-            // A record's position may point at blank lines skipped before it.
-            while byte < data.len() && matches!(data[byte], b'\n' | b'\r') {
-                byte += 1;
-            }
-            data[..byte].iter().filter(|&&b| b == b'\n').count() as u64 + 1
-        };
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    return Err((
-                        line_at(e.position()),
-                        "not valid CSV (check the quoting)".into(),
-                    ));
+                    let line = line_at(data, e.position());
+                    return Err((line, "not valid CSV (check the quoting)".into()));
                 }
             }
-            let line = || line_at(record.position());
-            let field = |i: usize| -> Result<&str, (u64, String)> {
+            let line = || line_at(data, record.position());
+            let field = |i: usize| -> Result<&str, LineError> {
                 let raw = record.get(i).unwrap_or_default();
                 std::str::from_utf8(raw)
                     .map(str::trim)
@@ -116,43 +154,153 @@ impl TokenFile {
                     return Err((line(), format!("empty {name}")));
                 }
             }
-            let groups = if record.len() == 4 {
-                field(3)?
+            let groups_start = file.group_ids.len() as u32;
+            if record.len() == 4 {
+                for group in field(3)?
                     .split(',')
                     .map(str::trim)
                     .filter(|g| !g.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            } else {
-                Vec::new()
+                {
+                    let id = match group_index.get(group) {
+                        Some(&id) => id,
+                        None => {
+                            let id = file.groups.len() as u32;
+                            file.groups.push(Box::from(group));
+                            group_index.insert(Box::from(group), id);
+                            id
+                        }
+                    };
+                    file.group_ids.push(id);
+                }
+            }
+            let entry = Entry {
+                token: file.push_str(token),
+                username: file.push_str(username),
+                uid: file.push_str(uid),
+                groups: Span {
+                    start: groups_start,
+                    len: file.group_ids.len() as u32 - groups_start,
+                },
             };
-            let identity = Arc::new(Identity {
-                username: username.to_owned(),
-                uid: uid.to_owned(),
-                groups,
-                extra: Default::default(),
-            });
-            if users.insert(Box::from(token), identity).is_some() {
-                return Err((line(), "reuses a token of an earlier line".into()));
+            file.entries.push(entry);
+        }
+        file.build_index(data)?;
+        file.strings.shrink_to_fit();
+        Ok(file)
+    }
+
+    fn push_str(&mut self, s: &str) -> Span {
+        // The arena is at most as large as the file, which fits in u32.
+        let start = self.strings.len() as u32;
+        self.strings.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    fn str(&self, span: Span) -> &str {
+        &self.strings[span.start as usize..(span.start + span.len) as usize]
+    }
+
+    /// Sorts the hash index and rejects a token used twice.
+    fn build_index(&mut self, data: &[u8]) -> Result<(), LineError> {
+        use std::hash::BuildHasher as _;
+        let mut index: Vec<(u64, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (self.hasher.hash_one(self.str(e.token)), i as u32))
+            .collect();
+        index.sort_unstable();
+        // Equal tokens have equal hashes, so they end up next to each other.
+        let mut duplicate: Option<u32> = None;
+        for run in index
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+        {
+            for (i, &(_, a)) in run.iter().enumerate() {
+                for &(_, b) in &run[i + 1..] {
+                    let (ta, tb) = (
+                        self.entries[a as usize].token,
+                        self.entries[b as usize].token,
+                    );
+                    if self.str(ta) == self.str(tb) {
+                        let later = a.max(b);
+                        duplicate = Some(duplicate.map_or(later, |d| d.min(later)));
+                    }
+                }
             }
         }
-        Ok(TokenFile { users })
+        if let Some(entry) = duplicate {
+            return Err((
+                record_line(data, entry),
+                "reuses a token of an earlier line".into(),
+            ));
+        }
+        self.index = index;
+        Ok(())
     }
 
     /// Number of tokens.
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.entries.len()
     }
 
     /// Whether the file has no token.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.entries.is_empty()
     }
 
     /// The identity of `token`, if listed.
-    pub fn lookup(&self, token: &str) -> Option<&Identity> {
-        self.users.get(token).map(Arc::as_ref)
+    pub fn lookup(&self, token: &str) -> Option<Identity> {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(token);
+        let first = self.index.partition_point(|&(h, _)| h < hash);
+        let entry = self.index[first..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .map(|&(_, i)| &self.entries[i as usize])
+            .find(|e| self.str(e.token) == token)?;
+        let groups = &self.group_ids[entry.groups.start as usize..][..entry.groups.len as usize];
+        Some(Identity {
+            username: self.str(entry.username).to_owned(),
+            uid: self.str(entry.uid).to_owned(),
+            groups: groups
+                .iter()
+                .map(|&g| self.groups[g as usize].to_string())
+                .collect(),
+            extra: Default::default(),
+        })
     }
+}
+
+/// The 1-based line on which a csv record starts. The csv reader does not
+/// count blank lines, so count newlines up to the record's first byte (only
+/// on the error path).
+fn line_at(data: &[u8], pos: Option<&csv::Position>) -> u64 {
+    let mut byte = pos.map_or(0, |p| p.byte() as usize).min(data.len());
+    // A record's position may point at blank lines skipped before it.
+    while byte < data.len() && matches!(data[byte], b'\n' | b'\r') {
+        byte += 1;
+    }
+    data[..byte].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+/// The line of the `n`th record (0-based), found by parsing again: only
+/// for error messages.
+fn record_line(data: &[u8], n: u32) -> u64 {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut record = csv::ByteRecord::new();
+    for _ in 0..=n {
+        if !matches!(reader.read_byte_record(&mut record), Ok(true)) {
+            return 0;
+        }
+    }
+    line_at(data, record.position())
 }
 
 /// The `token-auth` provider: looks tokens up in the file, and reloads it
@@ -235,7 +383,6 @@ impl Provider for TokenFileProvider {
         let result = self
             .current()
             .lookup(token.expose())
-            .cloned()
             .ok_or_else(|| CheckError::Denied("token not in the token file".into()));
         Box::pin(std::future::ready(result))
     }
