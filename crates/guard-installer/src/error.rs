@@ -16,6 +16,19 @@ pub enum InstallerError {
     /// A PKI file exists but cannot be read.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The options do not make a working installation.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file named by a flag cannot be read.
+    #[error("cannot read {flag} file {path}: {source}")]
+    File {
+        /// The flag.
+        flag: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Serialising the output failed.
     #[error("cannot serialise the output: {0}")]
     Serialize(String),

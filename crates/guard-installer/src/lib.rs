@@ -2,6 +2,7 @@
 //!
 //! * [`webhook_config`]: the kubeconfig file for kube-apiserver's
 //!   `--authentication-token-webhook-config-file`.
+//! * [`installer`]: the manifests that deploy guard (`guard get installer`).
 
 mod error;
 pub mod webhook_config;

@@ -25,3 +25,36 @@ pub use authority::{CertificateAuthority, ClientSpec, IssuedPair, ServerSpec, Va
 pub use dir::{Overwrite, PkiDir};
 pub use error::PkiError;
 pub use key::KeyAlgorithm;
+
+/// Whether the PEM certificate `cert_pem` is valid for `host` (an IP
+/// address or a DNS name, `*.` wildcards honoured): what the API server
+/// checks when it dials guard.
+pub fn certificate_covers(cert_pem: &str, host: &str) -> Result<bool, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use x509_parser::extensions::GeneralName;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|e| format!("no certificate found ({e})"))?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(&der).map_err(|e| format!("cannot parse it ({e})"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: Option<std::net::IpAddr> = host.parse().ok();
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Ok(false);
+    };
+    Ok(san.value.general_names.iter().any(|name| match (name, ip) {
+        (GeneralName::IPAddress(bytes), Some(ip)) => match ip {
+            std::net::IpAddr::V4(v4) => *bytes == v4.octets(),
+            std::net::IpAddr::V6(v6) => *bytes == v6.octets(),
+        },
+        (GeneralName::DNSName(dns), None) => {
+            let (dns, host) = (dns.to_ascii_lowercase(), host.to_ascii_lowercase());
+            match dns.strip_prefix("*.") {
+                Some(suffix) => host
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+                None => dns == host,
+            }
+        }
+        _ => false,
+    }))
+}

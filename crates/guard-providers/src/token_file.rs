@@ -66,7 +66,7 @@ struct Entry {
 /// each line is a fixed-size [`Entry`], group names are stored once, and
 /// tokens are found by binary search in an index sorted by hash. Loading
 /// allocates nothing per line; the [`Identity`] is built on lookup.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TokenFile {
     strings: String,
     entries: Vec<Entry>,
@@ -75,19 +75,6 @@ pub struct TokenFile {
     group_ids: Vec<u32>,
     groups: Vec<Box<str>>,
     hasher: foldhash::fast::RandomState,
-}
-
-impl Default for TokenFile {
-    fn default() -> Self {
-        TokenFile {
-            strings: String::new(),
-            entries: Vec::new(),
-            index: Vec::new(),
-            group_ids: Vec::new(),
-            groups: Vec::new(),
-            hasher: foldhash::fast::RandomState::default(),
-        }
-    }
 }
 
 type LineError = (u64, String);

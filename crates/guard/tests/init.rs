@@ -190,7 +190,7 @@ fn signs_with_a_ca_written_by_go_guard() {
     let pki = sb.pki();
     fs::create_dir_all(&pki).unwrap();
     for f in ["ca.crt", "ca.key"] {
-        fs::copy(testdata().join("guard-go-pki").join(f), pki.join(f)).unwrap();
+        fs::copy(testdata().join("guard-go/pki").join(f), pki.join(f)).unwrap();
     }
     assert!(
         fs::read_to_string(pki.join("ca.key"))
@@ -199,7 +199,7 @@ fn signs_with_a_ca_written_by_go_guard() {
     );
     sb.ok(&["init", "server", "--ips=10.96.10.96"]);
     sb.ok(&["init", "client", "appscode", "-o", "github"]);
-    let go_ca = testdata().join("guard-go-pki/ca.crt");
+    let go_ca = testdata().join("guard-go/pki/ca.crt");
     assert!(verifies(&go_ca, &pki.join("server.crt")));
     assert!(verifies(&go_ca, &pki.join("appscode@github.crt")));
     // The issuer is the Go CA's subject, byte for byte as openssl shows it.
@@ -267,7 +267,7 @@ fn broken_or_mismatched_ca_gives_one_clear_line() {
     sb.ok(&["init", "ca"]);
     let pki = sb.pki();
     // A key from another CA.
-    fs::copy(testdata().join("guard-go-pki/ca.key"), pki.join("ca.key")).unwrap();
+    fs::copy(testdata().join("guard-go/pki/ca.key"), pki.join("ca.key")).unwrap();
     let err = sb.fails(&["init", "server"]);
     assert!(err.contains("does not match"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
