@@ -14,12 +14,12 @@ use guard_pki::PkiDir;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Namespace, NodeAffinity, NodeSelector,
-    NodeSelectorRequirement, NodeSelectorTerm, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret,
-    SecretEnvSource, SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort,
-    ServiceSpec, Toleration, Volume, VolumeMount, WeightedPodAffinityTerm,
+    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    Toleration, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -121,7 +121,10 @@ pub fn token_auth(file: &Path) -> Result<ProviderInstall, InstallerError> {
         source,
     })?;
     guard_providers::token_file::TokenFile::parse(&data).map_err(|(line, problem)| {
-        InstallerError::Invalid(format!("token file {}, line {line}: {problem}", file.display()))
+        InstallerError::Invalid(format!(
+            "token file {}, line {line}: {problem}",
+            file.display()
+        ))
     })?;
     let mount_path = "/etc/guard/auth/token".to_owned();
     Ok(ProviderInstall {
@@ -223,7 +226,9 @@ pub fn generate(
         )));
     }
     if spec.replicas < 1 {
-        return Err(InstallerError::Invalid("--replicas must be at least 1".into()));
+        return Err(InstallerError::Invalid(
+            "--replicas must be at least 1".into(),
+        ));
     }
     if spec.host_network && spec.replicas != 1 {
         return Err(InstallerError::Invalid(
@@ -252,10 +257,14 @@ pub fn generate(
         });
     }
     let server_pem = pki.read(&cert)?;
-    if !guard_pki::certificate_covers(&server_pem, &host).map_err(|e| {
-        InstallerError::Invalid(format!("{}: {e}", cert.display()))
-    })? {
-        let flag = if host.parse::<std::net::IpAddr>().is_ok() { "--ips" } else { "--domains" };
+    if !guard_pki::certificate_covers(&server_pem, &host)
+        .map_err(|e| InstallerError::Invalid(format!("{}: {e}", cert.display())))?
+    {
+        let flag = if host.parse::<std::net::IpAddr>().is_ok() {
+            "--ips"
+        } else {
+            "--domains"
+        };
         return Err(InstallerError::Invalid(format!(
             "{} is not valid for {host}, so the API server would refuse it: run `guard init server {flag}={host} --force` (with the other IPs and names it needs)",
             cert.display()
@@ -294,14 +303,14 @@ pub fn generate(
         (None, _) => None,
     };
     if spec.proxy.is_set() {
-        let value = |v: &Option<String>| v.clone().unwrap_or_default().into_bytes();
+        let or_empty = |v: &Option<String>| v.clone().unwrap_or_default().into_bytes();
         push(value(&secret(
             "guard-proxy",
             ns,
             BTreeMap::from([
-                ("HTTP_PROXY".to_owned(), value(&spec.proxy.http)),
-                ("HTTPS_PROXY".to_owned(), value(&spec.proxy.https)),
-                ("NO_PROXY".to_owned(), value(&spec.proxy.no_proxy)),
+                ("HTTP_PROXY".to_owned(), or_empty(&spec.proxy.http)),
+                ("HTTPS_PROXY".to_owned(), or_empty(&spec.proxy.https)),
+                ("NO_PROXY".to_owned(), or_empty(&spec.proxy.no_proxy)),
             ]),
         ))?);
     }
@@ -369,7 +378,10 @@ pub fn generate(
             spec: Some(ServiceSpec {
                 type_: Some("ClusterIP".into()),
                 // A fixed ClusterIP when --addr names one; else Kubernetes picks.
-                cluster_ip: host.parse::<std::net::IpAddr>().is_ok().then(|| host.clone()),
+                cluster_ip: host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok()
+                    .then(|| host.clone()),
                 ports: Some(vec![ServicePort {
                     name: Some("api".into()),
                     port,
@@ -404,7 +416,11 @@ fn pod_spec(
     port: i32,
     proxy_cert: bool,
 ) -> PodSpec {
-    let listen_port = if spec.host_network { port } else { CONTAINER_PORT };
+    let listen_port = if spec.host_network {
+        port
+    } else {
+        CONTAINER_PORT
+    };
     let mut args = vec![
         "run".to_owned(),
         format!("--v={}", spec.verbosity),
@@ -413,7 +429,11 @@ fn pod_spec(
         format!("--tls-private-key-file={PKI_MOUNT}/tls.key"),
         format!(
             "--auth-providers={}",
-            spec.auth_providers.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+            spec.auth_providers
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(",")
         ),
     ];
     if spec.host_network {
@@ -517,7 +537,10 @@ fn pod_spec(
                 ("cpu".to_owned(), Quantity("100m".into())),
                 ("memory".to_owned(), Quantity("64Mi".into())),
             ])),
-            limits: Some(BTreeMap::from([("memory".to_owned(), Quantity("256Mi".into()))])),
+            limits: Some(BTreeMap::from([(
+                "memory".to_owned(),
+                Quantity("256Mi".into()),
+            )])),
             ..ResourceRequirements::default()
         }),
         security_context: Some(no_privileges.clone()),
@@ -528,7 +551,11 @@ fn pod_spec(
         vec![Container {
             name: "update-proxy-certs".into(),
             image: Some("nginx:stable-alpine".into()),
-            command: Some(vec!["sh".into(), "-c".into(), "update-ca-certificates".into()]),
+            command: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "update-ca-certificates".into(),
+            ]),
             env_from: proxy_env,
             // update-ca-certificates writes the bundle into the emptyDir.
             security_context: Some(SecurityContext {
@@ -562,7 +589,10 @@ fn pod_spec(
     let mut affinity = Affinity::default();
     if spec.run_on_master || spec.host_network {
         // `control-plane` since Kubernetes 1.24; `master` before.
-        for role in ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"] {
+        for role in [
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/master",
+        ] {
             tolerations.push(Toleration {
                 key: Some(role.into()),
                 operator: Some("Exists".into()),
@@ -572,34 +602,39 @@ fn pod_spec(
         }
         affinity.node_affinity = Some(NodeAffinity {
             required_during_scheduling_ignored_during_execution: Some(NodeSelector {
-                node_selector_terms: ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"]
-                    .into_iter()
-                    .map(|role| NodeSelectorTerm {
-                        match_expressions: Some(vec![NodeSelectorRequirement {
-                            key: role.into(),
-                            operator: "Exists".into(),
-                            values: None,
-                        }]),
-                        ..NodeSelectorTerm::default()
-                    })
-                    .collect(),
+                node_selector_terms: [
+                    "node-role.kubernetes.io/control-plane",
+                    "node-role.kubernetes.io/master",
+                ]
+                .into_iter()
+                .map(|role| NodeSelectorTerm {
+                    match_expressions: Some(vec![NodeSelectorRequirement {
+                        key: role.into(),
+                        operator: "Exists".into(),
+                        values: None,
+                    }]),
+                    ..NodeSelectorTerm::default()
+                })
+                .collect(),
             }),
             ..NodeAffinity::default()
         });
     }
     if spec.replicas > 1 {
         affinity.pod_anti_affinity = Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
-                weight: 100,
-                pod_affinity_term: PodAffinityTerm {
-                    label_selector: Some(LabelSelector {
-                        match_labels: Some(labels()),
-                        ..LabelSelector::default()
-                    }),
-                    topology_key: "kubernetes.io/hostname".into(),
-                    ..PodAffinityTerm::default()
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(labels()),
+                            ..LabelSelector::default()
+                        }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..PodAffinityTerm::default()
+                    },
                 },
-            }]),
+            ]),
             ..PodAntiAffinity::default()
         });
     }
@@ -614,7 +649,9 @@ fn pod_spec(
         affinity: has_affinity.then_some(affinity),
         automount_service_account_token: Some(false),
         host_network: spec.host_network.then_some(true),
-        dns_policy: spec.host_network.then(|| "ClusterFirstWithHostNet".to_owned()),
+        dns_policy: spec
+            .host_network
+            .then(|| "ClusterFirstWithHostNet".to_owned()),
         image_pull_secrets: spec.image_pull_secret.as_ref().map(|name| {
             vec![k8s_openapi::api::core::v1::LocalObjectReference { name: name.clone() }]
         }),

@@ -5,6 +5,7 @@
 //! * [`installer`]: the manifests that deploy guard (`guard get installer`).
 
 mod error;
+pub mod installer;
 pub mod webhook_config;
 mod yaml;
 

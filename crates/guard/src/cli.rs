@@ -23,15 +23,10 @@ use guard_pki::KeyAlgorithm;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Log verbosity: 0-3 info, 4-5 debug, 6 and up trace.
-    #[arg(
-        short = 'v',
-        long = "v",
-        global = true,
-        value_name = "LEVEL",
-        default_value_t = 0
-    )]
-    pub verbosity: u8,
+    /// Log verbosity: 0-3 info, 4-5 debug, 6 and up trace. For `get
+    /// installer`: the level of the deployed server [default there: 3].
+    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL")]
+    pub verbosity: Option<u8>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -78,6 +73,12 @@ pub enum InitCommand {
 /// `guard get ...`
 #[derive(Debug, Subcommand)]
 pub enum GetCommand {
+    /// Print the manifests that deploy guard (kubectl apply -f).
+    ///
+    /// A Deployment (or, with --host-network, a DaemonSet), a Service, and
+    /// Secrets holding the server's certificate and key and each provider's
+    /// files. The output contains private keys: treat it as a secret.
+    Installer(Box<InstallerArgs>),
     /// Print the kubeconfig for kube-apiserver's
     /// --authentication-token-webhook-config-file.
     ///
@@ -127,15 +128,8 @@ pub struct RunArgs {
     #[arg(long, alias = "key-file", value_name = "FILE")]
     pub tls_private_key_file: Option<PathBuf>,
 
-    /// Providers to serve, comma separated: github, gitlab, google, azure,
-    /// ldap, token-auth. A client certificate whose O is not listed is refused.
-    #[arg(long, value_name = "PROVIDERS", value_delimiter = ',', required = true)]
-    pub auth_providers: Vec<AuthProvider>,
-
-    /// The static token file for token-auth: CSV lines of
-    /// token,user,uid[,"group1,group2"]. Reloaded when it changes.
-    #[arg(long, value_name = "FILE")]
-    pub token_auth_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub providers: ProviderFlags,
 
     /// Time allowed to receive a request (TLS handshake, head and body).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -177,6 +171,89 @@ pub struct RunArgs {
     /// Accepted for compatibility with Go Guard; guard does not query NTP.
     #[arg(long, value_name = "HOST", hide = true)]
     pub ntp_server: Option<String>,
+}
+
+/// The providers and their options: the same flags for `guard run` and
+/// `guard get installer`.
+#[derive(Debug, Args)]
+pub struct ProviderFlags {
+    /// Providers to serve, comma separated: github, gitlab, google, azure,
+    /// ldap, token-auth. A client certificate whose O is not listed is refused.
+    #[arg(long, value_name = "PROVIDERS", value_delimiter = ',', required = true)]
+    pub auth_providers: Vec<AuthProvider>,
+
+    /// The static token file for token-auth: CSV lines of
+    /// token,user,uid[,"group1,group2"]. Reloaded when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub token_auth_file: Option<PathBuf>,
+}
+
+/// `guard get installer`
+#[derive(Debug, Args)]
+pub struct InstallerArgs {
+    #[command(flatten)]
+    pub pki: PkiArgs,
+
+    #[command(flatten)]
+    pub providers: ProviderFlags,
+
+    /// Authorization webhook providers (Go Guard: azure). Not supported yet.
+    #[arg(long, value_name = "PROVIDERS", value_delimiter = ',', hide = true)]
+    pub authz_providers: Vec<String>,
+
+    /// Address (HOST:PORT) at which the API server reaches guard: the
+    /// Service's ClusterIP and port. The server certificate must be valid
+    /// for HOST. [default: 10.96.10.96:443, or 127.0.0.1:8443 with --host-network]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+
+    /// Namespace of every object (created unless kube-system or default).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        default_value = "kube-system"
+    )]
+    pub namespace: String,
+
+    /// Registry of guard's image: the image is REGISTRY/guard:vVERSION.
+    #[arg(long, value_name = "REGISTRY", default_value = "ghcr.io/guard-rs")]
+    pub private_registry: String,
+
+    /// Name of a Secret for pulling the image from a private registry.
+    #[arg(long, value_name = "SECRET")]
+    pub image_pull_secret: Option<String>,
+
+    /// Run guard on control-plane nodes (tolerating their taints).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub run_on_master: bool,
+
+    /// Number of guard pods; above 1 adds a PodDisruptionBudget and spreads
+    /// the pods over nodes.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub replicas: i32,
+
+    /// Run guard as a DaemonSet on the control-plane nodes' host network,
+    /// listening on loopback (--addr=127.0.0.1:PORT), so each API server
+    /// reaches its own guard without a Service, kube-proxy or the CNI.
+    #[arg(long)]
+    pub host_network: bool,
+
+    /// HTTP_PROXY for guard's calls to providers.
+    #[arg(long, value_name = "URL")]
+    pub proxy_http: Option<String>,
+
+    /// HTTPS_PROXY for guard's calls to providers.
+    #[arg(long, value_name = "URL")]
+    pub proxy_https: Option<String>,
+
+    /// NO_PROXY: hosts and ranges reached without the proxy.
+    #[arg(long, value_name = "LIST")]
+    pub proxy_skip_range: Option<String>,
+
+    /// CA certificate of the proxy, added to the trusted roots.
+    #[arg(long, value_name = "FILE")]
+    pub proxy_cert: Option<PathBuf>,
 }
 
 /// Where the PKI lives.

@@ -1,13 +1,17 @@
-//! `guard get webhook-config`
+//! `guard get webhook-config` and `guard get installer`
 
+use anyhow::bail;
+use guard_api::AuthProvider;
+use guard_installer::installer::{self, InstallerSpec, Proxy};
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
 
-use crate::cli::{GetCommand, WebhookConfigArgs};
+use crate::cli::{GetCommand, InstallerArgs, WebhookConfigArgs};
 use crate::init::{pki_dir, resolve_client};
 
-pub fn run(cmd: GetCommand) -> anyhow::Result<()> {
+pub fn run(cmd: GetCommand, verbosity: Option<u8>) -> anyhow::Result<()> {
     match cmd {
         GetCommand::WebhookConfig(args) => webhook(&args),
+        GetCommand::Installer(args) => installer(&args, verbosity),
     }
 }
 
@@ -24,5 +28,52 @@ fn webhook(args: &WebhookConfigArgs) -> anyhow::Result<()> {
         },
     )?;
     print!("{}", webhook_config::to_yaml(&config)?);
+    Ok(())
+}
+
+fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> {
+    if !args.authz_providers.is_empty() {
+        bail!("--authz-providers: authorization webhooks are not supported by guard yet");
+    }
+    let enabled = crate::providers::validate(&args.providers)?;
+    let mut providers = Vec::new();
+    for provider in enabled {
+        if provider == AuthProvider::TokenAuth
+            && let Some(file) = &args.providers.token_auth_file
+        {
+            providers.push(installer::token_auth(file)?);
+        }
+    }
+    let default_addr = if args.host_network {
+        "127.0.0.1:8443"
+    } else {
+        webhook_config::DEFAULT_ADDR
+    };
+    let mut auth_providers = args.providers.auth_providers.clone();
+    auth_providers.dedup();
+    let spec = InstallerSpec {
+        namespace: args.namespace.clone(),
+        addr: args.addr.clone().unwrap_or_else(|| default_addr.to_owned()),
+        run_on_master: args.run_on_master,
+        image: format!(
+            "{}/guard:v{}",
+            args.private_registry.trim_end_matches('/'),
+            env!("CARGO_PKG_VERSION")
+        ),
+        image_pull_secret: args.image_pull_secret.clone(),
+        verbosity: verbosity.unwrap_or(3),
+        replicas: args.replicas,
+        host_network: args.host_network,
+        proxy: Proxy {
+            http: args.proxy_http.clone(),
+            https: args.proxy_https.clone(),
+            no_proxy: args.proxy_skip_range.clone(),
+            cert: args.proxy_cert.clone(),
+        },
+        auth_providers,
+        providers,
+    };
+    let objects = installer::generate(&pki_dir(&args.pki)?, &spec)?;
+    print!("{}", installer::to_yaml(&objects)?);
     Ok(())
 }

@@ -5,6 +5,7 @@ mod cli;
 mod get;
 mod init;
 mod prompt;
+mod providers;
 mod run;
 mod version;
 
@@ -14,10 +15,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.verbosity);
+    init_logging(cli.verbosity.unwrap_or(0));
     let result = match cli.command {
         cli::Command::Init(cmd) => init::run(cmd),
-        cli::Command::Get(cmd) => get::run(cmd),
+        cli::Command::Get(cmd) => get::run(cmd, cli.verbosity),
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Version(args) => version::run(&args),
     };

@@ -50,13 +50,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 .max(Duration::from_millis(500)),
         );
     let mut background = Vec::new();
-    let mut providers = args.auth_providers.clone();
-    providers.sort();
-    providers.dedup();
+    let providers = crate::providers::validate(&args.providers)?;
     for provider in &providers {
         match provider {
             AuthProvider::TokenAuth => {
                 let path = args
+                    .providers
                     .token_auth_file
                     .as_ref()
                     .context("token-auth is enabled: set --token-auth-file")?;

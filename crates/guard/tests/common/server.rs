@@ -35,17 +35,25 @@ impl GuardServer {
     pub fn start(sb: &Sandbox, extra: &[&str]) -> Self {
         let pki = sb.pki();
         let p = |f: &str| pki.join(f).to_str().unwrap().to_owned();
+        let mut args = vec![
+            "run".to_owned(),
+            "--secure-addr=127.0.0.1:0".to_owned(),
+            format!("--tls-ca-file={}", p("ca.crt")),
+            format!("--tls-cert-file={}", p("server.crt")),
+            format!("--tls-private-key-file={}", p("server.key")),
+            "--reload-interval=100ms".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn(sb, &args, &[])
+    }
+
+    /// Starts `guard ARGS` (which must include `run` and a
+    /// `--secure-addr` on 127.0.0.1 port 0) with extra environment variables.
+    pub fn spawn(sb: &Sandbox, args: &[String], env: &[(String, String)]) -> Self {
         let mut child = sb
             .guard()
-            .args([
-                "run",
-                "--secure-addr=127.0.0.1:0",
-                &format!("--tls-ca-file={}", p("ca.crt")),
-                &format!("--tls-cert-file={}", p("server.crt")),
-                &format!("--tls-private-key-file={}", p("server.key")),
-                "--reload-interval=100ms",
-            ])
-            .args(extra)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "debug")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -1,0 +1,418 @@
+//! `guard get installer`: golden outputs, offline schema validation with
+//! `kubernetes-validate --strict`, `kubectl label --local`, and the real
+//! `guard run` started with the Deployment's own arguments.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use common::client::{Call, send};
+use common::server::*;
+use common::*;
+
+/// Golden cases: name, extra arguments, expected objects.
+fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
+    let data = testdata().join("installer");
+    let tokens = format!("--token-auth-file={}", data.join("token.csv").display());
+    let base = |extra: &[&str]| {
+        let mut args = vec!["--auth-providers=token-auth".to_owned(), tokens.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let standard = vec![
+        "deployment.apps/guard",
+        "secret/guard-pki",
+        "secret/guard-token-auth",
+        "service/guard",
+    ];
+    vec![
+        ("token-auth", base(&[]), standard.clone()),
+        (
+            "namespace",
+            base(&["-n", "guard-system"]),
+            vec![
+                "namespace/guard-system",
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-token-auth",
+                "service/guard",
+            ],
+        ),
+        (
+            "proxy",
+            base(&[
+                "--proxy-https=http://proxy.internal:3128",
+                "--proxy-skip-range=10.0.0.0/8,.svc",
+                &format!("--proxy-cert={}", data.join("proxy-ca.crt").display()),
+            ]),
+            vec![
+                "secret/guard-proxy",
+                "secret/guard-proxy-cert",
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-token-auth",
+                "service/guard",
+            ],
+        ),
+        (
+            "replicas-3",
+            base(&["--replicas=3"]),
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-token-auth",
+                "service/guard",
+                "poddisruptionbudget.policy/guard",
+            ],
+        ),
+        (
+            "host-network",
+            base(&["--host-network", "--addr=127.0.0.1:8443"]),
+            vec![
+                "daemonset.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-token-auth",
+            ],
+        ),
+        (
+            "registry-and-scheduling",
+            base(&[
+                "--private-registry=registry.example.com/mirror/",
+                "--image-pull-secret=regcred",
+                "--run-on-master=false",
+                "--v=5",
+                "--addr=guard.kube-system.svc:443",
+            ]),
+            standard,
+        ),
+    ]
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    testdata().join("installer").join(format!("{name}.yaml"))
+}
+
+fn generate(sb: &Sandbox, args: &[String]) -> String {
+    let mut all = vec!["get", "installer"];
+    let pki_dir = format!("--pki-dir={}", testdata().join("installer").display());
+    all.push(&pki_dir);
+    all.extend(args.iter().map(String::as_str));
+    sb.ok(&all)
+}
+
+#[test]
+fn outputs_match_the_golden_files() {
+    let sb = Sandbox::new();
+    let update = std::env::var_os("GUARD_UPDATE_GOLDEN").is_some();
+    for (name, args, _) in cases() {
+        let yaml = generate(&sb, &args);
+        // Deterministic: the same input gives the same bytes.
+        assert_eq!(
+            yaml,
+            generate(&sb, &args),
+            "{name}: output differs between runs"
+        );
+        let path = golden_path(name);
+        if update {
+            std::fs::write(&path, &yaml).unwrap();
+            continue;
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (GUARD_UPDATE_GOLDEN=1 writes it)", path.display())
+        });
+        assert_eq!(
+            yaml,
+            golden,
+            "{name} differs from {} (GUARD_UPDATE_GOLDEN=1 to accept)",
+            path.display()
+        );
+    }
+}
+
+/// `kubernetes-validate`, installed by `.ci/install-test-deps.sh`.
+fn kubernetes_validate() -> PathBuf {
+    let tool = kubectl().with_file_name("kubernetes-validate");
+    assert!(
+        tool.exists(),
+        "{} missing: run .ci/install-test-deps.sh",
+        tool.display()
+    );
+    tool
+}
+
+#[test]
+fn golden_files_pass_strict_schema_validation() {
+    let files: Vec<PathBuf> = cases()
+        .into_iter()
+        .map(|(name, _, _)| golden_path(name))
+        .collect();
+    for version in ["1.29.0", "1.37.0"] {
+        let out = Command::new(kubernetes_validate())
+            .args(["--strict", "--quiet", "-k", version])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubernetes-validate {version} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_validator_catches_a_broken_manifest() {
+    // Guard against a validator that passes everything.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    let golden = std::fs::read_to_string(golden_path("token-auth")).unwrap();
+    std::fs::write(&broken, golden.replace("replicas: 1", "replicas: one")).unwrap();
+    let out = Command::new(kubernetes_validate())
+        .args(["--strict", "--quiet"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a broken manifest passed validation");
+}
+
+#[test]
+fn kubectl_reads_the_expected_objects() {
+    for (name, _, expected) in cases() {
+        let out = Command::new(kubectl())
+            .args(["label", "--local", "-o", "name", "checked=yes", "-f"])
+            .arg(golden_path(name))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let names: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(names, expected, "{name}");
+    }
+}
+
+#[test]
+fn secrets_stay_in_secrets() {
+    for (name, _, _) in cases() {
+        let yaml = std::fs::read_to_string(golden_path(name)).unwrap();
+        assert!(
+            !yaml.contains("placeholder-not-a-secret"),
+            "{name}: a token appears in clear text"
+        );
+        assert!(!yaml.contains("BEGIN"), "{name}: PEM in clear text");
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&yaml).unwrap();
+        for doc in docs {
+            let text = doc.to_string();
+            if doc["kind"] != "Secret" {
+                let key = base64::engine::general_purpose::STANDARD.encode("tok1-placeholder");
+                assert!(
+                    !text.contains(&key[..12]),
+                    "{name}: secret data outside a Secret"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_options_fail_before_printing() {
+    let sb = Sandbox::new();
+    let data = testdata().join("installer");
+    let tokens = format!("--token-auth-file={}", data.join("token.csv").display());
+    let pki = format!("--pki-dir={}", data.display());
+    let fails = |args: &[&str], needle: &str| {
+        let mut all = vec!["get", "installer", pki.as_str()];
+        all.extend(args);
+        let out = sb.run(&all);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} printed something");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    fails(&["--auth-providers=token-auth"], "--token-auth-file");
+    fails(
+        &["--auth-providers=github", &tokens],
+        "token-auth is not in --auth-providers",
+    );
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            "--token-auth-file=/nonexistent/tokens.csv",
+        ],
+        "/nonexistent/tokens.csv",
+    );
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            &tokens,
+            "--addr=10.1.2.3:443",
+        ],
+        "guard init server --ips=10.1.2.3",
+    );
+    fails(
+        &["--auth-providers=token-auth", &tokens, "--addr=nonsense"],
+        "HOST:PORT",
+    );
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            &tokens,
+            "--host-network",
+            "--addr=10.96.10.96:443",
+        ],
+        "127.0.0.1",
+    );
+    fails(
+        &["--auth-providers=token-auth", &tokens, "--replicas=0"],
+        "at least 1",
+    );
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            &tokens,
+            &format!("--proxy-cert={}", data.join("proxy-ca.crt").display()),
+        ],
+        "--proxy-cert needs",
+    );
+    let broken = sb.home.path().join("broken.csv");
+    std::fs::write(&broken, "secret-token-xyz,alice\n").unwrap();
+    let err = sb.fails(&[
+        "get",
+        "installer",
+        &pki,
+        "--auth-providers=token-auth",
+        &format!("--token-auth-file={}", broken.display()),
+    ]);
+    assert!(
+        err.contains("line 1") && !err.contains("secret-token-xyz"),
+        "{err}"
+    );
+    let err = sb.fails(&[
+        "get",
+        "installer",
+        "--pki-dir=/nonexistent",
+        "--auth-providers=token-auth",
+        &tokens,
+    ]);
+    assert!(err.contains("guard init ca"), "{err}");
+}
+
+/// Writes the installer's Secrets where its volumes would be mounted (below
+/// `root`), and returns the container's args and Secret-backed environment.
+fn materialise(yaml: &str, root: &Path) -> (Vec<String>, Vec<(String, String)>) {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml).unwrap();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .cloned()
+    };
+    let workload = find("Deployment", "guard")
+        .or_else(|| find("DaemonSet", "guard"))
+        .unwrap();
+    let pod = &workload["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let secret_of_volume = |volume: &str| {
+        let v = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == volume)
+            .unwrap();
+        v["secret"]["secretName"].as_str().unwrap().to_owned()
+    };
+    let decode = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    for m in container["volumeMounts"].as_array().unwrap() {
+        let secret = find("Secret", &secret_of_volume(m["name"].as_str().unwrap())).unwrap();
+        let dir = root.join(m["mountPath"].as_str().unwrap().trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, data) in secret["data"].as_object().unwrap() {
+            std::fs::write(dir.join(file), decode(data)).unwrap();
+        }
+    }
+    let args = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let a = a
+                .as_str()
+                .unwrap()
+                .replace("=/etc/guard/", &format!("={}/etc/guard/", root.display()));
+            if a.starts_with("--secure-addr=") {
+                "--secure-addr=127.0.0.1:0".to_owned()
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>();
+    let env = container["env"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .map(|var| {
+                    let r = &var["valueFrom"]["secretKeyRef"];
+                    let secret = find("Secret", r["name"].as_str().unwrap()).unwrap();
+                    let value = decode(&secret["data"][r["key"].as_str().unwrap()]);
+                    (
+                        var["name"].as_str().unwrap().to_owned(),
+                        String::from_utf8(value).unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (args, env)
+}
+
+#[tokio::test]
+async fn the_server_starts_with_the_installers_own_arguments() {
+    for host_network in [false, true] {
+        let sb = Sandbox::new();
+        let tokens = prepare(&sb);
+        sb.ok(&["init", "server", "--ips=127.0.0.1,10.96.10.96", "--force"]);
+        let mut args = vec!["get", "installer", "--auth-providers=token-auth"];
+        let tokens_arg = format!("--token-auth-file={}", tokens.display());
+        args.push(&tokens_arg);
+        if host_network {
+            args.extend(["--host-network", "--addr=127.0.0.1:8443"]);
+        }
+        let yaml = sb.ok(&args);
+        let root = sb.home.path().join("container");
+        let (mut run_args, env) = materialise(&yaml, &root);
+        assert_eq!(run_args[0], "run");
+        if !run_args.iter().any(|a| a.starts_with("--secure-addr=")) {
+            run_args.push("--secure-addr=127.0.0.1:0".into());
+        }
+        let server = GuardServer::spawn(&sb, &run_args, &env);
+        let pki = sb.pki();
+        let answer = send(server.port, &pki.join("ca.crt"), Call::get("/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200);
+        let call = Call::post("/tokenreviews", review_body("v1", "good-token-123")).with_identity(
+            &pki.join("demo@token-auth.crt"),
+            &pki.join("demo@token-auth.key"),
+        );
+        let answer = send(server.port, &pki.join("ca.crt"), call).await.unwrap();
+        assert_eq!(
+            answer.json()["status"]["user"]["username"],
+            "alice",
+            "host_network={host_network}"
+        );
+    }
+}
