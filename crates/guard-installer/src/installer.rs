@@ -139,6 +139,38 @@ pub fn token_auth(file: &Path) -> Result<ProviderInstall, InstallerError> {
     })
 }
 
+/// The `github` provider's part: its flags (no files).
+pub fn github(options: &guard_providers::github::GithubOptions) -> ProviderInstall {
+    let mut args = Vec::new();
+    if let Some(url) = &options.base_url {
+        args.push(format!("--github.base-url={url}"));
+    }
+    if options.use_team_slug {
+        args.push("--github.use-team-slug=true".into());
+    }
+    ProviderInstall {
+        provider: AuthProvider::Github,
+        args,
+        secret: None,
+        env: Vec::new(),
+    }
+}
+
+/// The `gitlab` provider's part: its flags (no files).
+pub fn gitlab(options: &guard_providers::gitlab::GitlabOptions) -> ProviderInstall {
+    let mut args = Vec::new();
+    if let Some(url) = &options.base_url {
+        args.push(format!("--gitlab.base-url={url}"));
+    }
+    args.push(format!("--gitlab.use-group-id={}", options.use_group_id));
+    ProviderInstall {
+        provider: AuthProvider::Gitlab,
+        args,
+        secret: None,
+        env: Vec::new(),
+    }
+}
+
 /// Go Guard's order for provider flags and Secrets.
 fn provider_rank(p: AuthProvider) -> u8 {
     match p {

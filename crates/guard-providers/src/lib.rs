@@ -2,5 +2,11 @@
 //!
 //! * [`token_file`]: the static token file (`--token-auth-file`), Kubernetes'
 //!   static token CSV format, reloaded when the file changes.
+//! * [`github`]: GitHub organisation membership and teams.
+//! * [`gitlab`]: GitLab user and groups.
+//! * [`http`]: the HTTP client the network providers share.
 
+pub mod github;
+pub mod gitlab;
+pub mod http;
 pub mod token_file;

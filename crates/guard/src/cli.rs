@@ -186,6 +186,42 @@ pub struct ProviderFlags {
     /// token,user,uid[,"group1,group2"]. Reloaded when it changes.
     #[arg(long, value_name = "FILE")]
     pub token_auth_file: Option<PathBuf>,
+
+    /// GitHub Enterprise API root, e.g. https://ghe.example.com (api/v3/ is
+    /// appended unless present). Default: api.github.com.
+    #[arg(long = "github.base-url", value_name = "URL")]
+    pub github_base_url: Option<String>,
+
+    /// Use GitHub team slugs instead of team names as groups.
+    #[arg(long = "github.use-team-slug", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub github_use_team_slug: bool,
+
+    /// Self-hosted GitLab API root, e.g. https://gitlab.example.com (api/v4/
+    /// is appended unless present). Default: gitlab.com.
+    #[arg(long = "gitlab.base-url", value_name = "URL")]
+    pub gitlab_base_url: Option<String>,
+
+    /// Use GitLab group ids instead of full paths as groups.
+    #[arg(long = "gitlab.use-group-id", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub gitlab_use_group_id: bool,
+}
+
+impl ProviderFlags {
+    /// `--github.*` as options.
+    pub fn github(&self) -> guard_providers::github::GithubOptions {
+        guard_providers::github::GithubOptions {
+            base_url: self.github_base_url.clone(),
+            use_team_slug: self.github_use_team_slug,
+        }
+    }
+
+    /// `--gitlab.*` as options.
+    pub fn gitlab(&self) -> guard_providers::gitlab::GitlabOptions {
+        guard_providers::gitlab::GitlabOptions {
+            base_url: self.gitlab_base_url.clone(),
+            use_group_id: self.gitlab_use_group_id,
+        }
+    }
 }
 
 /// `guard get installer`

@@ -38,10 +38,15 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
     let enabled = crate::providers::validate(&args.providers)?;
     let mut providers = Vec::new();
     for provider in enabled {
-        if provider == AuthProvider::TokenAuth
-            && let Some(file) = &args.providers.token_auth_file
-        {
-            providers.push(installer::token_auth(file)?);
+        match provider {
+            AuthProvider::TokenAuth => {
+                if let Some(file) = &args.providers.token_auth_file {
+                    providers.push(installer::token_auth(file)?);
+                }
+            }
+            AuthProvider::Github => providers.push(installer::github(&args.providers.github())),
+            AuthProvider::Gitlab => providers.push(installer::gitlab(&args.providers.gitlab())),
+            other => bail!("provider {other} is not available in this build of guard yet"),
         }
     }
     let default_addr = if args.host_network {

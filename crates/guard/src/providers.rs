@@ -22,8 +22,42 @@ pub fn validate(flags: &ProviderFlags) -> anyhow::Result<Vec<AuthProvider>> {
         }
         _ => {}
     }
-    if let Some(p) = enabled.iter().find(|p| **p != AuthProvider::TokenAuth) {
-        bail!("provider {p} is not available in this build of guard yet; enable token-auth");
+    let options_of = |provider: AuthProvider, set: &[(&str, bool)]| -> anyhow::Result<()> {
+        if let Some((flag, _)) = set.iter().find(|(_, set)| *set)
+            && !enabled.contains(&provider)
+        {
+            bail!("{flag} is set but {provider} is not in --auth-providers");
+        }
+        Ok(())
+    };
+    options_of(
+        AuthProvider::Github,
+        &[
+            ("--github.base-url", flags.github_base_url.is_some()),
+            ("--github.use-team-slug", flags.github_use_team_slug),
+        ],
+    )?;
+    options_of(
+        AuthProvider::Gitlab,
+        &[
+            ("--gitlab.base-url", flags.gitlab_base_url.is_some()),
+            ("--gitlab.use-group-id", flags.gitlab_use_group_id),
+        ],
+    )?;
+    const AVAILABLE: [AuthProvider; 3] = [
+        AuthProvider::TokenAuth,
+        AuthProvider::Github,
+        AuthProvider::Gitlab,
+    ];
+    if let Some(p) = enabled.iter().find(|p| !AVAILABLE.contains(p)) {
+        bail!(
+            "provider {p} is not available in this build of guard yet (available: token-auth, github, gitlab)"
+        );
     }
+    // Base URLs are checked here so a typo fails before anything runs.
+    guard_providers::github::api_root(flags.github_base_url.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    guard_providers::gitlab::api_root(flags.gitlab_base_url.as_deref())
+        .map_err(anyhow::Error::msg)?;
     Ok(enabled)
 }

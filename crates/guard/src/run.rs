@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use guard_api::AuthProvider;
 use guard_auth::{Authenticator, CacheConfig};
+use guard_providers::github::GithubProvider;
+use guard_providers::gitlab::GitlabProvider;
 use guard_providers::token_file::TokenFileProvider;
 use guard_server::{Metrics, ServerConfig, TlsFiles, TlsReloader};
 
@@ -38,6 +40,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         );
     }
 
+    let providers = crate::providers::validate(&args.providers)?;
     let mut builder = Authenticator::builder()
         .cache(CacheConfig {
             ttl: args.cache_ttl,
@@ -49,8 +52,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 .saturating_sub(Duration::from_secs(1))
                 .max(Duration::from_millis(500)),
         );
+    // One HTTP client (and connection pool) for every network provider.
+    let http_client = match providers.iter().any(|p| *p != AuthProvider::TokenAuth) {
+        true => Some(guard_providers::http::client()?),
+        false => None,
+    };
+    let http_client = || {
+        http_client
+            .clone()
+            .context("internal error: no HTTP client")
+    };
     let mut background = Vec::new();
-    let providers = crate::providers::validate(&args.providers)?;
     for provider in &providers {
         match provider {
             AuthProvider::TokenAuth => {
@@ -64,9 +76,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 background.push(tokens.spawn_reloader(args.reload_interval));
                 builder = builder.provider(tokens);
             }
-            other => bail!(
-                "provider {other} is not available in this build of guard yet; enable token-auth"
-            ),
+            AuthProvider::Github => {
+                let github = GithubProvider::new(http_client()?, &args.providers.github())
+                    .map_err(anyhow::Error::msg)?;
+                builder = builder.provider(Arc::new(github));
+            }
+            AuthProvider::Gitlab => {
+                let gitlab = GitlabProvider::new(http_client()?, &args.providers.gitlab())
+                    .map_err(anyhow::Error::msg)?;
+                builder = builder.provider(Arc::new(gitlab));
+            }
+            other => bail!("provider {other} is not available in this build of guard yet"),
         }
     }
     let authenticator = Arc::new(builder.build());

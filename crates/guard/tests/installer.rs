@@ -78,6 +78,31 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             ],
         ),
         (
+            "github",
+            vec![
+                "--auth-providers=github".to_owned(),
+                "--github.base-url=https://ghe.example.com".to_owned(),
+            ],
+            vec!["deployment.apps/guard", "secret/guard-pki", "service/guard"],
+        ),
+        (
+            "gitlab",
+            vec![
+                "--auth-providers=gitlab".to_owned(),
+                "--gitlab.use-group-id".to_owned(),
+            ],
+            vec!["deployment.apps/guard", "secret/guard-pki", "service/guard"],
+        ),
+        (
+            "all-available-providers",
+            vec![
+                "--auth-providers=github,gitlab,token-auth".to_owned(),
+                tokens.clone(),
+                "--github.use-team-slug".to_owned(),
+            ],
+            standard.clone(),
+        ),
+        (
             "registry-and-scheduling",
             base(&[
                 "--private-registry=registry.example.com/mirror/",

@@ -168,3 +168,53 @@ pub fn review_body(version: &str, token: &str) -> String {
     })
     .to_string()
 }
+
+/// A PKI, a client certificate `NAME@PROVIDER` and a running `guard run`
+/// with `args`, ready to send reviews through the real TLS path.
+pub struct Reviewer {
+    pub sb: Sandbox,
+    pub server: GuardServer,
+    pub client: (PathBuf, PathBuf),
+}
+
+impl Reviewer {
+    pub fn start(name: &str, provider: &str, args: &[&str]) -> Self {
+        let sb = Sandbox::new();
+        sb.ok(&["init", "ca"]);
+        sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+        sb.ok(&["init", "client", name, "-o", provider]);
+        let base = format!("{}@{provider}", name.to_lowercase());
+        let client = (
+            sb.pki().join(format!("{base}.crt")),
+            sb.pki().join(format!("{base}.key")),
+        );
+        let server = GuardServer::start(&sb, args);
+        Reviewer { sb, server, client }
+    }
+
+    /// Sends a v1 TokenReview for `token`; returns (HTTP status, body).
+    pub async fn review(&self, token: &str) -> (u16, serde_json::Value) {
+        let call = super::client::Call::post("/tokenreviews", review_body("v1", token))
+            .with_identity(&self.client.0, &self.client.1);
+        let answer = tokio::time::timeout(
+            Duration::from_secs(60),
+            super::client::send(self.server.port, &self.sb.pki().join("ca.crt"), call),
+        )
+        .await
+        .expect("no answer within 60 s")
+        .unwrap();
+        (answer.status, answer.json())
+    }
+
+    /// The server's /metrics text.
+    pub async fn metrics(&self) -> String {
+        let answer = super::client::send(
+            self.server.port,
+            &self.sb.pki().join("ca.crt"),
+            super::client::Call::get("/metrics"),
+        )
+        .await
+        .unwrap();
+        String::from_utf8(answer.body).unwrap()
+    }
+}

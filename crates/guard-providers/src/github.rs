@@ -1,0 +1,227 @@
+//! The GitHub provider (`github`): the client certificate's `CN` is the
+//! GitHub organisation; the bearer token is the user's personal access
+//! token (or any token with `read:org`).
+//!
+//! 1. `GET /user/memberships/orgs/{org}`: the user must be an **active**
+//!    member (a pending invitation is not membership). username = `login`,
+//!    uid = `id`.
+//! 2. `GET /user/teams?per_page=100`, following `Link: rel="next"`: groups =
+//!    the names (or slugs) of the teams that belong to the organisation.
+//!
+//! One shared HTTP client serves every review, with the user's token set
+//! per request.
+
+use guard_api::{AuthProvider, BearerToken};
+use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::http;
+
+/// Options (`--github.*`).
+#[derive(Debug, Clone, Default)]
+pub struct GithubOptions {
+    /// `--github.base-url`: GitHub Enterprise's API root. Empty for github.com.
+    pub base_url: Option<String>,
+    /// `--github.use-team-slug`: groups are team slugs instead of names.
+    pub use_team_slug: bool,
+}
+
+/// The GitHub provider.
+pub struct GithubProvider {
+    client: reqwest::Client,
+    base: Url,
+    use_team_slug: bool,
+}
+
+/// The API root for `--github.base-url`, with go-github's rule (so Go
+/// Guard's flag values keep working): `https://api.github.com/` by default;
+/// a custom URL gets `api/v3/` appended unless its path already ends with
+/// `/api/v3/` or its host is an `api.` host.
+pub fn api_root(base_url: Option<&str>) -> Result<Url, String> {
+    let Some(raw) = base_url.filter(|s| !s.trim().is_empty()) else {
+        return Url::parse("https://api.github.com/").map_err(|e| e.to_string());
+    };
+    let mut url = http::base_url(raw, "--github.base-url")?;
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let api_host = host.starts_with("api.") || host.contains(".api.");
+    if !url.path().ends_with("/api/v3/") && !api_host {
+        url = url.join("api/v3/").map_err(|e| e.to_string())?;
+    }
+    Ok(url)
+}
+
+#[derive(Deserialize)]
+struct Membership {
+    state: String,
+    user: Account,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    login: String,
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Team {
+    name: String,
+    slug: String,
+    organization: Option<Org>,
+}
+
+#[derive(Deserialize)]
+struct Org {
+    login: String,
+}
+
+impl GithubProvider {
+    /// Builds the provider on the shared client.
+    pub fn new(client: reqwest::Client, options: &GithubOptions) -> Result<Self, String> {
+        Ok(GithubProvider {
+            client,
+            base: api_root(options.base_url.as_deref())?,
+            use_team_slug: options.use_team_slug,
+        })
+    }
+
+    async fn get(&self, url: Url, token: &BearerToken) -> Result<reqwest::Response, CheckError> {
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(token.expose())
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| http::transport("GitHub", &e))?;
+        Ok(response)
+    }
+
+    async fn check_token(&self, org: &str, token: &BearerToken) -> Result<Identity, CheckError> {
+        let bad_org = || {
+            CheckError::Denied(format!(
+                "invalid GitHub organisation {org:?} in the client certificate"
+            ))
+        };
+        if org.is_empty()
+            || !org
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(bad_org());
+        }
+        let url = self
+            .base
+            .join(&format!("user/memberships/orgs/{org}"))
+            .map_err(|_| bad_org())?;
+        let response = self.get(url, token).await?;
+        if !response.status().is_success() {
+            return Err(http::classify(
+                "GitHub",
+                response.status(),
+                response.headers(),
+                || {
+                    format!(
+                        "not a member of the GitHub organisation {org} (or the token lacks read:org)"
+                    )
+                },
+            ));
+        }
+        let membership: Membership = http::json("GitHub", response).await?;
+        if membership.state != "active" {
+            return Err(CheckError::Denied(format!(
+                "membership of {} in {org} is {}, not active",
+                membership.user.login, membership.state
+            )));
+        }
+
+        let mut groups = Vec::new();
+        let mut next = Some(
+            self.base
+                .join("user/teams?per_page=100")
+                .map_err(|_| bad_org())?,
+        );
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > http::MAX_PAGES {
+                return Err(CheckError::Unavailable(format!(
+                    "GitHub returned more than {} pages of teams",
+                    http::MAX_PAGES
+                )));
+            }
+            let response = self.get(url, token).await?;
+            if !response.status().is_success() {
+                return Err(http::classify(
+                    "GitHub",
+                    response.status(),
+                    response.headers(),
+                    || "the token cannot list the user's teams (needs read:org)".into(),
+                ));
+            }
+            next = http::next_link(response.headers(), &self.base);
+            let teams: Vec<Team> = http::json("GitHub", response).await?;
+            groups.extend(
+                teams
+                    .into_iter()
+                    .filter(|t| {
+                        t.organization
+                            .as_ref()
+                            .is_some_and(|o| o.login.eq_ignore_ascii_case(org))
+                    })
+                    .map(|t| if self.use_team_slug { t.slug } else { t.name }),
+            );
+        }
+        Ok(Identity {
+            username: membership.user.login,
+            uid: membership.user.id.to_string(),
+            groups,
+            extra: Default::default(),
+        })
+    }
+}
+
+impl Provider for GithubProvider {
+    fn kind(&self) -> AuthProvider {
+        AuthProvider::Github
+    }
+
+    fn check<'a>(
+        &'a self,
+        org: &'a str,
+        token: &'a BearerToken,
+    ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+        Box::pin(self.check_token(org, token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_follows_go_githubs_rule() {
+        let root = |s: Option<&str>| api_root(s).unwrap().to_string();
+        assert_eq!(root(None), "https://api.github.com/");
+        assert_eq!(root(Some("")), "https://api.github.com/");
+        assert_eq!(
+            root(Some("https://ghe.example.com")),
+            "https://ghe.example.com/api/v3/"
+        );
+        assert_eq!(
+            root(Some("https://ghe.example.com/api/v3")),
+            "https://ghe.example.com/api/v3/"
+        );
+        assert_eq!(
+            root(Some("https://ghe.example.com/api/v3/")),
+            "https://ghe.example.com/api/v3/"
+        );
+        assert_eq!(
+            root(Some("https://api.ghe.example.com/")),
+            "https://api.ghe.example.com/"
+        );
+        assert!(api_root(Some("ftp://x")).is_err());
+        assert!(api_root(Some("not a url")).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! The GitLab provider (`gitlab`): the bearer token is a GitLab personal,
+//! project or group access token, or an OAuth token, sent as
+//! `Authorization: Bearer` (GitLab accepts every kind there; Go Guard's
+//! `PRIVATE-TOKEN` header accepts no OAuth token).
+//!
+//! 1. `GET /user`: username = `username`, uid = `id`.
+//! 2. `GET /groups?min_access_level=10&per_page=100`, every page (`Link` or
+//!    `x-next-page`): groups = `full_path`, or the numeric id with
+//!    `--gitlab.use-group-id`. `min_access_level` limits the list to groups
+//!    the user is a member of, even for an administrator's token (Go Guard
+//!    listed every group an administrator can see).
+
+use guard_api::{AuthProvider, BearerToken};
+use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::http;
+
+/// Options (`--gitlab.*`).
+#[derive(Debug, Clone, Default)]
+pub struct GitlabOptions {
+    /// `--gitlab.base-url`: the API root of a self-hosted GitLab.
+    pub base_url: Option<String>,
+    /// `--gitlab.use-group-id`: groups are numeric ids instead of full paths.
+    pub use_group_id: bool,
+}
+
+/// The GitLab provider.
+pub struct GitlabProvider {
+    client: reqwest::Client,
+    base: Url,
+    use_group_id: bool,
+}
+
+/// The API root for `--gitlab.base-url`, with go-gitlab's rule (so Go
+/// Guard's flag values keep working): `https://gitlab.com/api/v4/` by
+/// default; a custom URL gets `api/v4/` appended unless it already ends so.
+pub fn api_root(base_url: Option<&str>) -> Result<Url, String> {
+    let Some(raw) = base_url.filter(|s| !s.trim().is_empty()) else {
+        return Url::parse("https://gitlab.com/api/v4/").map_err(|e| e.to_string());
+    };
+    let url = http::base_url(raw, "--gitlab.base-url")?;
+    if url.path().ends_with("/api/v4/") {
+        Ok(url)
+    } else {
+        url.join("api/v4/").map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct User {
+    id: u64,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    id: u64,
+    full_path: String,
+}
+
+impl GitlabProvider {
+    /// Builds the provider on the shared client.
+    pub fn new(client: reqwest::Client, options: &GitlabOptions) -> Result<Self, String> {
+        Ok(GitlabProvider {
+            client,
+            base: api_root(options.base_url.as_deref())?,
+            use_group_id: options.use_group_id,
+        })
+    }
+
+    async fn get(&self, url: Url, token: &BearerToken) -> Result<reqwest::Response, CheckError> {
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| http::transport("GitLab", &e))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(http::classify(
+                "GitLab",
+                response.status(),
+                response.headers(),
+                || {
+                    format!(
+                        "GitLab refused the token ({}): it needs the read_api or read_user scope",
+                        response.status()
+                    )
+                },
+            ))
+        }
+    }
+
+    async fn check_token(&self, token: &BearerToken) -> Result<Identity, CheckError> {
+        let internal = |_| CheckError::Unavailable("invalid GitLab URL".into());
+        let response = self
+            .get(self.base.join("user").map_err(internal)?, token)
+            .await?;
+        let user: User = http::json("GitLab", response).await?;
+
+        let mut groups = Vec::new();
+        let mut next = Some(
+            self.base
+                .join("groups?min_access_level=10&per_page=100")
+                .map_err(internal)?,
+        );
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > http::MAX_PAGES {
+                return Err(CheckError::Unavailable(format!(
+                    "GitLab returned more than {} pages of groups",
+                    http::MAX_PAGES
+                )));
+            }
+            let response = self.get(url.clone(), token).await?;
+            next = http::next_link(response.headers(), &self.base).or_else(|| {
+                let page = response
+                    .headers()
+                    .get("x-next-page")?
+                    .to_str()
+                    .ok()?
+                    .trim()
+                    .to_owned();
+                page.parse::<u32>().ok()?;
+                let mut next = url.clone();
+                let query: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != "page")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                next.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(query)
+                    .append_pair("page", &page);
+                Some(next)
+            });
+            let page: Vec<Group> = http::json("GitLab", response).await?;
+            groups.extend(page.into_iter().map(|g| {
+                if self.use_group_id {
+                    g.id.to_string()
+                } else {
+                    g.full_path
+                }
+            }));
+        }
+        Ok(Identity {
+            username: user.username,
+            uid: user.id.to_string(),
+            groups,
+            extra: Default::default(),
+        })
+    }
+}
+
+impl Provider for GitlabProvider {
+    fn kind(&self) -> AuthProvider {
+        AuthProvider::Gitlab
+    }
+
+    fn check<'a>(
+        &'a self,
+        _org: &'a str,
+        token: &'a BearerToken,
+    ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+        Box::pin(self.check_token(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_follows_go_gitlabs_rule() {
+        let root = |s: Option<&str>| api_root(s).unwrap().to_string();
+        assert_eq!(root(None), "https://gitlab.com/api/v4/");
+        assert_eq!(
+            root(Some("https://git.example.com")),
+            "https://git.example.com/api/v4/"
+        );
+        assert_eq!(
+            root(Some("https://git.example.com/gitlab/")),
+            "https://git.example.com/gitlab/api/v4/"
+        );
+        assert_eq!(
+            root(Some("https://git.example.com/api/v4")),
+            "https://git.example.com/api/v4/"
+        );
+    }
+}

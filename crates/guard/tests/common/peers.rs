@@ -1,0 +1,274 @@
+//! Third-party servers for the provider tests, on free loopback ports:
+//! the GitHub REST simulator (node, from `tests/peers`) and a GitLab API
+//! stub that answers with GitLab's documented shapes.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::testdata;
+
+/// The GitHub simulator, killed on drop.
+pub struct GithubSim {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl GithubSim {
+    /// Starts `tests/peers/github-sim.mjs` next to the node_modules that
+    /// `.ci/install-test-deps.sh` installed.
+    pub fn start() -> Self {
+        let peers = testdata().join("../target/test-tools/peers");
+        assert!(
+            peers
+                .join("node_modules/@simulacrum/github-api-simulator")
+                .exists(),
+            "the GitHub simulator is not installed: run .ci/install-test-deps.sh"
+        );
+        let script = peers.join("github-sim.mjs");
+        std::fs::copy(
+            testdata().join("../crates/guard/tests/peers/github-sim.mjs"),
+            &script,
+        )
+        .unwrap();
+        let mut child = Command::new("node")
+            .arg(&script)
+            .env("PORT", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node must be installed (.ci/install-test-deps.sh)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("READY ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("GitHub simulator did not start");
+        GithubSim { child, url }
+    }
+
+    /// Membership calls per token, as counted by the simulator.
+    pub fn calls(&self, token: &str) -> u64 {
+        let body = http_get(&self.url, "/_test/calls");
+        let counts: HashMap<String, u64> = serde_json::from_str(&body).unwrap();
+        counts.get(token).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for GithubSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.0 GET, returning the body.
+fn http_get(base: &str, path: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// A GitLab API stub on 127.0.0.1 (`/api/v4/user`, `/api/v4/groups`),
+/// paginated with `x-next-page`, `x-total-pages` and `Link`, as GitLab does.
+pub struct GitlabStub {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// `(token, path with query)` of every request seen.
+    pub seen: Arc<Mutex<Vec<(String, String)>>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+struct GlUser {
+    id: u64,
+    username: &'static str,
+    groups: Vec<(u64, String)>,
+    admin: bool,
+}
+
+fn gitlab_users() -> HashMap<&'static str, GlUser> {
+    let g = |list: &[(u64, &str)]| list.iter().map(|(id, p)| (*id, p.to_string())).collect();
+    HashMap::from([
+        (
+            "gl-alice",
+            GlUser {
+                id: 42,
+                username: "alice",
+                groups: g(&[(7, "acme"), (8, "acme/platform"), (9, "acme/platform/sre")]),
+                admin: false,
+            },
+        ),
+        (
+            "gl-many",
+            GlUser {
+                id: 43,
+                username: "many",
+                groups: (1..=250)
+                    .map(|i| (1000 + i, format!("bulk/g{i}")))
+                    .collect(),
+                admin: false,
+            },
+        ),
+        (
+            "gl-admin",
+            GlUser {
+                id: 1,
+                username: "root",
+                groups: g(&[(7, "acme")]),
+                admin: true,
+            },
+        ),
+    ])
+}
+
+impl GitlabStub {
+    /// Starts the stub on the current tokio runtime.
+    pub async fn start() -> Self {
+        use http_body_util::Full;
+        use hyper::service::service_fn;
+        use hyper::{Request, Response};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let users = Arc::new(gitlab_users());
+        let (seen2, base) = (seen.clone(), url.clone());
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    a = listener.accept() => a.unwrap(),
+                    _ = &mut rx => return,
+                };
+                let (users, seen, base) = (users.clone(), seen2.clone(), base.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (users, seen, base) = (users.clone(), seen.clone(), base.clone());
+                        async move {
+                            let token = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.strip_prefix("Bearer "))
+                                .unwrap_or_default()
+                                .to_owned();
+                            let pq = req.uri().path_and_query().unwrap().to_string();
+                            seen.lock().unwrap().push((token.clone(), pq));
+                            let json = |status: u16, body: serde_json::Value| {
+                                Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(bytes::Bytes::from(body.to_string())))
+                                    .unwrap()
+                            };
+                            match token.as_str() {
+                                "gl-500" => {
+                                    return Ok::<_, std::convert::Infallible>(json(
+                                        500,
+                                        serde_json::json!({"message": "500 Internal Server Error"}),
+                                    ));
+                                }
+                                "gl-ratelimited" => {
+                                    let mut r =
+                                        json(429, serde_json::json!({"message": "Retry later"}));
+                                    r.headers_mut()
+                                        .insert("ratelimit-remaining", "0".parse().unwrap());
+                                    r.headers_mut().insert("retry-after", "30".parse().unwrap());
+                                    return Ok(r);
+                                }
+                                "gl-hang" => std::future::pending::<()>().await,
+                                _ => {}
+                            }
+                            let Some(user) = users.get(token.as_str()) else {
+                                return Ok(json(
+                                    401,
+                                    serde_json::json!({"message": "401 Unauthorized"}),
+                                ));
+                            };
+                            let path = req.uri().path();
+                            let query: HashMap<String, String> = req
+                                .uri()
+                                .query()
+                                .map(|q| {
+                                    q.split('&')
+                                        .filter_map(|kv| kv.split_once('='))
+                                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            match path {
+                                "/api/v4/user" => Ok(json(
+                                    200,
+                                    serde_json::json!({"id": user.id, "username": user.username, "name": user.username, "state": "active", "is_admin": user.admin}),
+                                )),
+                                "/api/v4/groups" => {
+                                    let mut groups = user.groups.clone();
+                                    // An administrator sees every group unless min_access_level asks for memberships.
+                                    if user.admin && !query.contains_key("min_access_level") {
+                                        groups.push((99, "someone-elses-group".into()));
+                                    }
+                                    let per: usize = query
+                                        .get("per_page")
+                                        .and_then(|p| p.parse().ok())
+                                        .unwrap_or(20)
+                                        .min(100);
+                                    let page: usize =
+                                        query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                                    let pages = groups.len().div_ceil(per).max(1);
+                                    let items: Vec<_> = groups.iter().skip((page - 1) * per).take(per)
+                                        .map(|(id, p)| serde_json::json!({"id": id, "name": p.rsplit('/').next(), "path": p.rsplit('/').next(), "full_path": p, "full_name": p}))
+                                        .collect();
+                                    let mut r = json(200, serde_json::Value::Array(items));
+                                    let h = r.headers_mut();
+                                    h.insert("x-page", page.to_string().parse().unwrap());
+                                    h.insert("x-per-page", per.to_string().parse().unwrap());
+                                    h.insert("x-total-pages", pages.to_string().parse().unwrap());
+                                    h.insert(
+                                        "x-next-page",
+                                        if page < pages {
+                                            (page + 1).to_string()
+                                        } else {
+                                            String::new()
+                                        }
+                                        .parse()
+                                        .unwrap(),
+                                    );
+                                    if page < pages {
+                                        let link = format!(
+                                            "<{base}/api/v4/groups?min_access_level=10&page={}&per_page={per}>; rel=\"next\"",
+                                            page + 1
+                                        );
+                                        h.insert("link", link.parse().unwrap());
+                                    }
+                                    Ok(r)
+                                }
+                                _ => Ok(json(404, serde_json::json!({"message": "404 Not Found"}))),
+                            }
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        GitlabStub {
+            url,
+            seen,
+            _shutdown: tx,
+        }
+    }
+}

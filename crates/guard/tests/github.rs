@@ -1,0 +1,206 @@
+//! The GitHub provider through the real webhook path (`guard run`, mTLS),
+//! against the GitHub REST simulator on 127.0.0.1.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+
+use common::peers::GithubSim;
+use common::server::*;
+
+fn guard_for(sim: &GithubSim, extra: &[&str]) -> Reviewer {
+    let base = format!("--github.base-url={}", sim.url);
+    let mut args = vec![
+        "--auth-providers=github",
+        base.as_str(),
+        "--server-write-timeout=3s",
+    ];
+    args.extend(extra);
+    Reviewer::start("acme", "github", &args)
+}
+
+#[tokio::test]
+async fn members_get_their_teams_in_the_org_as_groups() {
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &[]);
+    let (status, json) = guard.review("gh-alice").await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], true, "{json}");
+    let user = &json["status"]["user"];
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["uid"], "1001");
+    // Teams of other organisations are left out.
+    assert_eq!(
+        user["groups"],
+        serde_json::json!(["Admins", "Platform Team"])
+    );
+
+    let (_, json) = guard.review("gh-zero").await;
+    assert_eq!(json["status"]["user"]["username"], "zero");
+    assert!(json["status"]["user"].get("groups").is_none(), "{json}");
+
+    let (_, json) = guard.review("gh-one").await;
+    assert_eq!(
+        json["status"]["user"]["groups"],
+        serde_json::json!(["Solo"])
+    );
+
+    // 150 teams in the org (plus 10 elsewhere): two pages of 100, via Link.
+    let (_, json) = guard.review("gh-many").await;
+    let groups = json["status"]["user"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 150);
+    assert_eq!(groups[0], "Team 0");
+    assert_eq!(groups[149], "Team 149");
+    assert!(!guard.server.log().contains("gh-many"));
+}
+
+#[tokio::test]
+async fn team_slugs_on_request() {
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &["--github.use-team-slug"]);
+    let (_, json) = guard.review("gh-alice").await;
+    assert_eq!(
+        json["status"]["user"]["groups"],
+        serde_json::json!(["admins", "platform-team"])
+    );
+}
+
+#[tokio::test]
+async fn non_members_pending_members_and_bad_tokens_are_plain_denials() {
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &[]);
+    for token in ["gh-pending", "gh-outsider", "gh-no-such-token"] {
+        let (status, json) = guard.review(token).await;
+        assert_eq!(status, 200, "{token}");
+        assert_eq!(json["status"]["authenticated"], false, "{token}");
+        assert!(
+            json["status"].get("error").is_none(),
+            "{token}: a denial carries no error: {json}"
+        );
+    }
+    let log = guard.server.log();
+    assert!(log.contains("pending, not active"), "{log}");
+    assert!(
+        log.contains("not a member of the GitHub organisation acme"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn outages_are_answered_with_an_error_in_bounded_time() {
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &[]);
+    for (token, needle) in [
+        ("gh-ratelimited", "rate limit"),
+        ("gh-abuse", "rate limit"),
+        ("gh-500", "500"),
+        // Never answers: the review deadline (write timeout 3 s - 1 s) cuts it off.
+        ("gh-hang", "did not answer within"),
+    ] {
+        let (status, json) = guard.review(token).await;
+        assert_eq!(status, 200, "{token}");
+        assert_eq!(json["status"]["authenticated"], false, "{token}");
+        let error = json["status"]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{token}: no error in {json}"));
+        assert!(error.contains(needle), "{token}: {error}");
+        assert!(
+            !error.contains(token),
+            "{token}: the token leaked into the error"
+        );
+    }
+    // Outages are not cached: the next review asks again.
+    guard.review("gh-500").await;
+    let metrics = guard.metrics().await;
+    assert!(
+        metrics.contains(r#"guard_upstream_errors_total{provider="github"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        guard.server.log().contains("resets in"),
+        "the reset time is logged"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_identical_reviews_make_one_upstream_call() {
+    let sim = GithubSim::start();
+    let guard = std::sync::Arc::new(guard_for(&sim, &[]));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let guard = guard.clone();
+        tasks.push(tokio::spawn(
+            async move { guard.review("gh-counted").await },
+        ));
+    }
+    for t in tasks {
+        let (status, json) = t.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["user"]["username"], "counted");
+    }
+    assert_eq!(
+        sim.calls("gh-counted"),
+        1,
+        "the simulator saw more than one membership call"
+    );
+    let metrics = guard.metrics().await;
+    assert!(
+        metrics.contains(r#"guard_review_cache_total{provider="github",result="miss"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_reviews_through_the_webhook_config() {
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &[]);
+    let config = guard.sb.home.path().join("webhook.yaml");
+    let yaml = guard.sb.ok(&[
+        "get",
+        "webhook-config",
+        "acme",
+        "-o",
+        "github",
+        &format!("--addr=127.0.0.1:{}", guard.server.port),
+    ]);
+    fs::write(&config, yaml).unwrap();
+    let body = guard.sb.home.path().join("review.json");
+    fs::write(&body, review_body("v1beta1", "gh-alice")).unwrap();
+    let out = kubectl_review(&config, guard.server.port, &body);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["apiVersion"], "authentication.k8s.io/v1beta1");
+    assert_eq!(json["status"]["user"]["username"], "alice");
+}
+
+#[test]
+fn options_of_a_disabled_provider_are_refused() {
+    let sb = common::Sandbox::new();
+    prepare(&sb);
+    let err = sb.fails(&[
+        "run",
+        "--tls-ca-file=x",
+        "--tls-cert-file=y",
+        "--tls-private-key-file=z",
+        "--auth-providers=gitlab",
+        "--github.base-url=https://ghe.example.com",
+    ]);
+    assert!(
+        err.contains("--github.base-url is set but github is not in --auth-providers"),
+        "{err}"
+    );
+    let err = sb.fails(&[
+        "run",
+        "--tls-ca-file=x",
+        "--tls-cert-file=y",
+        "--tls-private-key-file=z",
+        "--auth-providers=github",
+        "--github.base-url=notaurl",
+    ]);
+    assert!(err.contains("invalid --github.base-url"), "{err}");
+}
