@@ -87,7 +87,7 @@ impl GitlabProvider {
                 response.headers(),
                 || {
                     format!(
-                        "GitLab refused the token ({}): it needs the read_api or read_user scope",
+                        "GitLab refused the token ({}): it needs the read_api scope",
                         response.status()
                     )
                 },
