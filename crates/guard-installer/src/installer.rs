@@ -171,6 +171,75 @@ pub fn gitlab(options: &guard_providers::gitlab::GitlabOptions) -> ProviderInsta
     }
 }
 
+/// The `ldap` provider's part: its flags, and Secret `guard-ldap-auth` with
+/// the service account (as `LDAP_BIND_DN`/`LDAP_BIND_PASSWORD`, never in the
+/// arguments) and the CA certificate.
+pub fn ldap(o: &guard_providers::ldap::LdapOptions) -> Result<ProviderInstall, InstallerError> {
+    use guard_providers::ldap::MemberValue;
+    o.validate().map_err(InstallerError::Invalid)?;
+    let mount_path = "/etc/guard/auth/ldap".to_owned();
+    let mut args = vec![
+        format!("--ldap.server-address={}", o.server_address),
+        format!("--ldap.server-port={}", o.server_port),
+        format!("--ldap.user-search-dn={}", o.user_search_dn),
+        format!("--ldap.user-search-filter={}", o.user_search_filter),
+        format!("--ldap.user-attribute={}", o.user_attribute),
+        format!("--ldap.group-search-dn={}", o.group_search_dn),
+        format!("--ldap.group-search-filter={}", o.group_search_filter),
+        format!("--ldap.group-member-attribute={}", o.group_member_attribute),
+        format!("--ldap.group-name-attribute={}", o.group_name_attribute),
+    ];
+    if o.group_member_value == MemberValue::Username {
+        args.push("--ldap.group-member-value=username".into());
+    }
+    if o.nested_group_depth > 0 {
+        args.push(format!(
+            "--ldap.nested-group-depth={}",
+            o.nested_group_depth
+        ));
+    }
+    if let Some(a) = &o.uid_attribute {
+        args.push(format!("--ldap.uid-attribute={a}"));
+    }
+    for (on, flag) in [
+        (o.skip_tls_verification, "--ldap.skip-tls-verification"),
+        (o.is_secure_ldap, "--ldap.is-secure-ldap"),
+        (o.start_tls, "--ldap.start-tls"),
+    ] {
+        if on {
+            args.push(flag.into());
+        }
+    }
+    let mut files = BTreeMap::new();
+    let mut env = Vec::new();
+    if let (Some(dn), Some(pw)) = (&o.bind_dn, &o.bind_password) {
+        files.insert("bind-dn".to_owned(), dn.clone().into_bytes());
+        files.insert("bind-password".to_owned(), pw.clone().into_bytes());
+        env.push(("LDAP_BIND_DN".to_owned(), "bind-dn".to_owned()));
+        env.push(("LDAP_BIND_PASSWORD".to_owned(), "bind-password".to_owned()));
+    }
+    if let Some(path) = &o.ca_cert_file {
+        let pem = std::fs::read(path).map_err(|source| InstallerError::File {
+            flag: "--ldap.ca-cert-file",
+            path: path.clone(),
+            source,
+        })?;
+        files.insert("ca.crt".to_owned(), pem);
+        args.push(format!("--ldap.ca-cert-file={mount_path}/ca.crt"));
+    }
+    args.push("--ldap.auth-choice=Simple".into());
+    Ok(ProviderInstall {
+        provider: AuthProvider::Ldap,
+        args,
+        secret: (!files.is_empty()).then(|| ProviderSecret {
+            name: "guard-ldap-auth".into(),
+            mount_path,
+            files,
+        }),
+        env,
+    })
+}
+
 /// Go Guard's order for provider flags and Secrets.
 fn provider_rank(p: AuthProvider) -> u8 {
     match p {

@@ -4,9 +4,11 @@
 //!   static token CSV format, reloaded when the file changes.
 //! * [`github`]: GitHub organisation membership and teams.
 //! * [`gitlab`]: GitLab user and groups.
+//! * [`ldap`]: LDAP / Active Directory users and groups.
 //! * [`http`]: the HTTP client the network providers share.
 
 pub mod github;
 pub mod gitlab;
 pub mod http;
+pub mod ldap;
 pub mod token_file;

@@ -204,6 +204,155 @@ pub struct ProviderFlags {
     /// Use GitLab group ids instead of full paths as groups.
     #[arg(long = "gitlab.use-group-id", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub gitlab_use_group_id: bool,
+
+    #[command(flatten)]
+    pub ldap: LdapFlags,
+}
+
+/// `--ldap.*`: Go Guard's flags, plus posixGroup, nested groups and uid.
+#[derive(Debug, Args)]
+pub struct LdapFlags {
+    /// LDAP server host name or IP.
+    #[arg(long = "ldap.server-address", value_name = "HOST")]
+    pub server_address: Option<String>,
+    /// LDAP server port.
+    #[arg(long = "ldap.server-port", value_name = "PORT", default_value_t = 389)]
+    pub server_port: u16,
+    /// DN of the service account that searches users and groups. Prefer the
+    /// environment variable, which stays out of the process list.
+    #[arg(long = "ldap.bind-dn", value_name = "DN", env = "LDAP_BIND_DN")]
+    pub bind_dn: Option<String>,
+    /// Password of the service account (prefer LDAP_BIND_PASSWORD).
+    #[arg(
+        long = "ldap.bind-password",
+        value_name = "PASSWORD",
+        env = "LDAP_BIND_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bind_password: Option<String>,
+    /// Base DN under which users are searched.
+    #[arg(long = "ldap.user-search-dn", value_name = "DN")]
+    pub user_search_dn: Option<String>,
+    /// Filter every user entry matches.
+    #[arg(
+        long = "ldap.user-search-filter",
+        value_name = "FILTER",
+        default_value = "(objectClass=person)"
+    )]
+    pub user_search_filter: String,
+    /// Attribute that holds the username (uid; sAMAccountName on Active Directory).
+    #[arg(
+        long = "ldap.user-attribute",
+        value_name = "ATTR",
+        default_value = "uid"
+    )]
+    pub user_attribute: String,
+    /// Attribute reported as the user's uid (e.g. entryUUID, objectGUID);
+    /// the entry's DN when unset.
+    #[arg(long = "ldap.uid-attribute", value_name = "ATTR")]
+    pub uid_attribute: Option<String>,
+    /// Base DN under which groups are searched.
+    #[arg(long = "ldap.group-search-dn", value_name = "DN")]
+    pub group_search_dn: Option<String>,
+    /// Filter every group entry matches.
+    #[arg(
+        long = "ldap.group-search-filter",
+        value_name = "FILTER",
+        default_value = "(objectClass=groupOfNames)"
+    )]
+    pub group_search_filter: String,
+    /// Attribute of a group that lists its members.
+    #[arg(
+        long = "ldap.group-member-attribute",
+        value_name = "ATTR",
+        default_value = "member"
+    )]
+    pub group_member_attribute: String,
+    /// What the member attribute holds: dn (groupOfNames, Active Directory)
+    /// or username (posixGroup's memberUid).
+    #[arg(long = "ldap.group-member-value", value_name = "dn|username", default_value = "dn", value_parser = ["dn", "username"])]
+    pub group_member_value: String,
+    /// Attribute whose first value names the group.
+    #[arg(
+        long = "ldap.group-name-attribute",
+        value_name = "ATTR",
+        default_value = "cn"
+    )]
+    pub group_name_attribute: String,
+    /// Levels of nested groups (groups that are members of groups) to follow; 0 = none.
+    #[arg(long = "ldap.nested-group-depth", value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub nested_group_depth: u32,
+    /// Do not verify the LDAP server's certificate (testing only).
+    #[arg(long = "ldap.skip-tls-verification", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub skip_tls_verification: bool,
+    /// Connect with LDAPS (TLS from the first byte, usually port 636).
+    #[arg(long = "ldap.is-secure-ldap", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub is_secure_ldap: bool,
+    /// Upgrade the plain connection with StartTLS.
+    #[arg(long = "ldap.start-tls", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub start_tls: bool,
+    /// CA certificate(s) that sign the LDAP server's certificate.
+    #[arg(long = "ldap.ca-cert-file", value_name = "FILE")]
+    pub ca_cert_file: Option<PathBuf>,
+    /// Simple (base64 user:password tokens) or Kerberos (not supported yet).
+    #[arg(long = "ldap.auth-choice", value_name = "CHOICE", default_value = "Simple", value_parser = ["Simple", "simple", "Kerberos", "kerberos"])]
+    pub auth_choice: String,
+    /// Kerberos keytab (accepted for compatibility; Kerberos is not supported yet).
+    #[arg(long = "ldap.keytab-file", value_name = "FILE")]
+    pub keytab_file: Option<PathBuf>,
+    /// Kerberos service account (accepted for compatibility; Kerberos is not supported yet).
+    #[arg(long = "ldap.service-account", value_name = "NAME")]
+    pub service_account: Option<String>,
+}
+
+impl LdapFlags {
+    /// Whether any option differs from its default (for the "enabled?" check).
+    pub fn any_set(&self) -> Option<&'static str> {
+        let set = [
+            (self.server_address.is_some(), "--ldap.server-address"),
+            (self.user_search_dn.is_some(), "--ldap.user-search-dn"),
+            (self.group_search_dn.is_some(), "--ldap.group-search-dn"),
+            (self.ca_cert_file.is_some(), "--ldap.ca-cert-file"),
+            (self.is_secure_ldap, "--ldap.is-secure-ldap"),
+            (self.start_tls, "--ldap.start-tls"),
+            (self.keytab_file.is_some(), "--ldap.keytab-file"),
+        ];
+        set.iter().find(|(on, _)| *on).map(|(_, flag)| *flag)
+    }
+
+    /// As provider options.
+    pub fn options(&self) -> guard_providers::ldap::LdapOptions {
+        use guard_providers::ldap::{AuthChoice, LdapOptions, MemberValue};
+        LdapOptions {
+            server_address: self.server_address.clone().unwrap_or_default(),
+            server_port: self.server_port,
+            bind_dn: self.bind_dn.clone().filter(|s| !s.is_empty()),
+            bind_password: self.bind_password.clone().filter(|s| !s.is_empty()),
+            user_search_dn: self.user_search_dn.clone().unwrap_or_default(),
+            user_search_filter: self.user_search_filter.clone(),
+            user_attribute: self.user_attribute.clone(),
+            uid_attribute: self.uid_attribute.clone(),
+            group_search_dn: self.group_search_dn.clone().unwrap_or_default(),
+            group_search_filter: self.group_search_filter.clone(),
+            group_member_attribute: self.group_member_attribute.clone(),
+            group_member_value: if self.group_member_value == "username" {
+                MemberValue::Username
+            } else {
+                MemberValue::Dn
+            },
+            group_name_attribute: self.group_name_attribute.clone(),
+            nested_group_depth: self.nested_group_depth,
+            skip_tls_verification: self.skip_tls_verification,
+            is_secure_ldap: self.is_secure_ldap,
+            start_tls: self.start_tls,
+            ca_cert_file: self.ca_cert_file.clone(),
+            auth_choice: if self.auth_choice.eq_ignore_ascii_case("kerberos") {
+                AuthChoice::Kerberos
+            } else {
+                AuthChoice::Simple
+            },
+        }
+    }
 }
 
 impl ProviderFlags {

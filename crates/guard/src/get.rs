@@ -46,6 +46,7 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
             }
             AuthProvider::Github => providers.push(installer::github(&args.providers.github())),
             AuthProvider::Gitlab => providers.push(installer::gitlab(&args.providers.gitlab())),
+            AuthProvider::Ldap => providers.push(installer::ldap(&args.providers.ldap.options())?),
             other => bail!("provider {other} is not available in this build of guard yet"),
         }
     }

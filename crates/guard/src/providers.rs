@@ -44,14 +44,25 @@ pub fn validate(flags: &ProviderFlags) -> anyhow::Result<Vec<AuthProvider>> {
             ("--gitlab.use-group-id", flags.gitlab_use_group_id),
         ],
     )?;
-    const AVAILABLE: [AuthProvider; 3] = [
+    if let Some(flag) = flags.ldap.any_set() {
+        options_of(AuthProvider::Ldap, &[(flag, true)])?;
+    }
+    if enabled.contains(&AuthProvider::Ldap) {
+        flags
+            .ldap
+            .options()
+            .validate()
+            .map_err(anyhow::Error::msg)?;
+    }
+    const AVAILABLE: [AuthProvider; 4] = [
         AuthProvider::TokenAuth,
         AuthProvider::Github,
         AuthProvider::Gitlab,
+        AuthProvider::Ldap,
     ];
     if let Some(p) = enabled.iter().find(|p| !AVAILABLE.contains(p)) {
         bail!(
-            "provider {p} is not available in this build of guard yet (available: token-auth, github, gitlab)"
+            "provider {p} is not available in this build of guard yet (available: token-auth, github, gitlab, ldap)"
         );
     }
     // Base URLs are checked here so a typo fails before anything runs.

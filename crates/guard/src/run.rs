@@ -22,6 +22,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: RunArgs) -> anyhow::Result<()> {
+    // One crypto provider for every TLS user in the process (rustls, ldap3, reqwest).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (Some(ca), Some(cert), Some(key)) = (
         args.tls_ca_file.clone(),
         args.tls_cert_file.clone(),
@@ -85,6 +87,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 let gitlab = GitlabProvider::new(http_client()?, &args.providers.gitlab())
                     .map_err(anyhow::Error::msg)?;
                 builder = builder.provider(Arc::new(gitlab));
+            }
+            AuthProvider::Ldap => {
+                let ldap = guard_providers::ldap::LdapProvider::new(args.providers.ldap.options())?;
+                builder = builder.provider(Arc::new(ldap));
             }
             other => bail!("provider {other} is not available in this build of guard yet"),
         }

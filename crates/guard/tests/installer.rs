@@ -94,6 +94,20 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             vec!["deployment.apps/guard", "secret/guard-pki", "service/guard"],
         ),
         (
+            "ldap",
+            vec![
+                "--auth-providers=ldap".to_owned(),
+                "--ldap.server-address=ldap.example.com".to_owned(),
+                "--ldap.user-search-dn=ou=users,dc=example,dc=com".to_owned(),
+                "--ldap.group-search-dn=ou=groups,dc=example,dc=com".to_owned(),
+                "--ldap.bind-dn=cn=guard,ou=svc,dc=example,dc=com".to_owned(),
+                "--ldap.bind-password=bind-placeholder-not-a-secret".to_owned(),
+                "--ldap.start-tls".to_owned(),
+                format!("--ldap.ca-cert-file={}", data.join("proxy-ca.crt").display()),
+            ],
+            vec!["deployment.apps/guard", "secret/guard-pki", "secret/guard-ldap-auth", "service/guard"],
+        ),
+        (
             "all-available-providers",
             vec![
                 "--auth-providers=github,gitlab,token-auth".to_owned(),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod ldap;
 pub mod peers;
 pub mod server;
 
