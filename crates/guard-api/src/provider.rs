@@ -19,18 +19,21 @@ pub enum AuthProvider {
     Google,
     /// LDAP / Active Directory.
     Ldap,
+    /// Any OpenID Connect issuer (Keycloak, Dex, Okta, ...).
+    Oidc,
     /// A static token file (Kubernetes' static token CSV format).
     TokenAuth,
 }
 
 impl AuthProvider {
     /// Every provider, in the order guard lists them.
-    pub const ALL: [AuthProvider; 6] = [
+    pub const ALL: [AuthProvider; 7] = [
         AuthProvider::Azure,
         AuthProvider::Github,
         AuthProvider::Gitlab,
         AuthProvider::Google,
         AuthProvider::Ldap,
+        AuthProvider::Oidc,
         AuthProvider::TokenAuth,
     ];
 
@@ -42,17 +45,18 @@ impl AuthProvider {
             AuthProvider::Gitlab => "gitlab",
             AuthProvider::Google => "google",
             AuthProvider::Ldap => "ldap",
+            AuthProvider::Oidc => "oidc",
             AuthProvider::TokenAuth => "token-auth",
         }
     }
 
     /// Whether a client name may be left out for this provider, in which case
     /// it defaults to the provider's name (Guard's rule for gitlab, azure and
-    /// ldap, whose certificate `CN` carries no meaning).
+    /// ldap, and guard's for oidc, whose certificate `CN` carries no meaning).
     pub fn name_is_optional(self) -> bool {
         matches!(
             self,
-            AuthProvider::Gitlab | AuthProvider::Azure | AuthProvider::Ldap
+            AuthProvider::Gitlab | AuthProvider::Azure | AuthProvider::Ldap | AuthProvider::Oidc
         )
     }
 

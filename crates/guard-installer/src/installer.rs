@@ -240,6 +240,139 @@ pub fn ldap(o: &guard_providers::ldap::LdapOptions) -> Result<ProviderInstall, I
     })
 }
 
+fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, InstallerError> {
+    std::fs::read(path).map_err(|source| InstallerError::File {
+        flag,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The `google` provider's part: flags, and Secret `guard-google-auth` with
+/// the service account key as `sa.json`.
+pub fn google(
+    o: &guard_providers::oidc::google::GoogleOptions,
+) -> Result<ProviderInstall, InstallerError> {
+    let mount_path = "/etc/guard/auth/google".to_owned();
+    let mut args = Vec::new();
+    if let Some(id) = &o.client_id {
+        args.push(format!("--google.client-id={id}"));
+    }
+    let mut secret = None;
+    if let (Some(file), Some(admin)) = (&o.sa_json_file, &o.admin_email) {
+        let json = read_file("--google.sa-json-file", file)?;
+        serde_json::from_slice::<serde_json::Value>(&json).map_err(|e| {
+            InstallerError::Invalid(format!(
+                "--google.sa-json-file {} is not JSON: {e}",
+                file.display()
+            ))
+        })?;
+        args.push(format!("--google.sa-json-file={mount_path}/sa.json"));
+        args.push(format!("--google.admin-email={admin}"));
+        secret = Some(ProviderSecret {
+            name: "guard-google-auth".into(),
+            mount_path,
+            files: BTreeMap::from([("sa.json".to_owned(), json)]),
+        });
+    }
+    Ok(ProviderInstall {
+        provider: AuthProvider::Google,
+        args,
+        secret,
+        env: Vec::new(),
+    })
+}
+
+/// The `azure` provider's part: flags (all of them, unlike Go Guard's
+/// installer), and Secret `guard-azure-auth` with `client-secret`, passed as
+/// `AZURE_CLIENT_SECRET`.
+pub fn azure(
+    o: &guard_providers::oidc::azure::AzureOptions,
+) -> Result<ProviderInstall, InstallerError> {
+    o.validate().map_err(InstallerError::Invalid)?;
+    let mut args = Vec::new();
+    if !o.environment.is_empty() {
+        args.push(format!("--azure.environment={}", o.environment));
+    }
+    if !o.client_id.is_empty() {
+        args.push(format!("--azure.client-id={}", o.client_id));
+    }
+    args.push(format!("--azure.tenant-id={}", o.tenant_id));
+    args.push(format!("--azure.auth-mode={}", o.auth_mode));
+    args.push(format!("--azure.use-group-uid={}", o.use_group_uid));
+    args.push(format!(
+        "--azure.graph-call-on-overage-claim={}",
+        o.graph_call_on_overage_claim
+    ));
+    args.push(format!("--azure.verify-clientID={}", o.verify_client_id));
+    args.push(format!(
+        "--azure.skip-group-membership-resolution={}",
+        o.skip_group_membership_resolution
+    ));
+    let (secret, env) = match &o.client_secret {
+        Some(value) => (
+            Some(ProviderSecret {
+                name: "guard-azure-auth".into(),
+                mount_path: "/etc/guard/auth/azure".into(),
+                files: BTreeMap::from([("client-secret".to_owned(), value.clone().into_bytes())]),
+            }),
+            vec![("AZURE_CLIENT_SECRET".to_owned(), "client-secret".to_owned())],
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(ProviderInstall {
+        provider: AuthProvider::Azure,
+        args,
+        secret,
+        env,
+    })
+}
+
+/// The `oidc` provider's part: flags, and Secret `guard-oidc-auth` with the
+/// issuer's CA certificate when one is given.
+pub fn oidc(
+    o: &guard_providers::oidc::generic::OidcOptions,
+) -> Result<ProviderInstall, InstallerError> {
+    o.validate().map_err(InstallerError::Invalid)?;
+    let mount_path = "/etc/guard/auth/oidc".to_owned();
+    let mut args = vec![
+        format!("--oidc.issuer-url={}", o.issuer_url),
+        format!("--oidc.client-id={}", o.client_id),
+        format!("--oidc.username-claim={}", o.username_claim),
+    ];
+    let optional = [
+        ("--oidc.discovery-url", &o.discovery_url),
+        ("--oidc.username-prefix", &o.username_prefix),
+        ("--oidc.groups-claim", &o.groups_claim),
+        ("--oidc.groups-prefix", &o.groups_prefix),
+    ];
+    for (flag, value) in optional {
+        if let Some(v) = value {
+            args.push(format!("{flag}={v}"));
+        }
+    }
+    for (k, v) in &o.required_claims {
+        args.push(format!("--oidc.required-claim={k}={v}"));
+    }
+    let secret = match &o.ca_file {
+        Some(path) => {
+            args.push(format!("--oidc.ca-file={mount_path}/ca.crt"));
+            Some(ProviderSecret {
+                name: "guard-oidc-auth".into(),
+                mount_path,
+                files: BTreeMap::from([("ca.crt".to_owned(), read_file("--oidc.ca-file", path)?)]),
+            })
+        }
+        None => None,
+    };
+    Ok(ProviderInstall {
+        provider: AuthProvider::Oidc,
+        args,
+        secret,
+        env: Vec::new(),
+    })
+}
+
 /// Go Guard's order for provider flags and Secrets.
 fn provider_rank(p: AuthProvider) -> u8 {
     match p {
@@ -249,6 +382,7 @@ fn provider_rank(p: AuthProvider) -> u8 {
         AuthProvider::Ldap => 3,
         AuthProvider::Github => 4,
         AuthProvider::Gitlab => 5,
+        AuthProvider::Oidc => 6,
     }
 }
 

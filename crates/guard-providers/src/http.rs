@@ -33,6 +33,29 @@ pub fn client() -> Result<reqwest::Client, HttpClientError> {
         .map_err(|e| HttpClientError(e.to_string()))
 }
 
+/// A client like [`client`] that trusts the CA certificates in `ca_file`
+/// (for issuers with a private CA).
+pub fn client_with_ca(ca_file: &std::path::Path) -> Result<reqwest::Client, HttpClientError> {
+    let pem = std::fs::read(ca_file)
+        .map_err(|e| HttpClientError(format!("cannot read {}: {e}", ca_file.display())))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| HttpClientError(format!("{}: {e}", ca_file.display())))?;
+    if certs.is_empty() {
+        return Err(HttpClientError(format!(
+            "{} holds no PEM certificate",
+            ca_file.display()
+        )));
+    }
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("guard/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_merge(certs)
+        .build()
+        .map_err(|e| HttpClientError(e.to_string()))
+}
+
 /// Normalises a base URL: parses it and makes sure it ends with `/`, so
 /// relative paths join below it.
 pub fn base_url(raw: &str, flag: &str) -> Result<Url, String> {

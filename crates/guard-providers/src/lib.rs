@@ -5,10 +5,12 @@
 //! * [`github`]: GitHub organisation membership and teams.
 //! * [`gitlab`]: GitLab user and groups.
 //! * [`ldap`]: LDAP / Active Directory users and groups.
+//! * [`oidc`]: OpenID Connect tokens: any issuer, Google, Azure AD.
 //! * [`http`]: the HTTP client the network providers share.
 
 pub mod github;
 pub mod gitlab;
 pub mod http;
 pub mod ldap;
+pub mod oidc;
 pub mod token_file;

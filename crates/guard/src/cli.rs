@@ -207,6 +207,19 @@ pub struct ProviderFlags {
 
     #[command(flatten)]
     pub ldap: LdapFlags,
+
+    #[command(flatten)]
+    pub oidc: OidcFlags,
+
+    #[command(flatten)]
+    pub google: GoogleFlags,
+
+    #[command(flatten)]
+    pub azure: AzureFlags,
+
+    /// Clock skew tolerated on the exp, nbf and iat of JWTs (oidc, google, azure).
+    #[arg(long = "jwt-leeway", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub jwt_leeway: Duration,
 }
 
 /// `--ldap.*`: Go Guard's flags, plus posixGroup, nested groups and uid.
@@ -355,7 +368,240 @@ impl LdapFlags {
     }
 }
 
+/// `--oidc.*`: a generic OpenID Connect issuer, with kube-apiserver's
+/// `--oidc-*` semantics.
+#[derive(Debug, Args)]
+pub struct OidcFlags {
+    /// Issuer URL (https); the `iss` of the tokens.
+    #[arg(id = "oidc.issuer-url", long = "oidc.issuer-url", value_name = "URL")]
+    pub issuer_url: Option<String>,
+    /// Where discovery is fetched when it is not served at the issuer URL.
+    #[arg(
+        id = "oidc.discovery-url",
+        long = "oidc.discovery-url",
+        value_name = "URL"
+    )]
+    pub discovery_url: Option<String>,
+    /// Client id: the audience tokens must carry.
+    #[arg(id = "oidc.client-id", long = "oidc.client-id", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Claim used as the username.
+    #[arg(
+        long = "oidc.username-claim",
+        value_name = "CLAIM",
+        default_value = "sub"
+    )]
+    pub username_claim: String,
+    /// Prefix of usernames; `-` for none. Default: ISSUER# unless the claim is email.
+    #[arg(
+        id = "oidc.username-prefix",
+        long = "oidc.username-prefix",
+        value_name = "PREFIX"
+    )]
+    pub username_prefix: Option<String>,
+    /// Claim holding the groups (a string or a list).
+    #[arg(
+        id = "oidc.groups-claim",
+        long = "oidc.groups-claim",
+        value_name = "CLAIM"
+    )]
+    pub groups_claim: Option<String>,
+    /// Prefix of group names.
+    #[arg(
+        id = "oidc.groups-prefix",
+        long = "oidc.groups-prefix",
+        value_name = "PREFIX"
+    )]
+    pub groups_prefix: Option<String>,
+    /// A claim that must be present with this value (repeatable).
+    #[arg(id = "oidc.required-claim", long = "oidc.required-claim", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub required_claims: Vec<(String, String)>,
+    /// CA certificate(s) of the issuer's HTTPS server.
+    #[arg(id = "oidc.ca-file", long = "oidc.ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `--google.*`
+#[derive(Debug, Args)]
+pub struct GoogleFlags {
+    /// OAuth client id the ID tokens are issued to (their audience).
+    /// Default: the client id Go Guard's `get token` uses.
+    #[arg(id = "google.client-id", long = "google.client-id", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Service account key (JSON) with domain-wide delegation, for groups.
+    #[arg(
+        id = "google.sa-json-file",
+        long = "google.sa-json-file",
+        value_name = "FILE"
+    )]
+    pub sa_json_file: Option<PathBuf>,
+    /// Workspace administrator the service account acts as, for groups.
+    #[arg(
+        id = "google.admin-email",
+        long = "google.admin-email",
+        value_name = "EMAIL"
+    )]
+    pub admin_email: Option<String>,
+    /// Where Google's discovery document is fetched (tests, proxies).
+    #[arg(
+        id = "google.discovery-url",
+        long = "google.discovery-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub discovery_url: Option<String>,
+    /// Admin SDK root (tests, proxies).
+    #[arg(
+        id = "google.directory-url",
+        long = "google.directory-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub directory_url: Option<String>,
+}
+
+/// `--azure.*` (authentication; the authorization flags are not supported).
+#[derive(Debug, Args)]
+pub struct AzureFlags {
+    /// Azure AD tenant id.
+    #[arg(id = "azure.tenant-id", long = "azure.tenant-id", value_name = "ID")]
+    pub tenant_id: Option<String>,
+    /// Client id of guard's Azure AD application.
+    #[arg(id = "azure.client-id", long = "azure.client-id", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Client secret of guard's application (prefer AZURE_CLIENT_SECRET).
+    #[arg(
+        long = "azure.client-secret",
+        value_name = "SECRET",
+        env = "AZURE_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+    /// AzurePublicCloud (default), AzureChinaCloud, AzureUSGovernmentCloud, AzureGermanCloud.
+    #[arg(
+        id = "azure.environment",
+        long = "azure.environment",
+        value_name = "NAME",
+        default_value = ""
+    )]
+    pub environment: String,
+    /// client-credential (aks, arc, obo and passthrough are not supported yet).
+    #[arg(
+        long = "azure.auth-mode",
+        value_name = "MODE",
+        default_value = "client-credential"
+    )]
+    pub auth_mode: String,
+    /// Check that the token's audience is --azure.client-id.
+    #[arg(id = "azure.verify-clientID", long = "azure.verify-clientID", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub verify_client_id: bool,
+    /// Groups are object ids (true) or display names (false).
+    #[arg(id = "azure.use-group-uid", long = "azure.use-group-uid", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
+    pub use_group_uid: bool,
+    /// Use the token's groups claim and call Graph only when it overflowed.
+    #[arg(id = "azure.graph-call-on-overage-claim", long = "azure.graph-call-on-overage-claim", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub graph_call_on_overage_claim: bool,
+    /// Never call Graph; groups only from the token's claim.
+    #[arg(id = "azure.skip-group-membership-resolution", long = "azure.skip-group-membership-resolution", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub skip_group_membership_resolution: bool,
+    /// PoP tokens (not supported yet).
+    #[arg(id = "azure.enable-pop", long = "azure.enable-pop", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true", hide = true)]
+    pub enable_pop: bool,
+    /// Overrides LOGIN/TENANT/v2.0 for discovery (tests, proxies).
+    #[arg(
+        id = "azure.discovery-url",
+        long = "azure.discovery-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub discovery_url: Option<String>,
+    /// Overrides the environment's Microsoft Graph root (tests, proxies).
+    #[arg(
+        id = "azure.graph-url",
+        long = "azure.graph-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub graph_url: Option<String>,
+    /// Accepted for compatibility with Go Guard manifests (aks mode).
+    #[arg(
+        id = "azure.aks-token-url",
+        long = "azure.aks-token-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub aks_token_url: Option<String>,
+    /// Accepted for compatibility with Go Guard manifests; guard does not retry.
+    #[arg(
+        id = "azure.http-client-retry-count",
+        long = "azure.http-client-retry-count",
+        value_name = "N",
+        hide = true
+    )]
+    pub http_client_retry_count: Option<u32>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    if k.trim().is_empty() {
+        return Err(format!("{s:?} has an empty key"));
+    }
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
 impl ProviderFlags {
+    /// `--oidc.*` as options.
+    pub fn oidc(&self) -> guard_providers::oidc::generic::OidcOptions {
+        let f = &self.oidc;
+        guard_providers::oidc::generic::OidcOptions {
+            issuer_url: f.issuer_url.clone().unwrap_or_default(),
+            discovery_url: f.discovery_url.clone(),
+            client_id: f.client_id.clone().unwrap_or_default(),
+            username_claim: f.username_claim.clone(),
+            username_prefix: f.username_prefix.clone(),
+            groups_claim: f.groups_claim.clone(),
+            groups_prefix: f.groups_prefix.clone(),
+            required_claims: f.required_claims.clone(),
+            ca_file: f.ca_file.clone(),
+            leeway: self.jwt_leeway,
+        }
+    }
+
+    /// `--google.*` as options.
+    pub fn google(&self) -> guard_providers::oidc::google::GoogleOptions {
+        let f = &self.google;
+        guard_providers::oidc::google::GoogleOptions {
+            client_id: f.client_id.clone(),
+            sa_json_file: f.sa_json_file.clone(),
+            admin_email: f.admin_email.clone(),
+            discovery_url: f.discovery_url.clone(),
+            directory_url: f.directory_url.clone(),
+            leeway: self.jwt_leeway,
+        }
+    }
+
+    /// `--azure.*` as options.
+    pub fn azure(&self) -> guard_providers::oidc::azure::AzureOptions {
+        let f = &self.azure;
+        guard_providers::oidc::azure::AzureOptions {
+            tenant_id: f.tenant_id.clone().unwrap_or_default(),
+            client_id: f.client_id.clone().unwrap_or_default(),
+            client_secret: f.client_secret.clone().filter(|s| !s.is_empty()),
+            environment: f.environment.clone(),
+            auth_mode: f.auth_mode.clone(),
+            verify_client_id: f.verify_client_id,
+            use_group_uid: f.use_group_uid,
+            graph_call_on_overage_claim: f.graph_call_on_overage_claim,
+            skip_group_membership_resolution: f.skip_group_membership_resolution,
+            enable_pop: f.enable_pop,
+            discovery_url: f.discovery_url.clone(),
+            graph_url: f.graph_url.clone(),
+            leeway: self.jwt_leeway,
+        }
+    }
+
     /// `--github.*` as options.
     pub fn github(&self) -> guard_providers::github::GithubOptions {
         guard_providers::github::GithubOptions {
@@ -541,4 +787,14 @@ pub struct VersionArgs {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("{e} (examples: 30s, 15m, 8760h, 365d)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

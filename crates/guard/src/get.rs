@@ -47,7 +47,9 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
             AuthProvider::Github => providers.push(installer::github(&args.providers.github())),
             AuthProvider::Gitlab => providers.push(installer::gitlab(&args.providers.gitlab())),
             AuthProvider::Ldap => providers.push(installer::ldap(&args.providers.ldap.options())?),
-            other => bail!("provider {other} is not available in this build of guard yet"),
+            AuthProvider::Google => providers.push(installer::google(&args.providers.google())?),
+            AuthProvider::Azure => providers.push(installer::azure(&args.providers.azure())?),
+            AuthProvider::Oidc => providers.push(installer::oidc(&args.providers.oidc())?),
         }
     }
     let default_addr = if args.host_network {

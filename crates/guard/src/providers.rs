@@ -54,17 +54,6 @@ pub fn validate(flags: &ProviderFlags) -> anyhow::Result<Vec<AuthProvider>> {
             .validate()
             .map_err(anyhow::Error::msg)?;
     }
-    const AVAILABLE: [AuthProvider; 4] = [
-        AuthProvider::TokenAuth,
-        AuthProvider::Github,
-        AuthProvider::Gitlab,
-        AuthProvider::Ldap,
-    ];
-    if let Some(p) = enabled.iter().find(|p| !AVAILABLE.contains(p)) {
-        bail!(
-            "provider {p} is not available in this build of guard yet (available: token-auth, github, gitlab, ldap)"
-        );
-    }
     // Base URLs are checked here so a typo fails before anything runs.
     guard_providers::github::api_root(flags.github_base_url.as_deref())
         .map_err(anyhow::Error::msg)?;

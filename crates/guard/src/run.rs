@@ -92,7 +92,30 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 let ldap = guard_providers::ldap::LdapProvider::new(args.providers.ldap.options())?;
                 builder = builder.provider(Arc::new(ldap));
             }
-            other => bail!("provider {other} is not available in this build of guard yet"),
+            AuthProvider::Oidc => {
+                let oidc = guard_providers::oidc::generic::OidcProvider::new(
+                    http_client()?,
+                    args.providers.oidc(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                builder = builder.provider(Arc::new(oidc));
+            }
+            AuthProvider::Google => {
+                let google = guard_providers::oidc::google::GoogleProvider::new(
+                    http_client()?,
+                    &args.providers.google(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                builder = builder.provider(Arc::new(google));
+            }
+            AuthProvider::Azure => {
+                let azure = guard_providers::oidc::azure::AzureProvider::new(
+                    http_client()?,
+                    args.providers.azure(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                builder = builder.provider(Arc::new(azure));
+            }
         }
     }
     let authenticator = Arc::new(builder.build());

@@ -103,18 +103,105 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
                 "--ldap.bind-dn=cn=guard,ou=svc,dc=example,dc=com".to_owned(),
                 "--ldap.bind-password=bind-placeholder-not-a-secret".to_owned(),
                 "--ldap.start-tls".to_owned(),
-                format!("--ldap.ca-cert-file={}", data.join("proxy-ca.crt").display()),
+                format!(
+                    "--ldap.ca-cert-file={}",
+                    data.join("proxy-ca.crt").display()
+                ),
             ],
-            vec!["deployment.apps/guard", "secret/guard-pki", "secret/guard-ldap-auth", "service/guard"],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-ldap-auth",
+                "service/guard",
+            ],
         ),
         (
-            "all-available-providers",
+            "google",
             vec![
-                "--auth-providers=github,gitlab,token-auth".to_owned(),
-                tokens.clone(),
-                "--github.use-team-slug".to_owned(),
+                "--auth-providers=google".to_owned(),
+                format!(
+                    "--google.sa-json-file={}",
+                    data.join("google-sa.json").display()
+                ),
+                "--google.admin-email=admin@example.com".to_owned(),
             ],
-            standard.clone(),
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-google-auth",
+                "service/guard",
+            ],
+        ),
+        (
+            "azure",
+            vec![
+                "--auth-providers=azure".to_owned(),
+                "--azure.tenant-id=00000000-0000-0000-0000-000000000001".to_owned(),
+                "--azure.client-id=00000000-0000-0000-0000-000000000002".to_owned(),
+                "--azure.client-secret=azure-placeholder-not-a-secret".to_owned(),
+                "--azure.graph-call-on-overage-claim".to_owned(),
+            ],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-azure-auth",
+                "service/guard",
+            ],
+        ),
+        (
+            "oidc",
+            vec![
+                "--auth-providers=oidc".to_owned(),
+                "--oidc.issuer-url=https://idp.example.com/realms/k8s".to_owned(),
+                "--oidc.client-id=kubernetes".to_owned(),
+                "--oidc.username-claim=email".to_owned(),
+                "--oidc.groups-claim=groups".to_owned(),
+                "--oidc.groups-prefix=oidc:".to_owned(),
+                format!("--oidc.ca-file={}", data.join("proxy-ca.crt").display()),
+            ],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-oidc-auth",
+                "service/guard",
+            ],
+        ),
+        (
+            "all-providers",
+            vec![
+                "--auth-providers=token-auth,google,azure,ldap,github,gitlab,oidc".to_owned(),
+                tokens.clone(),
+                format!(
+                    "--google.sa-json-file={}",
+                    data.join("google-sa.json").display()
+                ),
+                "--google.admin-email=admin@example.com".to_owned(),
+                "--azure.tenant-id=00000000-0000-0000-0000-000000000001".to_owned(),
+                "--azure.client-id=00000000-0000-0000-0000-000000000002".to_owned(),
+                "--azure.client-secret=azure-placeholder-not-a-secret".to_owned(),
+                "--ldap.server-address=ldap.example.com".to_owned(),
+                "--ldap.user-search-dn=ou=users,dc=example,dc=com".to_owned(),
+                "--ldap.group-search-dn=ou=groups,dc=example,dc=com".to_owned(),
+                "--ldap.bind-dn=cn=guard,ou=svc,dc=example,dc=com".to_owned(),
+                "--ldap.bind-password=bind-placeholder-not-a-secret".to_owned(),
+                format!(
+                    "--ldap.ca-cert-file={}",
+                    data.join("proxy-ca.crt").display()
+                ),
+                "--github.base-url=https://ghe.example.com".to_owned(),
+                "--gitlab.base-url=https://gitlab.example.com".to_owned(),
+                "--oidc.issuer-url=https://idp.example.com".to_owned(),
+                "--oidc.client-id=kubernetes".to_owned(),
+            ],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-token-auth",
+                "secret/guard-google-auth",
+                "secret/guard-azure-auth",
+                "secret/guard-ldap-auth",
+                "service/guard",
+            ],
         ),
         (
             "registry-and-scheduling",

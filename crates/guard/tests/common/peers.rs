@@ -272,3 +272,140 @@ impl GitlabStub {
         }
     }
 }
+
+/// The OIDC issuer (`tests/peers/oidc-issuer.mjs`, npm oauth2-mock-server),
+/// killed on drop.
+pub struct OidcIssuer {
+    child: Child,
+    /// The issuer URL (`iss`), possibly forced (Google).
+    pub issuer: String,
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    /// Path prefix of every endpoint (`/TENANT/v2.0` for Azure), or empty.
+    pub prefix: String,
+}
+
+impl OidcIssuer {
+    /// Starts the issuer; `env` sets OIDC_ISSUER / OIDC_PATH_PREFIX.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let peers = testdata().join("../target/test-tools/peers");
+        assert!(
+            peers.join("node_modules/oauth2-mock-server").exists(),
+            "the OIDC issuer is not installed: run .ci/install-test-deps.sh"
+        );
+        let script = peers.join("oidc-issuer.mjs");
+        std::fs::copy(
+            testdata().join("../crates/guard/tests/peers/oidc-issuer.mjs"),
+            &script,
+        )
+        .unwrap();
+        let mut child = Command::new("node")
+            .arg(&script)
+            .env("OIDC_PORT", "0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("GUARD_TEST_PEER_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("node must be installed (.ci/install-test-deps.sh)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("READY ") {
+                    let _ = tx.send(rest.to_owned());
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("OIDC issuer did not start");
+        let (issuer, port) = line.split_once(" port=").unwrap();
+        let prefix = env
+            .iter()
+            .find(|(k, _)| *k == "OIDC_PATH_PREFIX")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        OidcIssuer {
+            child,
+            issuer: issuer.to_owned(),
+            origin: format!("http://127.0.0.1:{port}"),
+            prefix,
+        }
+    }
+
+    /// Where discovery is served (origin + prefix).
+    pub fn discovery(&self) -> String {
+        format!("{}{}", self.origin, self.prefix)
+    }
+
+    /// A token with `claims` (iss/iat/nbf/exp pre-filled), signed with `alg`.
+    pub fn sign(&self, claims: serde_json::Value, alg: &str) -> String {
+        let body = http_request(
+            &self.origin,
+            "POST",
+            &format!("{}/test/sign?alg={alg}", self.prefix),
+            &claims.to_string(),
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new signing key; later tokens use it.
+    pub fn rotate(&self) {
+        http_request(
+            &self.origin,
+            "POST",
+            &format!("{}/test/rotate", self.prefix),
+            "{}",
+        );
+    }
+
+    /// Discovery answers 503 while down.
+    pub fn set_down(&self, down: bool) {
+        let path = if down { "down" } else { "up" };
+        http_request(
+            &self.origin,
+            "POST",
+            &format!("{}/test/{path}", self.prefix),
+            "{}",
+        );
+    }
+
+    /// Calls counted by the issuer: graph, directory, token.
+    pub fn calls(&self) -> serde_json::Value {
+        serde_json::from_str(&http_request(&self.origin, "GET", "/test/calls", "")).unwrap()
+    }
+}
+
+impl Drop for OidcIssuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.0 request, returning the body.
+fn http_request(base: &str, method: &str, path: &str, body: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let headers = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{headers}\r\n{body}"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").unwrap().1.to_owned()
+}

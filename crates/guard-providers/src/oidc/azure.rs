@@ -1,0 +1,380 @@
+//! The Azure AD (Entra ID) provider (`azure`): the bearer token is an Azure
+//! AD ID or access token of the tenant (what `kubelogin` obtains).
+//!
+//! * Verified against the tenant's keys (discovery at
+//!   `LOGIN/TENANT/v2.0`); both v2 (`LOGIN/TENANT/v2.0`) and v1
+//!   (`https://sts.windows.net/TENANT/`) issuers are accepted; the audience is
+//!   checked with `--azure.verify-clientID`.
+//! * username = `upn`, else `unique_name`, else `email`, else the `oid` (B2B
+//!   guests have no `upn`); uid = `oid`; extra `oid` as Go Guard sets it.
+//! * Groups: by default always from Microsoft Graph
+//!   (`POST /v1.0/users/OID/getMemberGroups` with a client-credential token
+//!   of `--azure.client-id`/`--azure.client-secret`, cached until it
+//!   expires). With `--azure.graph-call-on-overage-claim`, the token's
+//!   `groups` claim is used and Graph only asked when the claim overflowed
+//!   (`_claim_names.groups`). Group object ids, or display names with
+//!   `--azure.use-group-uid=false` (`directoryObjects/getByIds`).
+//!
+//! Only the `client-credential` auth mode is supported; `aks`, `arc`, `obo`,
+//! `passthrough` and PoP tokens are refused at start-up.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use guard_api::{AuthProvider, BearerToken};
+use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+use reqwest::Url;
+use serde::Deserialize;
+
+use super::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
+use crate::http;
+
+/// Options (`--azure.*`).
+#[derive(Debug, Clone)]
+pub struct AzureOptions {
+    /// `--azure.tenant-id`
+    pub tenant_id: String,
+    /// `--azure.client-id`
+    pub client_id: String,
+    /// `--azure.client-secret` (`AZURE_CLIENT_SECRET`)
+    pub client_secret: Option<String>,
+    /// `--azure.environment`: AzurePublicCloud (default), AzureChinaCloud,
+    /// AzureUSGovernmentCloud, AzureGermanCloud.
+    pub environment: String,
+    /// `--azure.auth-mode`
+    pub auth_mode: String,
+    /// `--azure.verify-clientID`
+    pub verify_client_id: bool,
+    /// `--azure.use-group-uid`
+    pub use_group_uid: bool,
+    /// `--azure.graph-call-on-overage-claim`
+    pub graph_call_on_overage_claim: bool,
+    /// `--azure.skip-group-membership-resolution`
+    pub skip_group_membership_resolution: bool,
+    /// `--azure.enable-pop`
+    pub enable_pop: bool,
+    /// `--azure.discovery-url`: overrides `LOGIN/TENANT/v2.0` (tests, proxies).
+    pub discovery_url: Option<String>,
+    /// `--azure.graph-url`: overrides the environment's Graph root.
+    pub graph_url: Option<String>,
+    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub leeway: Duration,
+}
+
+impl Default for AzureOptions {
+    fn default() -> Self {
+        AzureOptions {
+            tenant_id: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            environment: String::new(),
+            auth_mode: "client-credential".into(),
+            verify_client_id: false,
+            use_group_uid: true,
+            graph_call_on_overage_claim: false,
+            skip_group_membership_resolution: false,
+            enable_pop: false,
+            discovery_url: None,
+            graph_url: None,
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `(login, graph, v1 issuer host)` of an Azure environment.
+fn environment(name: &str) -> Result<(&'static str, &'static str, &'static str), String> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "" | "azurepubliccloud" => (
+            "https://login.microsoftonline.com/",
+            "https://graph.microsoft.com/",
+            "https://sts.windows.net/",
+        ),
+        "azurechinacloud" => (
+            "https://login.chinacloudapi.cn/",
+            "https://microsoftgraph.chinacloudapi.cn/",
+            "https://sts.chinacloudapi.cn/",
+        ),
+        "azureusgovernmentcloud" => (
+            "https://login.microsoftonline.us/",
+            "https://graph.microsoft.us/",
+            "https://sts.windows.net/",
+        ),
+        "azuregermancloud" => (
+            "https://login.microsoftonline.de/",
+            "https://graph.microsoft.de/",
+            "https://sts.microsoftonline.de/",
+        ),
+        other => {
+            return Err(format!(
+                "unknown --azure.environment {other:?}: AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud or AzureGermanCloud"
+            ));
+        }
+    })
+}
+
+impl AzureOptions {
+    /// Checks the options; messages name the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tenant_id.trim().is_empty() {
+            return Err("azure is enabled: set --azure.tenant-id".into());
+        }
+        environment(&self.environment)?;
+        let mode = self.auth_mode.to_ascii_lowercase();
+        if mode != "client-credential" {
+            return Err(format!(
+                "--azure.auth-mode={mode} is not supported yet; use client-credential"
+            ));
+        }
+        if self.enable_pop {
+            return Err("--azure.enable-pop (PoP tokens) is not supported yet".into());
+        }
+        if self.verify_client_id && self.client_id.trim().is_empty() {
+            return Err("--azure.verify-clientID needs --azure.client-id".into());
+        }
+        let needs_graph = !self.skip_group_membership_resolution;
+        if needs_graph
+            && (self.client_id.trim().is_empty()
+                || self.client_secret.as_deref().unwrap_or_default().is_empty())
+        {
+            return Err("azure groups come from Microsoft Graph: set --azure.client-id and --azure.client-secret (or AZURE_CLIENT_SECRET), or --azure.skip-group-membership-resolution".into());
+        }
+        Ok(())
+    }
+}
+
+/// The Azure AD provider.
+pub struct AzureProvider {
+    client: reqwest::Client,
+    options: AzureOptions,
+    verifier: Verifier,
+    graph: Url,
+    graph_token: tokio::sync::Mutex<Option<(String, SystemTime)>>,
+}
+
+impl AzureProvider {
+    /// Builds the provider on the shared client.
+    pub fn new(client: reqwest::Client, options: AzureOptions) -> Result<Self, String> {
+        options.validate()?;
+        let (login, graph, v1) = environment(&options.environment)?;
+        let discovery = options
+            .discovery_url
+            .clone()
+            .unwrap_or_else(|| format!("{login}{}/v2.0", options.tenant_id));
+        let discovery_url = super::generic::check_https(&discovery, "--azure.discovery-url")?;
+        let v2_issuer = discovery.trim_end_matches('/').to_owned();
+        let verifier = Verifier::new(
+            client.clone(),
+            VerifierConfig {
+                name: "Azure AD",
+                discovery_url,
+                issuers: vec![v2_issuer, format!("{v1}{}/", options.tenant_id)],
+                audience: options.verify_client_id.then(|| options.client_id.clone()),
+                leeway: options.leeway,
+            },
+        );
+        let graph = http::base_url(
+            options.graph_url.as_deref().unwrap_or(graph),
+            "--azure.graph-url",
+        )?;
+        Ok(AzureProvider {
+            client,
+            options,
+            verifier,
+            graph,
+            graph_token: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn check_token(&self, token: &BearerToken) -> Result<Identity, CheckError> {
+        let claims = self.verifier.verify(token.expose()).await?;
+        let oid = string_claim(&claims, "oid")
+            .ok_or_else(|| CheckError::Denied("the Azure AD token has no oid claim".into()))?
+            .to_owned();
+        let username = ["upn", "unique_name", "email"]
+            .iter()
+            .find_map(|c| string_claim(&claims, c))
+            .unwrap_or(&oid)
+            .to_owned();
+        let groups = self.groups(&claims, &oid).await?;
+        Ok(Identity {
+            username,
+            uid: oid.clone(),
+            groups,
+            extra: BTreeMap::from([("oid".to_owned(), vec![oid])]),
+        })
+    }
+
+    async fn groups(&self, claims: &Claims, oid: &str) -> Result<Vec<String>, CheckError> {
+        let o = &self.options;
+        let in_token = claims
+            .contains_key("groups")
+            .then(|| strings_claim(claims, "groups"));
+        let overage = claims
+            .get("_claim_names")
+            .and_then(|n| n.get("groups"))
+            .is_some();
+        if o.skip_group_membership_resolution {
+            return Ok(in_token.unwrap_or_default());
+        }
+        if o.graph_call_on_overage_claim {
+            if let Some(groups) = in_token {
+                return Ok(groups);
+            }
+            if !overage {
+                return Ok(Vec::new());
+            }
+            if string_claim(claims, "idtyp").is_some_and(|t| t.eq_ignore_ascii_case("app")) {
+                return Err(CheckError::Unavailable(
+                    "service principals in more than 200 groups are not supported".into(),
+                ));
+            }
+        }
+        let ids = self.member_groups(oid).await?;
+        if o.use_group_uid {
+            Ok(ids)
+        } else {
+            self.group_names(&ids).await
+        }
+    }
+
+    async fn graph_token(&self) -> Result<String, CheckError> {
+        let mut cached = self.graph_token.lock().await;
+        if let Some((token, expires)) = cached.as_ref()
+            && SystemTime::now() < *expires
+        {
+            return Ok(token.clone());
+        }
+        let endpoint = self.verifier.token_endpoint().await?;
+        let scope = format!("{}.default", self.graph.as_str());
+        let response = self
+            .client
+            .post(endpoint)
+            .form(&[
+                ("client_id", self.options.client_id.as_str()),
+                (
+                    "client_secret",
+                    self.options.client_secret.as_deref().unwrap_or_default(),
+                ),
+                ("scope", scope.as_str()),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await
+            .map_err(|e| http::transport("Azure AD", &e))?;
+        if !response.status().is_success() {
+            tracing::error!(
+                "Azure AD client-credential token request answered {}",
+                response.status()
+            );
+            return Err(CheckError::Unavailable(format!(
+                "guard's Azure AD application cannot get a Graph token ({}): check --azure.client-id and the secret",
+                response.status()
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            access_token: String,
+            expires_in: Option<u64>,
+        }
+        let token: Token = http::json("Azure AD", response).await?;
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600).saturating_sub(60));
+        *cached = Some((token.access_token.clone(), SystemTime::now() + lifetime));
+        Ok(token.access_token)
+    }
+
+    async fn graph_post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<T, CheckError> {
+        let access = self.graph_token().await?;
+        let url = self
+            .graph
+            .join(path)
+            .map_err(|_| CheckError::Unavailable("invalid Graph URL".into()))?;
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(access)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| http::transport("Microsoft Graph", &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let refused = || {
+                format!(
+                    "Microsoft Graph refused guard's application ({status}): grant it GroupMember.Read.All"
+                )
+            };
+            // The user's token was valid: Graph refusing guard is an outage.
+            return Err(
+                match http::classify("Microsoft Graph", status, response.headers(), refused) {
+                    CheckError::Denied(m) => CheckError::Unavailable(m),
+                    other => other,
+                },
+            );
+        }
+        http::json("Microsoft Graph", response).await
+    }
+
+    async fn member_groups(&self, oid: &str) -> Result<Vec<String>, CheckError> {
+        #[derive(Deserialize)]
+        struct Ids {
+            value: Vec<String>,
+        }
+        if oid.is_empty() || !oid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(CheckError::Denied("invalid oid claim".into()));
+        }
+        let ids: Ids = self
+            .graph_post(
+                &format!("v1.0/users/{oid}/getMemberGroups"),
+                serde_json::json!({"securityEnabledOnly": false}),
+            )
+            .await?;
+        Ok(ids.value)
+    }
+
+    async fn group_names(&self, ids: &[String]) -> Result<Vec<String>, CheckError> {
+        #[derive(Deserialize)]
+        struct Objects {
+            value: Vec<Object>,
+        }
+        #[derive(Deserialize)]
+        struct Object {
+            id: String,
+            #[serde(rename = "displayName")]
+            display_name: Option<String>,
+        }
+        let mut names = BTreeMap::new();
+        for batch in ids.chunks(500) {
+            let objects: Objects = self
+                .graph_post(
+                    "v1.0/directoryObjects/getByIds",
+                    serde_json::json!({"ids": batch, "types": ["group"]}),
+                )
+                .await?;
+            names.extend(
+                objects
+                    .value
+                    .into_iter()
+                    .filter_map(|o| Some((o.id, o.display_name?))),
+            );
+        }
+        Ok(ids.iter().filter_map(|id| names.get(id).cloned()).collect())
+    }
+}
+
+impl Provider for AzureProvider {
+    fn kind(&self) -> AuthProvider {
+        AuthProvider::Azure
+    }
+
+    fn check<'a>(
+        &'a self,
+        _org: &'a str,
+        token: &'a BearerToken,
+    ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+        Box::pin(self.check_token(token))
+    }
+}

@@ -1,0 +1,293 @@
+//! The Google provider (`google`): the client certificate's `CN` is the
+//! Google Workspace domain; the bearer token is a Google ID token.
+//!
+//! * Verified against `https://accounts.google.com` (discovery, JWKS),
+//!   audience `--google.client-id`; `hd` must equal the domain and
+//!   `email_verified` must be true. username = `email`, uid = `sub` (Go Guard
+//!   read a `user_id` claim ID tokens do not have, leaving uid empty).
+//! * Groups, when `--google.sa-json-file` and `--google.admin-email` are
+//!   set: the Admin SDK Directory API `groups.list?userKey=EMAIL&domain=DOMAIN`,
+//!   every page, as group emails. The service account's access token (JWT
+//!   bearer grant with domain-wide delegation to the admin) is cached until
+//!   shortly before it expires.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use guard_api::{AuthProvider, BearerToken};
+use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+use reqwest::Url;
+use serde::Deserialize;
+
+use super::verifier::{Verifier, VerifierConfig, string_claim};
+use crate::http;
+
+/// The OAuth client id Go Guard's `get token -o google` uses, so tokens
+/// made for Go Guard keep working.
+pub const GUARD_GO_CLIENT_ID: &str =
+    "37154062056-220683ek37naab43v23vc5qg01k1j14g.apps.googleusercontent.com";
+const ISSUER: &str = "https://accounts.google.com";
+const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.group.readonly";
+
+/// Options (`--google.*`).
+#[derive(Debug, Clone, Default)]
+pub struct GoogleOptions {
+    /// `--google.client-id`: the audience of the ID tokens.
+    pub client_id: Option<String>,
+    /// `--google.sa-json-file`: service account key (JSON) for the Directory API.
+    pub sa_json_file: Option<PathBuf>,
+    /// `--google.admin-email`: the Workspace admin the service account acts as.
+    pub admin_email: Option<String>,
+    /// `--google.discovery-url`: where discovery is fetched (tests, proxies).
+    pub discovery_url: Option<String>,
+    /// `--google.directory-url`: the Admin SDK root (tests, proxies).
+    pub directory_url: Option<String>,
+    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub leeway: Duration,
+}
+
+#[derive(Deserialize)]
+struct ServiceAccount {
+    client_email: String,
+    private_key: String,
+    #[serde(default = "default_token_uri")]
+    token_uri: String,
+}
+
+fn default_token_uri() -> String {
+    "https://oauth2.googleapis.com/token".into()
+}
+
+struct Directory {
+    account: ServiceAccount,
+    key: jsonwebtoken::EncodingKey,
+    admin: String,
+    root: Url,
+    token: tokio::sync::Mutex<Option<(String, SystemTime)>>,
+}
+
+/// The Google provider.
+pub struct GoogleProvider {
+    client: reqwest::Client,
+    verifier: Verifier,
+    directory: Option<Directory>,
+}
+
+impl GoogleProvider {
+    /// Reads the service account (if any) and builds the provider.
+    pub fn new(client: reqwest::Client, o: &GoogleOptions) -> Result<Self, String> {
+        let directory = match (&o.sa_json_file, &o.admin_email) {
+            (Some(file), Some(admin)) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("--google.sa-json-file {}: {e}", file.display()))?;
+                let account: ServiceAccount = serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "--google.sa-json-file {} is not a service account key: {e}",
+                        file.display()
+                    )
+                })?;
+                let key = jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes())
+                    .map_err(|e| {
+                    format!(
+                        "--google.sa-json-file {}: bad private_key ({e})",
+                        file.display()
+                    )
+                })?;
+                let root = http::base_url(
+                    o.directory_url
+                        .as_deref()
+                        .unwrap_or("https://admin.googleapis.com/"),
+                    "--google.directory-url",
+                )?;
+                Some(Directory {
+                    account,
+                    key,
+                    admin: admin.clone(),
+                    root,
+                    token: tokio::sync::Mutex::new(None),
+                })
+            }
+            (None, None) => None,
+            _ => return Err(
+                "set both --google.sa-json-file and --google.admin-email for groups, or neither"
+                    .into(),
+            ),
+        };
+        let discovery = o.discovery_url.as_deref().unwrap_or(ISSUER);
+        let verifier = Verifier::new(
+            client.clone(),
+            VerifierConfig {
+                name: "Google",
+                discovery_url: super::generic::check_https(discovery, "--google.discovery-url")?,
+                issuers: vec![ISSUER.into(), "accounts.google.com".into()],
+                audience: Some(
+                    o.client_id
+                        .clone()
+                        .unwrap_or_else(|| GUARD_GO_CLIENT_ID.into()),
+                ),
+                leeway: o.leeway,
+            },
+        );
+        Ok(GoogleProvider {
+            client,
+            verifier,
+            directory,
+        })
+    }
+
+    async fn check_token(&self, domain: &str, token: &BearerToken) -> Result<Identity, CheckError> {
+        let claims = self.verifier.verify(token.expose()).await?;
+        let hd = string_claim(&claims, "hd").unwrap_or_default();
+        if !hd.eq_ignore_ascii_case(domain) {
+            return Err(CheckError::Denied(format!(
+                "not a member of the Google Workspace domain {domain}"
+            )));
+        }
+        if claims
+            .get("email_verified")
+            .and_then(serde_json::Value::as_bool)
+            != Some(true)
+        {
+            return Err(CheckError::Denied("email_verified is not true".into()));
+        }
+        let email = string_claim(&claims, "email")
+            .ok_or_else(|| CheckError::Denied("the ID token has no email".into()))?
+            .to_owned();
+        let groups = match &self.directory {
+            Some(d) => self.groups(d, &email, domain).await?,
+            None => Vec::new(),
+        };
+        Ok(Identity {
+            uid: string_claim(&claims, "sub").unwrap_or_default().to_owned(),
+            username: email,
+            groups,
+            extra: Default::default(),
+        })
+    }
+
+    async fn access_token(&self, d: &Directory) -> Result<String, CheckError> {
+        let mut cached = d.token.lock().await;
+        if let Some((token, expires)) = cached.as_ref()
+            && SystemTime::now() < *expires
+        {
+            return Ok(token.clone());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let assertion = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &serde_json::json!({
+                "iss": d.account.client_email, "sub": d.admin, "scope": DIRECTORY_SCOPE,
+                "aud": d.account.token_uri, "iat": now, "exp": now + 3600,
+            }),
+            &d.key,
+        )
+        .map_err(|e| {
+            CheckError::Unavailable(format!("cannot sign the service account assertion: {e}"))
+        })?;
+        let response = self
+            .client
+            .post(&d.account.token_uri)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &assertion),
+            ])
+            .send()
+            .await
+            .map_err(|e| http::transport("Google OAuth", &e))?;
+        if !response.status().is_success() {
+            tracing::error!(
+                "Google service account token request answered {}",
+                response.status()
+            );
+            return Err(CheckError::Unavailable(format!(
+                "the Google service account cannot get a token ({})",
+                response.status()
+            )));
+        }
+        let token: AccessToken = http::json("Google OAuth", response).await?;
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600).saturating_sub(60));
+        *cached = Some((token.access_token.clone(), SystemTime::now() + lifetime));
+        Ok(token.access_token)
+    }
+
+    async fn groups(
+        &self,
+        d: &Directory,
+        email: &str,
+        domain: &str,
+    ) -> Result<Vec<String>, CheckError> {
+        let access = self.access_token(d).await?;
+        let mut groups = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..http::MAX_PAGES {
+            let mut url = d
+                .root
+                .join("admin/directory/v1/groups")
+                .map_err(|_| CheckError::Unavailable("invalid directory URL".into()))?;
+            url.query_pairs_mut()
+                .append_pair("userKey", email)
+                .append_pair("domain", domain);
+            if let Some(t) = &page_token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let response = self
+                .client
+                .get(url)
+                .bearer_auth(&access)
+                .send()
+                .await
+                .map_err(|e| http::transport("Google Directory", &e))?;
+            if !response.status().is_success() {
+                // The user's token was fine: a failing directory is an outage.
+                return Err(CheckError::Unavailable(format!(
+                    "Google Directory API answered {}",
+                    response.status()
+                )));
+            }
+            let page: GroupsPage = http::json("Google Directory", response).await?;
+            groups.extend(page.groups.into_iter().map(|g| g.email));
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => page_token = Some(t),
+                _ => return Ok(groups),
+            }
+        }
+        Err(CheckError::Unavailable(
+            "Google Directory API returned too many pages".into(),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct AccessToken {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct GroupsPage {
+    #[serde(default)]
+    groups: Vec<Group>,
+    #[serde(rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    email: String,
+}
+
+impl Provider for GoogleProvider {
+    fn kind(&self) -> AuthProvider {
+        AuthProvider::Google
+    }
+
+    fn check<'a>(
+        &'a self,
+        org: &'a str,
+        token: &'a BearerToken,
+    ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+        Box::pin(self.check_token(org, token))
+    }
+}
