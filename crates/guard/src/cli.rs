@@ -79,6 +79,12 @@ pub enum GetCommand {
     /// Secrets holding the server's certificate and key and each provider's
     /// files. The output contains private keys: treat it as a secret.
     Installer(Box<InstallerArgs>),
+    /// Print a token for kubectl (today: -o eks, an aws-iam-authenticator
+    /// token from your AWS credentials).
+    ///
+    /// With --exec-credential the output is an ExecCredential, so kubectl
+    /// can run guard as a credential plugin (users[].user.exec).
+    Token(TokenArgs),
     /// Print the kubeconfig for kube-apiserver's
     /// --authentication-token-webhook-config-file.
     ///
@@ -86,6 +92,32 @@ pub enum GetCommand {
     /// address, and the client certificate NAME@PROVIDER the API server
     /// presents. Write it to a file on every control-plane node.
     WebhookConfig(WebhookConfigArgs),
+}
+
+/// `guard get token`
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The provider: eks.
+    #[arg(short = 'o', long = "organization", value_name = "PROVIDER")]
+    pub provider: AuthProvider,
+
+    /// EKS: the cluster ID the token is for (the client certificate's CN on
+    /// the guard server; the cluster name for EKS).
+    #[arg(long = "cluster-id", short = 'k', value_name = "ID")]
+    pub cluster_id: Option<String>,
+
+    /// EKS: the AWS region whose STS endpoint signs the token. Default: the
+    /// global endpoint.
+    #[arg(long, value_name = "REGION", env = "AWS_REGION")]
+    pub region: Option<String>,
+
+    /// EKS: assume this role first (STS AssumeRole).
+    #[arg(long = "role-arn", value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// Print a client.authentication.k8s.io/v1 ExecCredential instead of the bare token.
+    #[arg(long = "exec-credential")]
+    pub exec_credential: bool,
 }
 
 /// `guard get webhook-config`
@@ -216,6 +248,20 @@ pub struct ProviderFlags {
 
     #[command(flatten)]
     pub azure: AzureFlags,
+
+    /// aws-auth-style mapping of IAM ARNs to users and groups (mapRoles,
+    /// mapUsers, mapAccounts). Reloaded when it changes.
+    #[arg(
+        id = "eks.mapping-file",
+        long = "eks.mapping-file",
+        value_name = "FILE"
+    )]
+    pub eks_mapping_file: Option<PathBuf>,
+
+    /// One more STS endpoint tokens may point at (a VPC endpoint), e.g.
+    /// https://vpce-123.sts.us-east-1.vpce.amazonaws.com.
+    #[arg(id = "eks.sts-endpoint", long = "eks.sts-endpoint", value_name = "URL")]
+    pub eks_sts_endpoint: Option<String>,
 
     /// Clock skew tolerated on the exp, nbf and iat of JWTs (oidc, google, azure).
     #[arg(long = "jwt-leeway", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -552,6 +598,14 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 impl ProviderFlags {
+    /// `--eks.*` as options.
+    pub fn eks(&self) -> guard_providers::eks::EksOptions {
+        guard_providers::eks::EksOptions {
+            mapping_file: self.eks_mapping_file.clone(),
+            sts_endpoint: self.eks_sts_endpoint.clone(),
+        }
+    }
+
     /// `--oidc.*` as options.
     pub fn oidc(&self) -> guard_providers::oidc::generic::OidcOptions {
         let f = &self.oidc;

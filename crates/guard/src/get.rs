@@ -12,6 +12,7 @@ pub fn run(cmd: GetCommand, verbosity: Option<u8>) -> anyhow::Result<()> {
     match cmd {
         GetCommand::WebhookConfig(args) => webhook(&args),
         GetCommand::Installer(args) => installer(&args, verbosity),
+        GetCommand::Token(args) => token(&args),
     }
 }
 
@@ -50,6 +51,7 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
             AuthProvider::Google => providers.push(installer::google(&args.providers.google())?),
             AuthProvider::Azure => providers.push(installer::azure(&args.providers.azure())?),
             AuthProvider::Oidc => providers.push(installer::oidc(&args.providers.oidc())?),
+            AuthProvider::Eks => providers.push(installer::eks(&args.providers.eks())?),
         }
     }
     let default_addr = if args.host_network {
@@ -83,5 +85,74 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
     };
     let objects = installer::generate(&pki_dir(&args.pki)?, &spec)?;
     print!("{}", installer::to_yaml(&objects)?);
+    Ok(())
+}
+
+fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use guard_providers::eks;
+    if args.provider != AuthProvider::Eks {
+        bail!(
+            "guard get token supports -o eks so far; for {} see docs/providers/",
+            args.provider
+        );
+    }
+    let cluster = args
+        .cluster_id
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .context("set --cluster-id (the cluster the token is for)")?;
+    let region = args.region.as_deref().filter(|r| !r.is_empty());
+    let endpoint = eks::sts_endpoint(
+        region,
+        std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut credentials = eks::credentials_from_environment(dirs::home_dir().as_deref())
+        .map_err(anyhow::Error::msg)?;
+    if let Some(role) = &args.role_arn {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = guard_providers::http::client()?;
+        let session = format!(
+            "guard-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs()
+        );
+        credentials = runtime
+            .block_on(eks::assume_role(
+                &client,
+                &credentials,
+                role,
+                &session,
+                region,
+                &endpoint,
+            ))
+            .map_err(anyhow::Error::msg)?;
+    }
+    let now = std::time::SystemTime::now();
+    let token = eks::mint_token(&credentials, cluster, region, &endpoint, now)
+        .map_err(anyhow::Error::msg)?;
+    if args.exec_credential {
+        // kubectl reuses it until then; the server accepts it for 15 minutes.
+        let expires = time::OffsetDateTime::from(now + std::time::Duration::from_secs(14 * 60))
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::from(now));
+        let stamp = expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .context("cannot format the expiry")?;
+        let credential = serde_json::json!({
+            "kind": "ExecCredential",
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "spec": {"interactive": false},
+            "status": {"expirationTimestamp": stamp, "token": token},
+        });
+        println!("{credential}");
+    } else {
+        println!("{token}");
+    }
     Ok(())
 }

@@ -92,6 +92,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 let ldap = guard_providers::ldap::LdapProvider::new(args.providers.ldap.options())?;
                 builder = builder.provider(Arc::new(ldap));
             }
+            AuthProvider::Eks => {
+                let eks =
+                    guard_providers::eks::EksProvider::new(http_client()?, &args.providers.eks())
+                        .map_err(anyhow::Error::msg)?;
+                background.push(eks.spawn_reloader(args.reload_interval));
+                builder = builder.provider(eks);
+            }
             AuthProvider::Oidc => {
                 let oidc = guard_providers::oidc::generic::OidcProvider::new(
                     http_client()?,

@@ -167,6 +167,22 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             ],
         ),
         (
+            "eks",
+            vec![
+                "--auth-providers=eks".to_owned(),
+                format!(
+                    "--eks.mapping-file={}",
+                    data.join("eks-mapping.yaml").display()
+                ),
+            ],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-eks-auth",
+                "service/guard",
+            ],
+        ),
+        (
             "all-providers",
             vec![
                 "--auth-providers=token-auth,google,azure,ldap,github,gitlab,oidc".to_owned(),

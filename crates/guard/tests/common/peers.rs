@@ -409,3 +409,64 @@ fn http_request(base: &str, method: &str, path: &str, body: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
+
+/// The local STS (`tests/peers/sts-stub.py`, botocore's own SigV4 code),
+/// killed on drop.
+pub struct StsStub {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl StsStub {
+    /// Starts the stub with `keys` (access key → secret, ARN, ...).
+    pub fn start(keys: &serde_json::Value, dir: &std::path::Path) -> Self {
+        let python = testdata().join("../target/test-tools/venv/bin/python");
+        assert!(
+            python.exists(),
+            "the test venv is missing: run .ci/install-test-deps.sh"
+        );
+        let keys_file = dir.join("sts-keys.json");
+        std::fs::write(&keys_file, keys.to_string()).unwrap();
+        let mut child = Command::new(python)
+            .arg(testdata().join("../crates/guard/tests/peers/sts-stub.py"))
+            .args(["--port", "0", "--keys"])
+            .arg(&keys_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("READY ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("STS stub did not start");
+        StsStub { child, url }
+    }
+
+    /// Calls the stub received, by action.
+    pub fn calls(&self, action: &str) -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&http_request(&self.url, "GET", "/_test/calls", "")).unwrap();
+        v[action].as_u64().unwrap()
+    }
+
+    /// Stops the stub.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for StsStub {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

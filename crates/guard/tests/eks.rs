@@ -1,0 +1,329 @@
+//! EKS (aws-iam-authenticator) tokens: minted by the real AWS CLI and by
+//! `guard get token -o eks`, verified by `guard run` against a local STS
+//! that checks SigV4 signatures with botocore's own signer.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use base64::Engine as _;
+use common::peers::StsStub;
+use common::server::*;
+use serde_json::json;
+
+const MAPPING: &str = r#"
+mapRoles:
+- rolearn: arn:aws:iam::123456789012:role/k8s-admins
+  username: admin:{{SessionName}}
+  groups: [system:masters]
+mapUsers:
+- userarn: arn:aws:iam::123456789012:user/bob
+  username: bob
+  groups: [devs]
+mapAccounts:
+- "444455556666"
+"#;
+
+fn keys() -> serde_json::Value {
+    json!({
+        "AKIDEXAMPLE": {"secret": "secret", "account": "123456789012", "arn": "arn:aws:sts::123456789012:assumed-role/k8s-admins/alice@example.com", "userid": "AROAEXAMPLE:alice@example.com"},
+        "AKIDBOB": {"secret": "bobsecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB"},
+        "AKIDOTHER": {"secret": "othersecret", "account": "444455556666", "arn": "arn:aws:iam::444455556666:user/carol", "userid": "AIDACAROL"},
+        "AKIDSTRANGER": {"secret": "strangersecret", "account": "999999999999", "arn": "arn:aws:iam::999999999999:user/eve", "userid": "AIDAEVE"},
+    })
+}
+
+struct Env {
+    guard: Reviewer,
+    sts: StsStub,
+}
+
+fn start() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let sts = StsStub::start(&keys(), dir.path());
+    let mapping = dir.path().join("mapping.yaml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let args = [
+        "--auth-providers=eks".to_owned(),
+        format!("--eks.mapping-file={}", mapping.display()),
+        format!("--eks.sts-endpoint={}", sts.url),
+        "--cache-ttl=0".to_owned(),
+        "--cache-failure-ttl=0".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let guard = Reviewer::start("demo", "eks", &args);
+    std::mem::forget(dir);
+    Env { guard, sts }
+}
+
+fn aws_cli_token(sts: &StsStub, key: &str, secret: &str, cluster: &str) -> String {
+    let aws = common::testdata().join("../target/test-tools/venv/bin/aws");
+    let out = Command::new(aws)
+        .args([
+            "eks",
+            "get-token",
+            "--cluster-name",
+            cluster,
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_STS", &sts.url)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws eks get-token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["status"]["token"].as_str().unwrap().to_owned()
+}
+
+fn guard_token(
+    env: &Env,
+    key: &str,
+    secret: &str,
+    cluster: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    env.guard
+        .sb
+        .guard()
+        .args([
+            "get",
+            "token",
+            "-o",
+            "eks",
+            "--cluster-id",
+            cluster,
+            "--region",
+            "us-east-1",
+        ])
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_ENDPOINT_URL_STS", &env.sts.url)
+        .output()
+        .unwrap()
+}
+
+fn decode(token: &str) -> (String, BTreeMap<String, String>) {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.strip_prefix("k8s-aws-v1.").unwrap())
+        .unwrap();
+    let url = String::from_utf8(raw).unwrap();
+    let query = url.split_once('?').unwrap().1;
+    let params = query
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (url, params)
+}
+
+#[tokio::test]
+async fn tokens_from_the_aws_cli_and_from_guard_verify_alike() {
+    let env = start();
+    let cli = aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "demo");
+    let out = guard_token(&env, "AKIDEXAMPLE", "secret", "demo", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    // The same format, parameter for parameter (values differ only where they must).
+    let (_, a) = decode(&cli);
+    let (_, b) = decode(&ours);
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for k in [
+        "Action",
+        "Version",
+        "X-Amz-Algorithm",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+    ] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+
+    for token in [&cli, &ours] {
+        let (status, json) = env.guard.review(token).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            json["status"]["authenticated"],
+            true,
+            "{json}\n{}",
+            env.guard.server.log()
+        );
+        let user = &json["status"]["user"];
+        assert_eq!(user["username"], "admin:alice-example.com");
+        assert_eq!(user["groups"], json!(["system:masters"]));
+        assert_eq!(
+            user["uid"],
+            "aws-iam-authenticator:123456789012:AROAEXAMPLE:alice@example.com"
+        );
+        assert_eq!(
+            user["extra"]["canonicalArn"],
+            json!(["arn:aws:iam::123456789012:role/k8s-admins"])
+        );
+        assert_eq!(user["extra"]["sessionName"], json!(["alice@example.com"]));
+        assert_eq!(user["extra"]["accessKeyId"], json!(["AKIDEXAMPLE"]));
+    }
+    assert!(!env.guard.server.log().contains(&ours));
+}
+
+#[tokio::test]
+async fn users_accounts_and_unmapped_identities() {
+    let env = start();
+    let (_, json) = env
+        .guard
+        .review(&aws_cli_token(&env.sts, "AKIDBOB", "bobsecret", "demo"))
+        .await;
+    assert_eq!(json["status"]["user"]["username"], "bob");
+    assert_eq!(json["status"]["user"]["groups"], json!(["devs"]));
+    let (_, json) = env
+        .guard
+        .review(&aws_cli_token(&env.sts, "AKIDOTHER", "othersecret", "demo"))
+        .await;
+    assert_eq!(
+        json["status"]["user"]["username"],
+        "arn:aws:iam::444455556666:user/carol"
+    );
+    let (status, json) = env
+        .guard
+        .review(&aws_cli_token(
+            &env.sts,
+            "AKIDSTRANGER",
+            "strangersecret",
+            "demo",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false);
+    assert!(json["status"].get("error").is_none(), "{json}");
+}
+
+#[tokio::test]
+async fn wrong_cluster_tampered_expired_and_foreign_tokens_are_denied() {
+    let env = start();
+    // Made for another cluster: STS's signature check fails with our cluster id.
+    let other = aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "other-cluster");
+    let (_, json) = env.guard.review(&other).await;
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+
+    // A changed signature.
+    let (url, _) = decode(&aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "demo"));
+    let tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    let encode = |u: &str| {
+        format!(
+            "k8s-aws-v1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u)
+        )
+    };
+    let (_, json) = env.guard.review(&encode(&tampered)).await;
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+
+    // Refused before any request: expired, another host, another action.
+    let before = env.sts.calls("GetCallerIdentity");
+    let expired = url.replace(
+        &url.split("X-Amz-Date=").nth(1).unwrap()[..16],
+        "20200101T000000Z",
+    );
+    let foreign = [
+        expired,
+        url.replace(&env.sts.url, "https://evil.example.com"),
+        url.replace(&env.sts.url, "http://169.254.169.254"),
+        url.replace("Action=GetCallerIdentity", "Action=AssumeRole"),
+        format!("{url}&Action=AssumeRole"),
+    ];
+    for bad in &foreign {
+        let (status, json) = env.guard.review(&encode(bad)).await;
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["authenticated"], false, "{bad}: {json}");
+    }
+    assert_eq!(
+        env.sts.calls("GetCallerIdentity"),
+        before,
+        "a refused token reached STS"
+    );
+}
+
+#[tokio::test]
+async fn sts_down_is_an_outage() {
+    let mut env = start();
+    let token = aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "demo");
+    env.sts.stop();
+    let (status, json) = env.guard.review(&token).await;
+    assert_eq!(status, 200);
+    let error = json["status"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {json}"));
+    assert!(error.contains("AWS STS"), "{error}");
+}
+
+#[tokio::test]
+async fn guard_assumes_a_role_and_prints_an_exec_credential() {
+    let env = start();
+    let out = guard_token(
+        &env,
+        "AKIDBOB",
+        "bobsecret",
+        "demo",
+        &[
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/k8s-admins",
+            "--exec-credential",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+    let credential: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(credential["kind"], "ExecCredential");
+    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1");
+    assert!(
+        credential["status"]["expirationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let token = credential["status"]["token"].as_str().unwrap();
+    let (_, json) = env.guard.review(token).await;
+    let username = json["status"]["user"]["username"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(username.starts_with("admin:guard-"), "{username}");
+}
+
+#[test]
+fn get_token_errors_are_one_line() {
+    let sb = common::Sandbox::new();
+    let err = sb.fails(&["get", "token", "-o", "eks"]);
+    assert!(err.contains("--cluster-id"), "{err}");
+    let out = sb
+        .guard()
+        .args(["get", "token", "-o", "eks", "--cluster-id", "demo"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success() && err.contains("credentials"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
