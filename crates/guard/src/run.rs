@@ -128,6 +128,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let authenticator = Arc::new(builder.build());
 
     let tls = TlsReloader::new(TlsFiles { ca, cert, key })?;
+    let shutdown = shutdown_signal()?;
     let listener = guard_server::bind(&args.secure_addr).await?;
     let local = listener
         .local_addr()
@@ -150,7 +151,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         authenticator,
         Arc::new(Metrics::new()),
         config,
-        shutdown_signal(),
+        shutdown,
     )
     .await?;
     for task in background {
@@ -159,22 +160,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now (so a signal that arrives
+/// right after start-up is not fatal) and returns a future that completes on
+/// either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
         }
-        _ => {
-            tracing::error!("cannot install signal handlers; stop guard with SIGKILL");
-            std::future::pending::<()>().await;
-        }
-    }
+    })
 }
