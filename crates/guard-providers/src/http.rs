@@ -238,3 +238,63 @@ mod tests {
         ));
     }
 }
+
+/// An access token guard obtains for itself (Graph, Directory API), reused
+/// until a minute before it expires.
+#[derive(Default)]
+pub struct CachedToken {
+    slot: tokio::sync::Mutex<Option<(String, std::time::SystemTime)>>,
+}
+
+impl CachedToken {
+    /// The cached token, or a new one from `fetch` (`(token, lifetime in
+    /// seconds)`). Concurrent callers wait for one fetch.
+    pub async fn get_or_fetch<F, Fut>(&self, fetch: F) -> Result<String, CheckError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, u64), CheckError>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((token, expires)) = slot.as_ref()
+            && std::time::SystemTime::now() < *expires
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = fetch().await?;
+        let valid_for = Duration::from_secs(lifetime.saturating_sub(60));
+        *slot = Some((token.clone(), std::time::SystemTime::now() + valid_for));
+        Ok(token)
+    }
+}
+
+/// Posts an OAuth 2.0 token request (`form`) to `endpoint`; returns the
+/// access token and its lifetime. `who` names the party in errors, `hint`
+/// says what to check when the request is refused.
+pub async fn oauth_token(
+    client: &reqwest::Client,
+    endpoint: &str,
+    form: &[(&str, &str)],
+    who: &str,
+    hint: &str,
+) -> Result<(String, u64), CheckError> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: String,
+        expires_in: Option<u64>,
+    }
+    let response = client
+        .post(endpoint)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| transport(who, &e))?;
+    if !response.status().is_success() {
+        tracing::error!("{who} token request answered {}", response.status());
+        return Err(CheckError::Unavailable(format!(
+            "{who} refused guard's token request ({}): {hint}",
+            response.status()
+        )));
+    }
+    let token: Token = json(who, response).await?;
+    Ok((token.access_token, token.expires_in.unwrap_or(3600)))
+}

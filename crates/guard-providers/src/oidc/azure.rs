@@ -19,7 +19,7 @@
 //! `passthrough` and PoP tokens are refused at start-up.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use guard_api::{AuthProvider, BearerToken};
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
@@ -148,7 +148,7 @@ pub struct AzureProvider {
     options: AzureOptions,
     verifier: Verifier,
     graph: Url,
-    graph_token: tokio::sync::Mutex<Option<(String, SystemTime)>>,
+    graph_token: http::CachedToken,
 }
 
 impl AzureProvider {
@@ -181,7 +181,7 @@ impl AzureProvider {
             options,
             verifier,
             graph,
-            graph_token: tokio::sync::Mutex::new(None),
+            graph_token: http::CachedToken::default(),
         })
     }
 
@@ -238,48 +238,27 @@ impl AzureProvider {
     }
 
     async fn graph_token(&self) -> Result<String, CheckError> {
-        let mut cached = self.graph_token.lock().await;
-        if let Some((token, expires)) = cached.as_ref()
-            && SystemTime::now() < *expires
-        {
-            return Ok(token.clone());
-        }
-        let endpoint = self.verifier.token_endpoint().await?;
-        let scope = format!("{}.default", self.graph.as_str());
-        let response = self
-            .client
-            .post(endpoint)
-            .form(&[
-                ("client_id", self.options.client_id.as_str()),
-                (
-                    "client_secret",
-                    self.options.client_secret.as_deref().unwrap_or_default(),
-                ),
-                ("scope", scope.as_str()),
-                ("grant_type", "client_credentials"),
-            ])
-            .send()
+        self.graph_token
+            .get_or_fetch(|| async {
+                let endpoint = self.verifier.token_endpoint().await?;
+                let scope = format!("{}.default", self.graph.as_str());
+                let secret = self.options.client_secret.as_deref().unwrap_or_default();
+                let form = [
+                    ("client_id", self.options.client_id.as_str()),
+                    ("client_secret", secret),
+                    ("scope", scope.as_str()),
+                    ("grant_type", "client_credentials"),
+                ];
+                http::oauth_token(
+                    &self.client,
+                    &endpoint,
+                    &form,
+                    "Azure AD",
+                    "check --azure.client-id and the secret",
+                )
+                .await
+            })
             .await
-            .map_err(|e| http::transport("Azure AD", &e))?;
-        if !response.status().is_success() {
-            tracing::error!(
-                "Azure AD client-credential token request answered {}",
-                response.status()
-            );
-            return Err(CheckError::Unavailable(format!(
-                "guard's Azure AD application cannot get a Graph token ({}): check --azure.client-id and the secret",
-                response.status()
-            )));
-        }
-        #[derive(Deserialize)]
-        struct Token {
-            access_token: String,
-            expires_in: Option<u64>,
-        }
-        let token: Token = http::json("Azure AD", response).await?;
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600).saturating_sub(60));
-        *cached = Some((token.access_token.clone(), SystemTime::now() + lifetime));
-        Ok(token.access_token)
     }
 
     async fn graph_post<T: serde::de::DeserializeOwned>(

@@ -63,7 +63,7 @@ struct Directory {
     key: jsonwebtoken::EncodingKey,
     admin: String,
     root: Url,
-    token: tokio::sync::Mutex<Option<(String, SystemTime)>>,
+    token: http::CachedToken,
 }
 
 /// The Google provider.
@@ -104,7 +104,7 @@ impl GoogleProvider {
                     key,
                     admin: admin.clone(),
                     root,
-                    token: tokio::sync::Mutex::new(None),
+                    token: http::CachedToken::default(),
                 })
             }
             (None, None) => None,
@@ -166,50 +166,36 @@ impl GoogleProvider {
     }
 
     async fn access_token(&self, d: &Directory) -> Result<String, CheckError> {
-        let mut cached = d.token.lock().await;
-        if let Some((token, expires)) = cached.as_ref()
-            && SystemTime::now() < *expires
-        {
-            return Ok(token.clone());
-        }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |t| t.as_secs());
-        let assertion = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &serde_json::json!({
-                "iss": d.account.client_email, "sub": d.admin, "scope": DIRECTORY_SCOPE,
-                "aud": d.account.token_uri, "iat": now, "exp": now + 3600,
-            }),
-            &d.key,
-        )
-        .map_err(|e| {
-            CheckError::Unavailable(format!("cannot sign the service account assertion: {e}"))
-        })?;
-        let response = self
-            .client
-            .post(&d.account.token_uri)
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("assertion", &assertion),
-            ])
-            .send()
+        d.token
+            .get_or_fetch(|| async {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |t| t.as_secs());
+                let claims = serde_json::json!({
+                    "iss": d.account.client_email, "sub": d.admin, "scope": DIRECTORY_SCOPE,
+                    "aud": d.account.token_uri, "iat": now, "exp": now + 3600,
+                });
+                let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+                let assertion = jsonwebtoken::encode(&header, &claims, &d.key).map_err(|e| {
+                    CheckError::Unavailable(format!(
+                        "cannot sign the service account assertion: {e}"
+                    ))
+                })?;
+                let form = [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", assertion.as_str()),
+                ];
+                let hint = "check the service account's domain-wide delegation";
+                http::oauth_token(
+                    &self.client,
+                    &d.account.token_uri,
+                    &form,
+                    "Google OAuth",
+                    hint,
+                )
+                .await
+            })
             .await
-            .map_err(|e| http::transport("Google OAuth", &e))?;
-        if !response.status().is_success() {
-            tracing::error!(
-                "Google service account token request answered {}",
-                response.status()
-            );
-            return Err(CheckError::Unavailable(format!(
-                "the Google service account cannot get a token ({})",
-                response.status()
-            )));
-        }
-        let token: AccessToken = http::json("Google OAuth", response).await?;
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600).saturating_sub(60));
-        *cached = Some((token.access_token.clone(), SystemTime::now() + lifetime));
-        Ok(token.access_token)
     }
 
     async fn groups(
@@ -257,12 +243,6 @@ impl GoogleProvider {
             "Google Directory API returned too many pages".into(),
         ))
     }
-}
-
-#[derive(Deserialize)]
-struct AccessToken {
-    access_token: String,
-    expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]

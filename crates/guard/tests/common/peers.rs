@@ -11,6 +11,54 @@ use std::time::Duration;
 
 use super::testdata;
 
+/// Spawns `cmd` (stdout piped) and waits up to 60 s for its `READY ...`
+/// line; returns the child and the rest of that line.
+fn spawn_ready(mut cmd: Command, what: &str) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(if std::env::var_os("GUARD_TEST_PEER_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e} (run .ci/install-test-deps.sh)"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("READY ") {
+                let _ = tx.send(rest.trim().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(line) => (child, line),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not start");
+        }
+    }
+}
+
+/// Copies a script of `tests/peers` next to the installed node_modules
+/// (ESM resolves packages from the script's directory) and returns its path.
+fn node_script(name: &str, package: &str) -> std::path::PathBuf {
+    let peers = testdata().join("../target/test-tools/peers");
+    assert!(
+        peers.join("node_modules").join(package).exists(),
+        "{package} is not installed: run .ci/install-test-deps.sh"
+    );
+    let script = peers.join(name);
+    std::fs::copy(
+        testdata().join("../crates/guard/tests/peers").join(name),
+        &script,
+    )
+    .unwrap();
+    script
+}
+
 /// The GitHub simulator, killed on drop.
 pub struct GithubSim {
     child: Child,
@@ -22,38 +70,10 @@ impl GithubSim {
     /// Starts `tests/peers/github-sim.mjs` next to the node_modules that
     /// `.ci/install-test-deps.sh` installed.
     pub fn start() -> Self {
-        let peers = testdata().join("../target/test-tools/peers");
-        assert!(
-            peers
-                .join("node_modules/@simulacrum/github-api-simulator")
-                .exists(),
-            "the GitHub simulator is not installed: run .ci/install-test-deps.sh"
-        );
-        let script = peers.join("github-sim.mjs");
-        std::fs::copy(
-            testdata().join("../crates/guard/tests/peers/github-sim.mjs"),
-            &script,
-        )
-        .unwrap();
-        let mut child = Command::new("node")
-            .arg(&script)
-            .env("PORT", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node must be installed (.ci/install-test-deps.sh)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("READY ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("GitHub simulator did not start");
+        let script = node_script("github-sim.mjs", "@simulacrum/github-api-simulator");
+        let mut cmd = Command::new("node");
+        cmd.arg(&script).env("PORT", "0");
+        let (child, url) = spawn_ready(cmd, "the GitHub simulator");
         GithubSim { child, url }
     }
 
@@ -288,41 +308,12 @@ pub struct OidcIssuer {
 impl OidcIssuer {
     /// Starts the issuer; `env` sets OIDC_ISSUER / OIDC_PATH_PREFIX.
     pub fn start(env: &[(&str, &str)]) -> Self {
-        let peers = testdata().join("../target/test-tools/peers");
-        assert!(
-            peers.join("node_modules/oauth2-mock-server").exists(),
-            "the OIDC issuer is not installed: run .ci/install-test-deps.sh"
-        );
-        let script = peers.join("oidc-issuer.mjs");
-        std::fs::copy(
-            testdata().join("../crates/guard/tests/peers/oidc-issuer.mjs"),
-            &script,
-        )
-        .unwrap();
-        let mut child = Command::new("node")
-            .arg(&script)
+        let script = node_script("oidc-issuer.mjs", "oauth2-mock-server");
+        let mut cmd = Command::new("node");
+        cmd.arg(&script)
             .env("OIDC_PORT", "0")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("GUARD_TEST_PEER_LOGS").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("node must be installed (.ci/install-test-deps.sh)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("READY ") {
-                    let _ = tx.send(rest.to_owned());
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("OIDC issuer did not start");
+            .envs(env.iter().copied());
+        let (child, line) = spawn_ready(cmd, "the OIDC issuer");
         let (issuer, port) = line.split_once(" port=").unwrap();
         let prefix = env
             .iter()
@@ -428,26 +419,11 @@ impl StsStub {
         );
         let keys_file = dir.join("sts-keys.json");
         std::fs::write(&keys_file, keys.to_string()).unwrap();
-        let mut child = Command::new(python)
-            .arg(testdata().join("../crates/guard/tests/peers/sts-stub.py"))
+        let mut cmd = Command::new(python);
+        cmd.arg(testdata().join("../crates/guard/tests/peers/sts-stub.py"))
             .args(["--port", "0", "--keys"])
-            .arg(&keys_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("READY ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("STS stub did not start");
+            .arg(&keys_file);
+        let (child, url) = spawn_ready(cmd, "the STS stub");
         StsStub { child, url }
     }
 
