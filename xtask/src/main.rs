@@ -4,6 +4,7 @@
 //! * `cargo xtask demo`: builds guard and runs its main job on a scratch PKI.
 //! * `cargo xtask bench`: release-mode measurements (see docs/performance.md).
 
+mod bench;
 mod demo;
 
 use std::process::Command;
@@ -25,14 +26,16 @@ fn run() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("ci") => ci(),
         Some("demo") => demo::run(),
-        Some("bench") => bench(),
+        Some("bench") => bench::run(&args.collect::<Vec<_>>()),
         _ => {
             eprintln!("usage: cargo xtask <ci|demo|bench>");
             eprintln!(
                 "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates)"
             );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
-            eprintln!("  bench release-mode measurements (docs/performance.md)");
+            eprintln!(
+                "  bench [token-file|server|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+            );
             bail!("unknown or missing task")
         }
     }
@@ -51,21 +54,6 @@ fn ci() -> anyhow::Result<()> {
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
     Ok(())
-}
-
-fn bench() -> anyhow::Result<()> {
-    // Loading a 1,000,000-line token file: time and memory.
-    cargo(&[
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "guard-providers",
-        "--example",
-        "token_file_load",
-        "--",
-        "1000000",
-    ])
 }
 
 /// Runs `cargo ARGS` from the workspace root, failing on a non-zero exit.

@@ -1,0 +1,422 @@
+//! `cargo xtask bench`: release-mode measurements, written up in
+//! docs/performance.md.
+//!
+//! * `token-file`: loading a 1,000,000-line token file.
+//! * `server` (needs `oha` and Go): `guard run` (token-auth) against the Go
+//!   reference webhook (`xtask/bench/go-reference`, stdlib net/http +
+//!   crypto/tls doing the same TokenReview work), same PKI, same request,
+//!   same load generator. The servers run on CPU 0 and oha on CPU 1.
+//!   `--seconds N` sets each run's length (default 5; CI smoke: 1).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::{cargo, workspace_root};
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let seconds = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse::<u64>())
+        .transpose()
+        .context("--seconds takes a number")?
+        .unwrap_or(5);
+    match args.first().map(String::as_str) {
+        None | Some("all") => {
+            token_file()?;
+            server(seconds)
+        }
+        Some("token-file") => token_file(),
+        Some("server") => server(seconds),
+        Some(other) => bail!("unknown benchmark {other:?}: token-file, server or all"),
+    }
+}
+
+fn token_file() -> anyhow::Result<()> {
+    cargo(&[
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "guard-providers",
+        "--example",
+        "token_file_load",
+        "--",
+        "1000000",
+    ])
+}
+
+/// A server under test, killed on drop.
+struct Server {
+    name: &'static str,
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn rss_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix(field)?
+                        .strip_prefix(':')?
+                        .trim()
+                        .strip_suffix(" kB")?
+                        .parse()
+                        .ok()
+                })
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `taskset -c CPU` when taskset exists (util-linux), so server and load
+/// generator do not fight over one core.
+fn pinned(cpu: &str, program: &Path) -> Command {
+    if Command::new("taskset").arg("--version").output().is_ok() {
+        let mut c = Command::new("taskset");
+        c.args(["-c", cpu]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn wait_until_answering(port: u16, pki: &Path, started: Instant) -> anyhow::Result<Duration> {
+    // The first HTTPS answer, through oha itself (one request).
+    loop {
+        let ok = Command::new("oha")
+            .args(["--no-tui", "-n", "1", "-c", "1", "--insecure"])
+            .arg("--cacert")
+            .arg(pki.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{port}/healthz"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("server on port {port} did not answer within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+struct Load {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    success: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn oha(
+    port: u16,
+    pki: &Path,
+    body: &Path,
+    seconds: u64,
+    connections: u32,
+    http2: bool,
+    keepalive: bool,
+    path: &str,
+) -> anyhow::Result<Load> {
+    let mut cmd = pinned("1", Path::new("oha"));
+    cmd.args([
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-z",
+        &format!("{seconds}s"),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+    ])
+    .arg("-D")
+    .arg(body)
+    .arg("--cacert")
+    .arg(pki.join("ca.crt"))
+    .arg("--cert")
+    .arg(pki.join("bench@token-auth.crt"))
+    .arg("--key")
+    .arg(pki.join("bench@token-auth.key"));
+    if http2 {
+        cmd.args(["--http2", "-c", "1", "-p", &connections.to_string()]);
+    } else {
+        cmd.args(["-c", &connections.to_string()]);
+    }
+    if !keepalive {
+        cmd.arg("--disable-keepalive");
+    }
+    cmd.arg(format!("https://127.0.0.1:{port}{path}"));
+    let out = cmd
+        .output()
+        .context("cannot run oha (cargo install oha --locked)")?;
+    if !out.status.success() {
+        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("oha output")?;
+    let ms = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    Ok(Load {
+        rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50: ms("p50"),
+        p99: ms("p99"),
+        p999: ms("p99.9"),
+        success: v["summary"]["successRate"].as_f64().unwrap_or(0.0) * 100.0,
+    })
+}
+
+fn guard_init(guard: &Path, dir: &Path, algorithm: &str) -> anyhow::Result<()> {
+    let d = dir.to_str().context("path")?;
+    for args in [
+        vec!["init", "ca", "--pki-dir", d],
+        vec![
+            "init",
+            "server",
+            "--pki-dir",
+            d,
+            "--ips=127.0.0.1",
+            "--key-algorithm",
+            algorithm,
+        ],
+        vec![
+            "init",
+            "client",
+            "bench",
+            "-o",
+            "token-auth",
+            "--pki-dir",
+            d,
+        ],
+    ] {
+        let st = Command::new(guard)
+            .args(&args)
+            .stdout(Stdio::null())
+            .status()?;
+        if !st.success() {
+            bail!("guard {} failed", args.join(" "));
+        }
+    }
+    Ok(())
+}
+
+fn start_guard(guard: &Path, pki: &Path, tokens: &Path) -> anyhow::Result<(Server, Duration)> {
+    let port = free_port()?;
+    let started = Instant::now();
+    let child = pinned("0", guard)
+        .args([
+            "run",
+            &format!("--secure-addr=127.0.0.1:{port}"),
+            "--auth-providers=token-auth",
+        ])
+        .arg(format!("--token-auth-file={}", tokens.display()))
+        .arg(format!("--tls-ca-file={}", pki.join("ca.crt").display()))
+        .arg(format!(
+            "--tls-cert-file={}",
+            pki.join("server.crt").display()
+        ))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            pki.join("server.key").display()
+        ))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let server = Server {
+        name: "guard (Rust)",
+        child,
+        port,
+    };
+    let startup = wait_until_answering(port, pki, started)?;
+    Ok((server, startup))
+}
+
+fn start_go(go_bin: &Path, pki: &Path) -> anyhow::Result<(Server, Duration)> {
+    let port = free_port()?;
+    let started = Instant::now();
+    let child = pinned("0", go_bin)
+        .args([
+            "-addr",
+            &format!("127.0.0.1:{port}"),
+            "-token",
+            "bench-token-0123456789",
+        ])
+        .arg("-cert")
+        .arg(pki.join("server.crt"))
+        .arg("-key")
+        .arg(pki.join("server.key"))
+        .arg("-ca")
+        .arg(pki.join("ca.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let server = Server {
+        name: "Go reference",
+        child,
+        port,
+    };
+    // The Go reference has no /healthz and requires a client certificate: time its first TCP accept.
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("Go reference did not start");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok((server, started.elapsed()))
+}
+
+fn server(seconds: u64) -> anyhow::Result<()> {
+    for tool in ["oha", "go"] {
+        if Command::new(tool).arg("--version").output().is_err()
+            && Command::new(tool).arg("version").output().is_err()
+        {
+            bail!("{tool} is missing: cargo install oha --locked; apt-get install golang-go");
+        }
+    }
+    cargo(&["build", "--release", "--quiet", "--package", "guard"])?;
+    let root = workspace_root();
+    let guard = root.join("target/release/guard");
+    let work = root.join("target/bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let go_bin = work.join("tr-server");
+    let st = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&go_bin)
+        .arg(".")
+        .current_dir(root.join("xtask/bench/go-reference"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", work.join("gocache"))
+        .status()?;
+    if !st.success() {
+        bail!("go build of the reference failed");
+    }
+    let tokens = work.join("tokens.csv");
+    std::fs::write(&tokens, "bench-token-0123456789,alice,1,devs\n")?;
+    let body = work.join("review.json");
+    std::fs::write(
+        &body,
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"bench-token-0123456789"}}"#,
+    )?;
+
+    println!(
+        "machine: {} CPUs, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    println!("runs of {seconds} s; servers pinned to CPU 0, oha to CPU 1\n");
+    for algorithm in ["rsa2048", "ecdsa-p256"] {
+        let pki_parent = work.join(format!("pki-{algorithm}"));
+        guard_init(&guard, &pki_parent, algorithm)?;
+        let pki = pki_parent.join("pki");
+        let (rust, rust_start) = start_guard(&guard, &pki, &tokens)?;
+        let (go, go_start) = start_go(&go_bin, &pki)?;
+        if algorithm == "rsa2048" {
+            println!(
+                "start-up to first answer: guard {:.1} ms, Go {:.1} ms (Go: first TCP accept)",
+                ms(rust_start),
+                ms(go_start)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            println!(
+                "idle RSS: guard {} KiB, Go {} KiB\n",
+                rust.rss_kib("VmRSS"),
+                go.rss_kib("VmRSS")
+            );
+            println!(
+                "| server | protocol | concurrency | req/s | p50 ms | p99 ms | p99.9 ms | ok % |"
+            );
+            println!("|---|---|---|---|---|---|---|---|");
+            for (http2, label) in [
+                (false, "HTTP/1.1 keep-alive"),
+                (true, "HTTP/2, 1 connection"),
+            ] {
+                for c in [1u32, 16, 64] {
+                    for s in [&rust, &go] {
+                        let l = oha(
+                            s.port,
+                            &pki,
+                            &body,
+                            seconds,
+                            c,
+                            http2,
+                            true,
+                            "/tokenreviews",
+                        )?;
+                        println!(
+                            "| {} | {label} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |",
+                            s.name, l.rps, l.p50, l.p99, l.p999, l.success
+                        );
+                    }
+                }
+            }
+            println!(
+                "\npeak RSS after the runs: guard {} KiB, Go {} KiB\n",
+                rust.rss_kib("VmHWM"),
+                go.rss_kib("VmHWM")
+            );
+        }
+        println!("new TLS handshakes (no keep-alive, 16 clients), server key {algorithm}:");
+        for s in [&rust, &go] {
+            let l = oha(
+                s.port,
+                &pki,
+                &body,
+                seconds,
+                16,
+                false,
+                false,
+                "/tokenreviews",
+            )?;
+            println!(
+                "  {}: {:.0} handshakes+reviews/s, p99 {:.2} ms, ok {:.1} %",
+                s.name, l.rps, l.p99, l.success
+            );
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default()
+}
