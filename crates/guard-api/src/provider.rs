@@ -132,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn only_gitlab_azure_and_ldap_default_their_client_name() {
+    fn gitlab_azure_ldap_and_oidc_default_their_client_name() {
         let optional: Vec<_> = AuthProvider::ALL
             .into_iter()
             .filter(|p| p.name_is_optional())
@@ -142,7 +142,8 @@ mod tests {
             [
                 AuthProvider::Azure,
                 AuthProvider::Gitlab,
-                AuthProvider::Ldap
+                AuthProvider::Ldap,
+                AuthProvider::Oidc
             ]
         );
     }

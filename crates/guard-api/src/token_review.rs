@@ -268,3 +268,41 @@ mod tests {
         assert!(!format!("{t:?}").contains("super-secret"));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    fn bytes(seed: &mut u64, max: usize) -> Vec<u8> {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        let len = (next() as usize) % max;
+        (0..len).map(|_| next() as u8).collect()
+    }
+
+    #[test]
+    fn arbitrary_bodies_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        let valid = br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"t","audiences":["a"]}}"#;
+        for i in 0..20_000 {
+            let mut body = if i % 2 == 0 {
+                valid.to_vec()
+            } else {
+                bytes(&mut seed, 256)
+            };
+            // Mutate a valid body in place half of the time.
+            if i % 2 == 0 {
+                for b in bytes(&mut seed, 8) {
+                    let at = (b as usize * 7 + i) % body.len();
+                    body[at] = b;
+                }
+            }
+            let _ = TokenReview::parse_request(&body);
+        }
+    }
+}

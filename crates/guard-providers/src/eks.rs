@@ -986,3 +986,29 @@ mod tests {
         assert!(q.contains_key("X-Amz-Security-Token"));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    #[test]
+    fn arbitrary_tokens_never_panic_and_never_validate() {
+        let mut seed: u64 = 0x1234_5678_9abc_def1;
+        let now = SystemTime::now();
+        for i in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let junk: Vec<u8> = (0..(seed % 300) as usize)
+                .map(|j| (seed >> (j % 57)) as u8 ^ j as u8)
+                .collect();
+            let body = if i % 2 == 0 {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&junk)
+            } else {
+                String::from_utf8_lossy(&junk).into_owned()
+            };
+            let token = format!("{TOKEN_PREFIX}{body}");
+            assert!(validate_token(&token, None, now).is_err());
+        }
+    }
+}

@@ -608,3 +608,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    #[test]
+    fn arbitrary_tokens_never_panic() {
+        let mut seed: u64 = 0xdead_beef_cafe_f00d;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let junk: Vec<u8> = (0..(seed % 120) as usize)
+                .map(|j| (seed >> (j % 57)) as u8)
+                .collect();
+            let _ = decode_token(&String::from_utf8_lossy(&junk));
+            let _ = decode_token(&base64::engine::general_purpose::STANDARD.encode(&junk));
+        }
+    }
+}

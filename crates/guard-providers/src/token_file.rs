@@ -480,3 +480,26 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    #[test]
+    fn arbitrary_files_never_panic() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet = b"ab,\"\n\r \t1\xff\x00";
+        for _ in 0..5_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 200) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 56)) as usize + i) % alphabet.len()])
+                .collect();
+            if let Ok(file) = TokenFile::parse(&data) {
+                let _ = file.lookup("a");
+            }
+        }
+    }
+}
