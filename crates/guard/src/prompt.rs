@@ -23,13 +23,11 @@ pub fn confirm_overwrite(existing: &[PathBuf], force: bool) -> anyhow::Result<Ov
         );
     }
     let names: Vec<_> = existing.iter().map(|p| p.display().to_string()).collect();
+    let verb = if names.len() == 1 { "exists" } else { "exist" };
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
-        eprint!(
-            "{} already exist(s). Overwrite? [y/N] ",
-            names.join(" and ")
-        );
+        eprint!("{} already {verb}. Overwrite? [y/N] ", names.join(" and "));
         std::io::stderr().flush()?;
         let answer = match lines.next() {
             Some(line) => line?,

@@ -377,3 +377,54 @@ fn validity_days(cert: &std::path::Path) -> i64 {
     let parse = |s: &str| time::PrimitiveDateTime::parse(s, &format).unwrap();
     (parse(&end) - parse(&start)).whole_days()
 }
+
+/// Runs `guard ARGS` on a real terminal (util-linux `script`), typing `input`.
+fn on_a_terminal(sb: &Sandbox, args: &str, input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_guard")),
+            "/dev/null",
+        ])
+        .env("HOME", sb.home.path())
+        .env_remove("GUARD_DATA_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) must be installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_init_asks_before_replacing() {
+    let sb = Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    let before = fs::read(sb.pki().join("ca.crt")).unwrap();
+
+    // Enter (the default) keeps the files.
+    let (ok, screen) = on_a_terminal(&sb, "init ca", "\n");
+    assert!(!ok, "{screen}");
+    assert!(
+        screen.contains("already exist. Overwrite? [y/N]"),
+        "{screen}"
+    );
+    assert_eq!(fs::read(sb.pki().join("ca.crt")).unwrap(), before);
+
+    // A wrong answer asks again; "y" replaces.
+    let (ok, screen) = on_a_terminal(&sb, "init ca", "maybe\ny\n");
+    assert!(ok, "{screen}");
+    assert!(screen.contains("please answer y or n"), "{screen}");
+    assert_ne!(fs::read(sb.pki().join("ca.crt")).unwrap(), before);
+}
