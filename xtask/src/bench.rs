@@ -331,7 +331,7 @@ fn server(seconds: u64) -> anyhow::Result<()> {
         let (go, go_start) = start_go(&go_bin, &pki)?;
         if algorithm == "rsa2048" {
             println!(
-                "start-up to first answer: guard {:.1} ms, Go {:.1} ms (Go: first TCP accept)",
+                "start-up to a listening socket: guard {:.1} ms, Go {:.1} ms",
                 ms(rust_start),
                 ms(go_start)
             );
