@@ -43,6 +43,9 @@ pub enum Command {
     Get(GetCommand),
     /// Run the webhook server the API server calls.
     Run(Box<RunArgs>),
+    /// Print an EKS ExecCredential (v1beta1), as Go Guard's `login -p eks -k
+    /// CLUSTER` does for kubeconfigs written for it.
+    Login(LoginArgs),
     /// Print guard's version.
     Version(VersionArgs),
 }
@@ -79,8 +82,8 @@ pub enum GetCommand {
     /// Secrets holding the server's certificate and key and each provider's
     /// files. The output contains private keys: treat it as a secret.
     Installer(Box<InstallerArgs>),
-    /// Print a token for kubectl (today: -o eks, an aws-iam-authenticator
-    /// token from your AWS credentials).
+    /// Print a token for kubectl: eks (from your AWS credentials), ldap
+    /// (from your username and password), github and gitlab (how to create one).
     ///
     /// With --exec-credential the output is an ExecCredential, so kubectl
     /// can run guard as a credential plugin (users[].user.exec).
@@ -115,9 +118,36 @@ pub struct TokenArgs {
     #[arg(long = "role-arn", value_name = "ARN")]
     pub role_arn: Option<String>,
 
-    /// Print a client.authentication.k8s.io/v1 ExecCredential instead of the bare token.
+    /// Print a client.authentication.k8s.io/v1 ExecCredential instead of the
+    /// bare token. For github and gitlab the token is read from
+    /// GITHUB_TOKEN / GITLAB_TOKEN.
     #[arg(long = "exec-credential")]
     pub exec_credential: bool,
+
+    /// LDAP: your username.
+    #[arg(long = "ldap.username", value_name = "USER")]
+    pub ldap_username: Option<String>,
+
+    /// LDAP: your password. Better left out: guard then asks on the
+    /// terminal without echo, or reads the first line of standard input.
+    #[arg(
+        long = "ldap.password",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub ldap_password: Option<String>,
+}
+
+/// `guard login` (Go Guard's EKS credential plugin form).
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The cloud provider: eks.
+    #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
+    pub provider: Option<String>,
+
+    /// The cluster ID (EKS cluster name).
+    #[arg(short = 'k', long = "cluster", value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 /// `guard get webhook-config`

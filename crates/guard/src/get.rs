@@ -1,6 +1,6 @@
 //! `guard get webhook-config` and `guard get installer`
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use guard_api::AuthProvider;
 use guard_installer::installer::{self, InstallerSpec, Proxy};
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
@@ -89,20 +89,122 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
 }
 
 fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use guard_providers::eks;
-    if args.provider != AuthProvider::Eks {
-        bail!(
-            "guard get token supports -o eks so far; for {} see docs/providers/",
-            args.provider
-        );
+    match args.provider {
+        AuthProvider::Eks => {
+            let cluster = args
+                .cluster_id
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .context("set --cluster-id (the cluster the token is for)")?;
+            let (token, expires) =
+                eks_token(cluster, args.region.as_deref(), args.role_arn.as_deref())?;
+            print_token(
+                &token,
+                Some(expires),
+                args.exec_credential,
+                "client.authentication.k8s.io/v1",
+            )
+        }
+        AuthProvider::Ldap => {
+            let user = args
+                .ldap_username
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .context("set --ldap.username")?;
+            let password = match &args.ldap_password {
+                Some(p) => p.clone(),
+                None => read_password(user)?,
+            };
+            if password.is_empty() {
+                bail!("the password is empty");
+            }
+            use base64::Engine as _;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            print_token(
+                &token,
+                None,
+                args.exec_credential,
+                "client.authentication.k8s.io/v1",
+            )
+        }
+        AuthProvider::Github | AuthProvider::Gitlab => {
+            let (name, url, scope, var) = if args.provider == AuthProvider::Github {
+                (
+                    "GitHub",
+                    "https://github.com/settings/tokens/new",
+                    "read:org",
+                    "GITHUB_TOKEN",
+                )
+            } else {
+                (
+                    "GitLab",
+                    "https://gitlab.com/-/user_settings/personal_access_tokens",
+                    "read_api",
+                    "GITLAB_TOKEN",
+                )
+            };
+            if args.exec_credential {
+                let token = std::env::var(var)
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .with_context(|| {
+                        format!(
+                            "--exec-credential reads the {name} token from {var}, which is not set"
+                        )
+                    })?;
+                return print_token(&token, None, true, "client.authentication.k8s.io/v1");
+            }
+            println!("Create a {name} personal access token at {url}");
+            println!("with the {scope} scope (and nothing else). Then:");
+            println!("    kubectl config set-credentials <user-name> --token=<token>");
+            println!(
+                "or keep it in {var} and let kubectl ask guard for it (exec credential plugin):"
+            );
+            println!(
+                "    kubectl config set-credentials <user-name> --exec-api-version=client.authentication.k8s.io/v1 --exec-command=guard --exec-arg=get,token,-o,{},--exec-credential",
+                args.provider
+            );
+            Ok(())
+        }
+        other => bail!(
+            "guard get token -o {other} is not available yet: use an OIDC client such as kubelogin (see docs/providers/)"
+        ),
+    }
+}
+
+/// `guard login -p eks -k CLUSTER`: Go Guard's credential plugin, kept for
+/// kubeconfigs written for it (ExecCredential v1beta1).
+pub fn login(args: &crate::cli::LoginArgs) -> anyhow::Result<()> {
+    let provider = args
+        .provider
+        .as_deref()
+        .context("missing cloud provider: pass -p eks")?;
+    if !provider.eq_ignore_ascii_case("eks") {
+        bail!("unsupported cloud provider {provider}: only eks");
     }
     let cluster = args
-        .cluster_id
+        .cluster
         .as_deref()
         .filter(|c| !c.is_empty())
-        .context("set --cluster-id (the cluster the token is for)")?;
-    let region = args.region.as_deref().filter(|r| !r.is_empty());
+        .context("missing cluster: pass -k CLUSTER")?;
+    let region = std::env::var("AWS_REGION").ok();
+    let (token, expires) = eks_token(cluster, region.as_deref(), None)?;
+    print_token(
+        &token,
+        Some(expires),
+        true,
+        "client.authentication.k8s.io/v1beta1",
+    )
+}
+
+fn eks_token(
+    cluster: &str,
+    region: Option<&str>,
+    role_arn: Option<&str>,
+) -> anyhow::Result<(String, std::time::SystemTime)> {
+    use guard_providers::eks;
+    let region = region.filter(|r| !r.is_empty());
     let endpoint = eks::sts_endpoint(
         region,
         std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
@@ -110,18 +212,14 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     let mut credentials = eks::credentials_from_environment(dirs::home_dir().as_deref())
         .map_err(anyhow::Error::msg)?;
-    if let Some(role) = &args.role_arn {
+    if let Some(role) = role_arn {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = guard_providers::http::client()?;
-        let session = format!(
-            "guard-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs()
-        );
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        let session = format!("guard-{}", since.as_secs());
         credentials = runtime
             .block_on(eks::assume_role(
                 &client,
@@ -136,23 +234,50 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
     let now = std::time::SystemTime::now();
     let token = eks::mint_token(&credentials, cluster, region, &endpoint, now)
         .map_err(anyhow::Error::msg)?;
-    if args.exec_credential {
-        // kubectl reuses it until then; the server accepts it for 15 minutes.
-        let expires = time::OffsetDateTime::from(now + std::time::Duration::from_secs(14 * 60))
+    // kubectl reuses it until then; the server accepts it for 15 minutes.
+    Ok((token, now + std::time::Duration::from_secs(14 * 60)))
+}
+
+/// Prints the token, or an ExecCredential of `api_version` around it.
+fn print_token(
+    token: &str,
+    expires: Option<std::time::SystemTime>,
+    exec_credential: bool,
+    api_version: &str,
+) -> anyhow::Result<()> {
+    if !exec_credential {
+        println!("{token}");
+        return Ok(());
+    }
+    let mut status = serde_json::json!({ "token": token });
+    if let Some(expires) = expires {
+        let stamp = time::OffsetDateTime::from(expires)
             .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::from(now));
-        let stamp = expires
+            .context("cannot compute the expiry")?
             .format(&time::format_description::well_known::Rfc3339)
             .context("cannot format the expiry")?;
-        let credential = serde_json::json!({
-            "kind": "ExecCredential",
-            "apiVersion": "client.authentication.k8s.io/v1",
-            "spec": {"interactive": false},
-            "status": {"expirationTimestamp": stamp, "token": token},
-        });
-        println!("{credential}");
-    } else {
-        println!("{token}");
+        status["expirationTimestamp"] = serde_json::Value::String(stamp);
     }
+    let credential = serde_json::json!({
+        "kind": "ExecCredential",
+        "apiVersion": api_version,
+        "spec": {"interactive": false},
+        "status": status,
+    });
+    println!("{credential}");
     Ok(())
+}
+
+/// The password from the terminal (no echo), else the first line of stdin.
+fn read_password(user: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("LDAP password for {user}: "))
+            .context("cannot read the password");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }

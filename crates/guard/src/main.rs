@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         cli::Command::Init(cmd) => init::run(cmd),
         cli::Command::Get(cmd) => get::run(cmd, cli.verbosity),
         cli::Command::Run(args) => run::run(*args),
+        cli::Command::Login(args) => get::login(&args),
         cli::Command::Version(args) => version::run(&args),
     };
     match result {

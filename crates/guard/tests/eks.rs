@@ -327,3 +327,37 @@ fn get_token_errors_are_one_line() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn go_guards_login_form_still_works_as_a_credential_plugin() {
+    let env = start();
+    let out = env
+        .guard
+        .sb
+        .guard()
+        .args(["login", "-p", "eks", "-k", "demo"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_STS", &env.sts.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let credential: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        credential["apiVersion"],
+        "client.authentication.k8s.io/v1beta1"
+    );
+    let (_, json) = env
+        .guard
+        .review(credential["status"]["token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        json["status"]["user"]["username"], "admin:alice-example.com",
+        "{json}"
+    );
+}

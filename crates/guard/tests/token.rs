@@ -1,0 +1,134 @@
+//! `guard get token` for ldap, github and gitlab (eks: see eks.rs).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::*;
+
+#[test]
+fn ldap_tokens_from_a_flag_standard_input_or_a_silent_prompt() {
+    let sb = Sandbox::new();
+    let out = sb.ok(&[
+        "get",
+        "token",
+        "-o",
+        "ldap",
+        "--ldap.username",
+        "alice",
+        "--ldap.password",
+        "alicepw",
+    ]);
+    assert_eq!(out.trim(), "YWxpY2U6YWxpY2Vwdw==");
+
+    // Not a terminal: the first line of standard input.
+    let mut child = sb
+        .guard()
+        .args([
+            "get",
+            "token",
+            "-o",
+            "ldap",
+            "--ldap.username",
+            "alice",
+            "--exec-credential",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"alicepw\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let credential: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(credential["kind"], "ExecCredential");
+    assert_eq!(credential["status"]["token"], "YWxpY2U6YWxpY2Vwdw==");
+
+    // A terminal: asked without echo. Type only once the prompt is shown.
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "{} get token -o ldap --ldap.username alice",
+                env!("CARGO_BIN_EXE_guard")
+            ),
+            "/dev/null",
+        ])
+        .env("HOME", sb.home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) must be installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut screen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&screen).contains("LDAP password for alice:") {
+        use std::io::Read;
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&screen));
+        screen.extend_from_slice(&buf[..n]);
+    }
+    stdin.write_all(b"s3cret-pw\n").unwrap();
+    drop(stdin);
+    let mut after = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut after).unwrap();
+    assert!(child.wait().unwrap().success());
+    let after = String::from_utf8_lossy(&after);
+    assert!(
+        !after.contains("s3cret-pw"),
+        "the password was echoed: {after}"
+    );
+    use base64::Engine as _;
+    assert!(
+        after.contains(&base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pw")),
+        "{after}"
+    );
+
+    let err = sb.fails(&["get", "token", "-o", "ldap"]);
+    assert!(err.contains("--ldap.username"), "{err}");
+}
+
+#[test]
+fn github_and_gitlab_explain_how_to_get_a_token() {
+    let sb = Sandbox::new();
+    // No browser is opened, so this works without a display.
+    let out = sb
+        .guard()
+        .args(["get", "token", "-o", "github"])
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("https://github.com/settings/tokens/new") && text.contains("read:org"),
+        "{text}"
+    );
+    assert!(text.contains("kubectl config set-credentials"), "{text}");
+    let text = sb.ok(&["get", "token", "-o", "gitlab"]);
+    assert!(text.contains("read_api"), "{text}");
+
+    let out = sb
+        .guard()
+        .args(["get", "token", "-o", "github", "--exec-credential"])
+        .env("GITHUB_TOKEN", "ghp_example")
+        .output()
+        .unwrap();
+    let credential: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(credential["status"]["token"], "ghp_example");
+    let out = sb
+        .guard()
+        .args(["get", "token", "-o", "gitlab", "--exec-credential"])
+        .env_remove("GITLAB_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GITLAB_TOKEN"));
+
+    let err = sb.fails(&["get", "token", "-o", "google"]);
+    assert!(err.contains("not available yet"), "{err}");
+}
