@@ -6,6 +6,7 @@
 
 mod error;
 pub mod installer;
+pub mod login;
 pub mod webhook_config;
 mod yaml;
 

@@ -43,8 +43,12 @@ pub enum Command {
     Get(GetCommand),
     /// Run the webhook server the API server calls.
     Run(Box<RunArgs>),
-    /// Print an EKS ExecCredential (v1beta1), as Go Guard's `login -p eks -k
-    /// CLUSTER` does for kubeconfigs written for it.
+    /// Add a user that gets its tokens from guard, and a context, to your kubeconfig.
+    ///
+    /// `guard login -o ldap --cluster prod --ldap.username alice` adds user
+    /// and context `prod-ldap`; kubectl then runs `guard get token` when it
+    /// needs a token. Running it again updates the entries. (Go Guard's
+    /// `login -p eks -k CLUSTER` still prints an ExecCredential.)
     Login(LoginArgs),
     /// Print guard's version.
     Version(VersionArgs),
@@ -138,16 +142,49 @@ pub struct TokenArgs {
     pub ldap_password: Option<String>,
 }
 
-/// `guard login` (Go Guard's EKS credential plugin form).
+/// `guard login`
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The cloud provider: eks.
-    #[arg(short = 'p', long = "provider", value_name = "PROVIDER")]
-    pub provider: Option<String>,
+    /// Add a user for this provider to your kubeconfig: eks, ldap, github, gitlab.
+    #[arg(
+        short = 'o',
+        long = "organization",
+        value_name = "PROVIDER",
+        conflicts_with = "provider"
+    )]
+    pub organization: Option<AuthProvider>,
 
-    /// The cluster ID (EKS cluster name).
+    /// The kubeconfig cluster entry to log in to (with -p eks: the EKS cluster name).
     #[arg(short = 'k', long = "cluster", value_name = "NAME")]
     pub cluster: Option<String>,
+
+    /// The kubeconfig to change [default: $KUBECONFIG, else ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Name of the user and context entries [default: CLUSTER-PROVIDER].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// EKS: the cluster ID tokens are made for [default: --cluster].
+    #[arg(long = "cluster-id", value_name = "ID")]
+    pub cluster_id: Option<String>,
+
+    /// EKS: the STS region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// EKS: a role to assume.
+    #[arg(long = "role-arn", value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// LDAP: your username (the password is asked when kubectl needs a token).
+    #[arg(long = "ldap.username", value_name = "USER")]
+    pub ldap_username: Option<String>,
+
+    /// Go Guard's form: `-p eks -k CLUSTER` prints an EKS ExecCredential (v1beta1).
+    #[arg(short = 'p', long = "provider", value_name = "PROVIDER", hide = true)]
+    pub provider: Option<String>,
 }
 
 /// `guard get webhook-config`

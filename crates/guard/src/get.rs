@@ -176,10 +176,13 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
 /// `guard login -p eks -k CLUSTER`: Go Guard's credential plugin, kept for
 /// kubeconfigs written for it (ExecCredential v1beta1).
 pub fn login(args: &crate::cli::LoginArgs) -> anyhow::Result<()> {
+    if let Some(provider) = args.organization {
+        return login_kubeconfig(provider, args);
+    }
     let provider = args
         .provider
         .as_deref()
-        .context("missing cloud provider: pass -p eks")?;
+        .context("pass -o PROVIDER --cluster NAME (or Go Guard's -p eks -k CLUSTER)")?;
     if !provider.eq_ignore_ascii_case("eks") {
         bail!("unsupported cloud provider {provider}: only eks");
     }
@@ -280,4 +283,96 @@ fn read_password(user: &str) -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("cannot read the password from standard input")?;
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// `guard login -o PROVIDER --cluster NAME`: writes the exec user and context.
+fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> anyhow::Result<()> {
+    use guard_installer::login::{LoginSpec, update_file};
+    let cluster = args
+        .cluster
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .context("pass --cluster NAME (the kubeconfig cluster entry)")?;
+    let mut token_args: Vec<String> = vec![
+        "get".into(),
+        "token".into(),
+        "-o".into(),
+        provider.name().into(),
+    ];
+    match provider {
+        AuthProvider::Eks => {
+            token_args.push(format!(
+                "--cluster-id={}",
+                args.cluster_id.as_deref().unwrap_or(cluster)
+            ));
+            if let Some(r) = &args.region {
+                token_args.push(format!("--region={r}"));
+            }
+            if let Some(r) = &args.role_arn {
+                token_args.push(format!("--role-arn={r}"));
+            }
+        }
+        AuthProvider::Ldap => {
+            let user = args
+                .ldap_username
+                .as_deref()
+                .context("pass --ldap.username")?;
+            token_args.push(format!("--ldap.username={user}"));
+        }
+        AuthProvider::Github | AuthProvider::Gitlab => {}
+        other => bail!(
+            "guard login -o {other} is not available yet: use an OIDC client such as kubelogin (see docs/providers/)"
+        ),
+    }
+    token_args.push("--exec-credential".into());
+    let path = match &args.kubeconfig {
+        Some(p) => p.clone(),
+        None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+            Some(list) => std::env::split_paths(&list)
+                .next()
+                .context("KUBECONFIG is empty")?,
+            None => dirs::home_dir()
+                .context("cannot find the home directory; pass --kubeconfig")?
+                .join(".kube/config"),
+        },
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{cluster}-{provider}"));
+    let command = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "guard".into());
+    let spec = LoginSpec {
+        cluster: cluster.to_owned(),
+        user: name.clone(),
+        context: name.clone(),
+        command,
+        args: token_args,
+    };
+    let changes = update_file(&path, &spec)?;
+    println!(
+        "{}: user {name} {}, context {name} {}.",
+        path.display(),
+        changes.user,
+        changes.context
+    );
+    if !changes.cluster_known {
+        println!(
+            "note: the file has no cluster named {cluster}; add it with `kubectl config set-cluster {cluster} --server=...`."
+        );
+    }
+    if matches!(provider, AuthProvider::Github | AuthProvider::Gitlab) {
+        let var = if provider == AuthProvider::Github {
+            "GITHUB_TOKEN"
+        } else {
+            "GITLAB_TOKEN"
+        };
+        println!(
+            "kubectl will read your token from {var}; `guard get token -o {provider}` says how to create one."
+        );
+    }
+    println!("Use it: kubectl --context {name} get pods   (or: kubectl config use-context {name})");
+    Ok(())
 }

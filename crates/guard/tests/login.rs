@@ -1,0 +1,141 @@
+//! `guard login -o PROVIDER --cluster NAME`: the kubeconfig it writes, read
+//! back by real kubectl.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::server::kubectl;
+use common::*;
+
+const EXISTING: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://10.0.0.1:6443\n    certificate-authority-data: QUJD\nusers:\n- name: admin\n  user:\n    token: keep-this-token\ncontexts:\n- name: admin@prod\n  context: {cluster: prod, user: admin}\ncurrent-context: admin@prod\n";
+
+fn view(config: &std::path::Path, jsonpath: &str) -> String {
+    let out = std::process::Command::new(kubectl())
+        .args([
+            "config",
+            "view",
+            "--raw",
+            "--kubeconfig",
+            config.to_str().unwrap(),
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn login_adds_an_exec_user_and_a_context_and_keeps_the_rest() {
+    let sb = Sandbox::new();
+    let config = sb.home.path().join("kubeconfig");
+    std::fs::write(&config, EXISTING).unwrap();
+    let path = config.to_str().unwrap();
+    let out = sb.ok(&[
+        "login",
+        "-o",
+        "ldap",
+        "--cluster",
+        "prod",
+        "--ldap.username",
+        "alice",
+        "--kubeconfig",
+        path,
+    ]);
+    assert!(
+        out.contains("user prod-ldap added, context prod-ldap added"),
+        "{out}"
+    );
+    // Again: updated, not duplicated.
+    let out = sb.ok(&[
+        "login",
+        "-o",
+        "ldap",
+        "--cluster",
+        "prod",
+        "--ldap.username",
+        "alice",
+        "--kubeconfig",
+        path,
+    ]);
+    assert!(out.contains("user prod-ldap updated"), "{out}");
+
+    assert_eq!(view(&config, "{.users[*].name}"), "admin prod-ldap");
+    assert_eq!(view(&config, "{.users[0].user.token}"), "keep-this-token");
+    assert_eq!(view(&config, "{.current-context}"), "admin@prod");
+    assert_eq!(
+        view(
+            &config,
+            "{.contexts[?(@.name==\"prod-ldap\")].context.user}"
+        ),
+        "prod-ldap"
+    );
+    assert_eq!(
+        view(&config, "{.users[1].user.exec.apiVersion}"),
+        "client.authentication.k8s.io/v1"
+    );
+    assert_eq!(
+        view(&config, "{.users[1].user.exec.args}"),
+        r#"["get","token","-o","ldap","--ldap.username=alice","--exec-credential"]"#
+    );
+    assert_eq!(mode(&config), 0o600);
+
+    // The command kubectl would run works.
+    let command = view(&config, "{.users[1].user.exec.command}");
+    let out = std::process::Command::new(&command)
+        .args([
+            "get",
+            "token",
+            "-o",
+            "ldap",
+            "--ldap.username=alice",
+            "--exec-credential",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    // No password on a closed stdin: a clear refusal, not a hang or a panic.
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn login_creates_a_missing_kubeconfig_and_warns_about_an_unknown_cluster() {
+    let sb = Sandbox::new();
+    let config = sb.home.path().join("new/kubeconfig");
+    let out = sb.ok(&[
+        "login",
+        "-o",
+        "eks",
+        "--cluster",
+        "staging",
+        "--region",
+        "eu-west-1",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.contains("no cluster named staging"), "{out}");
+    assert_eq!(
+        view(&config, "{.users[0].user.exec.args}"),
+        r#"["get","token","-o","eks","--cluster-id=staging","--region=eu-west-1","--exec-credential"]"#
+    );
+    let err = sb.fails(&[
+        "login",
+        "-o",
+        "google",
+        "--cluster",
+        "x",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not available yet"), "{err}");
+}
