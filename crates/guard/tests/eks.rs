@@ -38,6 +38,7 @@ fn keys() -> serde_json::Value {
 struct Env {
     guard: Reviewer,
     sts: StsStub,
+    mapping: std::path::PathBuf,
 }
 
 fn start() -> Env {
@@ -54,8 +55,12 @@ fn start() -> Env {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let guard = Reviewer::start("demo", "eks", &args);
-    std::mem::forget(dir);
-    Env { guard, sts }
+    let dir = dir.keep();
+    Env {
+        guard,
+        sts,
+        mapping: dir.join("mapping.yaml"),
+    }
 }
 
 fn aws_cli_token(sts: &StsStub, key: &str, secret: &str, cluster: &str) -> String {
@@ -360,4 +365,65 @@ async fn go_guards_login_form_still_works_as_a_credential_plugin() {
         json["status"]["user"]["username"], "admin:alice-example.com",
         "{json}"
     );
+}
+
+#[tokio::test]
+async fn the_mapping_file_reloads_and_a_broken_one_is_ignored() {
+    let env = start();
+    let (_, json) = env
+        .guard
+        .review(&aws_cli_token(
+            &env.sts,
+            "AKIDSTRANGER",
+            "strangersecret",
+            "demo",
+        ))
+        .await;
+    assert_eq!(json["status"]["authenticated"], false);
+
+    // Map the stranger's account; swap the file as Kubernetes does (rename).
+    let next = env.mapping.with_extension("next");
+    std::fs::write(&next, format!("{MAPPING}- \"999999999999\"\n")).unwrap();
+    std::fs::rename(&next, &env.mapping).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let token = aws_cli_token(&env.sts, "AKIDSTRANGER", "strangersecret", "demo");
+        let (_, json) = env.guard.review(&token).await;
+        if json["status"]["authenticated"] == true {
+            assert_eq!(
+                json["status"]["user"]["username"],
+                "arn:aws:iam::999999999999:user/eve"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new mapping was not picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A broken file is reported and the mapping in use stays.
+    std::fs::write(&next, "mapRoles: [this is: not: valid").unwrap();
+    std::fs::rename(&next, &env.mapping).unwrap();
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the reload error in the log",
+        || {
+            env.guard
+                .server
+                .log()
+                .contains("keeping the previous mapping")
+        },
+    );
+    let (_, json) = env
+        .guard
+        .review(&aws_cli_token(
+            &env.sts,
+            "AKIDSTRANGER",
+            "strangersecret",
+            "demo",
+        ))
+        .await;
+    assert_eq!(json["status"]["authenticated"], true);
 }
