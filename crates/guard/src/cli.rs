@@ -12,9 +12,9 @@ use guard_pki::KeyAlgorithm;
 /// Log in to Kubernetes with the identity you already have.
 ///
 /// guard is a webhook token authenticator for kube-apiserver: it checks
-/// bearer tokens against a token file, GitHub, GitLab, Google, Azure AD or
-/// LDAP. Start with `guard init ca`, `guard init server` and
-/// `guard init client`.
+/// bearer tokens against a token file, GitHub, GitLab, LDAP, Google, Azure
+/// AD, any OpenID Connect issuer or AWS IAM. Start with `guard init ca`,
+/// `guard init server` and `guard init client`.
 #[derive(Debug, Parser)]
 #[command(
     name = "guard",
@@ -276,8 +276,9 @@ pub struct RunArgs {
 /// `guard get installer`.
 #[derive(Debug, Args)]
 pub struct ProviderFlags {
-    /// Providers to serve, comma separated: github, gitlab, google, azure,
-    /// ldap, token-auth. A client certificate whose O is not listed is refused.
+    /// Providers to serve, comma separated: token-auth, github, gitlab, ldap,
+    /// google, azure, oidc, eks. A client certificate whose O is not listed
+    /// is refused.
     #[arg(long, value_name = "PROVIDERS", value_delimiter = ',', required = true)]
     pub auth_providers: Vec<AuthProvider>,
 
@@ -891,7 +892,7 @@ pub struct ClientName {
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
-    /// The provider: github, gitlab, google, azure, ldap or token-auth.
+    /// The provider: github, gitlab, google, azure, ldap, token-auth, oidc or eks.
     #[arg(short = 'o', long = "organization", value_name = "PROVIDER")]
     pub provider: Option<AuthProvider>,
 }
