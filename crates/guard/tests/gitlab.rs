@@ -84,6 +84,7 @@ async fn bad_tokens_are_denied_and_outages_carry_an_error() {
         ("gl-500", "500"),
         ("gl-ratelimited", "rate limit"),
         ("gl-hang", "did not answer within"),
+        ("gl-garbage", "unexpected answer"),
     ] {
         let (status, json) = guard.review(token).await;
         assert_eq!(status, 200, "{token}");

@@ -210,6 +210,15 @@ impl GitlabStub {
                                     return Ok(r);
                                 }
                                 "gl-hang" => std::future::pending::<()>().await,
+                                "gl-garbage" => {
+                                    return Ok(Response::builder()
+                                        .status(200)
+                                        .header("content-type", "application/json")
+                                        .body(Full::new(bytes::Bytes::from_static(
+                                            b"<html>proxy error</html>",
+                                        )))
+                                        .unwrap());
+                                }
                                 _ => {}
                             }
                             let Some(user) = users.get(token.as_str()) else {
