@@ -464,3 +464,69 @@ fn unsupported_azure_modes_fail_at_start_up() {
     ]);
     assert!(err.contains("must use https"), "{err}");
 }
+
+/// The verifier's rejections, through a given provider: expired, not yet
+/// valid, tampered, alg none, HMAC, a rotated key before and after.
+async fn rejects_bad_tokens(guard: &Reviewer, issuer: &OidcIssuer, claims: serde_json::Value) {
+    let t = now();
+    let with = |extra: serde_json::Value| {
+        let mut c = claims.clone();
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let valid = issuer.sign(claims.clone(), "RS256");
+    authenticated(guard, &valid).await;
+    denied(
+        guard,
+        &issuer.sign(
+            with(json!({"exp": t - 600, "iat": t - 4000, "nbf": t - 4000})),
+            "RS256",
+        ),
+        "expired",
+    )
+    .await;
+    denied(
+        guard,
+        &issuer.sign(with(json!({"nbf": t + 600})), "RS256"),
+        "not yet valid",
+    )
+    .await;
+    let mut tampered = valid.clone().into_bytes();
+    let i = tampered.len() - 5;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    denied(guard, &String::from_utf8(tampered).unwrap(), "tampered").await;
+    let payload = b64(&with(json!({"iss": issuer.issuer, "exp": t + 600})));
+    denied(
+        guard,
+        &format!("{}.{payload}.", b64(&json!({"alg": "none"}))),
+        "alg none",
+    )
+    .await;
+    denied(
+        guard,
+        &format!("{}.{payload}.c2ln", b64(&json!({"alg": "HS256"}))),
+        "HS256",
+    )
+    .await;
+    issuer.rotate();
+    authenticated(guard, &issuer.sign(claims, "RS256")).await;
+}
+
+#[tokio::test]
+async fn google_and_azure_reject_what_the_verifier_rejects() {
+    let google_issuer = OidcIssuer::start(&[("OIDC_ISSUER", "https://accounts.google.com")]);
+    let google = google_guard(&google_issuer, &["--cache-ttl=0"]);
+    let alice = json!({"sub": "1", "aud": "guard-client", "email": "alice@example.com", "email_verified": true, "hd": "example.com"});
+    rejects_bad_tokens(&google, &google_issuer, alice).await;
+
+    let azure_issuer = OidcIssuer::start(&[("OIDC_PATH_PREFIX", "/TENANT/v2.0")]);
+    let azure = azure_guard(&azure_issuer, &["--cache-ttl=0"]);
+    rejects_bad_tokens(
+        &azure,
+        &azure_issuer,
+        json!({"oid": "oid-alice", "upn": "alice@contoso.com"}),
+    )
+    .await;
+}
