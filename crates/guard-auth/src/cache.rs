@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use guard_api::{AuthProvider, BearerToken};
@@ -227,11 +227,10 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
-/// Shared handle.
-pub type SharedCache = Arc<ReviewCache>;
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn key(token: &str) -> CacheKey {

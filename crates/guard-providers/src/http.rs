@@ -21,20 +21,26 @@ pub const MAX_PAGES: usize = 100;
 #[error("cannot set up the HTTP client: {0}")]
 pub struct HttpClientError(String);
 
-/// Builds the shared client.
-pub fn client() -> Result<reqwest::Client, HttpClientError> {
+/// The settings every guard client shares: timeouts, user agent, no
+/// redirects (a token must not follow one), pooled idle connections.
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("guard/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(90))
+}
+
+/// Builds the shared client.
+pub fn client() -> Result<reqwest::Client, HttpClientError> {
+    builder()
         .build()
         .map_err(|e| HttpClientError(e.to_string()))
 }
 
-/// A client like [`client`] that trusts the CA certificates in `ca_file`
-/// (for issuers with a private CA).
+/// A client like [`client`] that also trusts the CA certificates in
+/// `ca_file` (for issuers with a private CA).
 pub fn client_with_ca(ca_file: &std::path::Path) -> Result<reqwest::Client, HttpClientError> {
     let pem = std::fs::read(ca_file)
         .map_err(|e| HttpClientError(format!("cannot read {}: {e}", ca_file.display())))?;
@@ -46,11 +52,7 @@ pub fn client_with_ca(ca_file: &std::path::Path) -> Result<reqwest::Client, Http
             ca_file.display()
         )));
     }
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("guard/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
+    builder()
         .tls_certs_merge(certs)
         .build()
         .map_err(|e| HttpClientError(e.to_string()))
