@@ -162,7 +162,7 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let v1 = ReviewApiVersion::V1;
-    let bad = |provider: &str| state.metrics.review(provider, "bad_request", None, 0.0);
+    let bad = |provider: &'static str| state.metrics.review(provider, "bad_request", None, 0.0);
 
     // Who is calling decides which provider answers: check before reading.
     let Some(client) = client else {

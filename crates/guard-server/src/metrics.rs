@@ -13,36 +13,36 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeMethod {
-    code: String,
-    method: String,
+    code: u16,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HandlerMethod {
-    handler: String,
-    method: String,
+    handler: &'static str,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HandlerLabel {
-    handler: String,
+    handler: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderOutcome {
-    provider: String,
-    outcome: String,
+    provider: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabel {
-    provider: String,
+    provider: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderSource {
-    provider: String,
-    result: String,
+    provider: &'static str,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -165,34 +165,35 @@ impl Metrics {
     pub(crate) fn request_done(&self, code: u16, seconds: f64, size: usize) {
         self.requests
             .get_or_create(&CodeMethod {
-                code: code.to_string(),
-                method: "post".into(),
+                code,
+                method: "post",
             })
             .inc();
         self.request_duration
             .get_or_create(&HandlerMethod {
-                handler: "tokenreviews".into(),
-                method: "post".into(),
+                handler: "tokenreviews",
+                method: "post",
             })
             .observe(seconds);
         self.response_size
             .get_or_create(&HandlerLabel {
-                handler: "tokenreviews".into(),
+                handler: "tokenreviews",
             })
             .observe(size as f64);
     }
 
     /// A review was decided.
-    pub(crate) fn review(&self, provider: &str, outcome: &str, source: Option<&str>, seconds: f64) {
+    pub(crate) fn review(
+        &self,
+        provider: &'static str,
+        outcome: &'static str,
+        source: Option<&'static str>,
+        seconds: f64,
+    ) {
         self.reviews
-            .get_or_create(&ProviderOutcome {
-                provider: provider.into(),
-                outcome: outcome.into(),
-            })
+            .get_or_create(&ProviderOutcome { provider, outcome })
             .inc();
-        let label = ProviderLabel {
-            provider: provider.into(),
-        };
+        let label = ProviderLabel { provider };
         self.review_duration.get_or_create(&label).observe(seconds);
         if outcome == "unavailable" {
             self.upstream_errors.get_or_create(&label).inc();
@@ -200,8 +201,8 @@ impl Metrics {
         if let Some(source) = source {
             self.cache
                 .get_or_create(&ProviderSource {
-                    provider: provider.into(),
-                    result: source.into(),
+                    provider,
+                    result: source,
                 })
                 .inc();
         }
