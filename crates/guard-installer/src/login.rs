@@ -23,6 +23,9 @@ pub struct LoginSpec {
     pub command: String,
     /// Its arguments (`get token -o PROVIDER ... --exec-credential`).
     pub args: Vec<String>,
+    /// Environment variables kubectl sets for it (secrets go here, not in
+    /// the arguments, which every user of the machine can see in `ps`).
+    pub env: Vec<(String, String)>,
 }
 
 /// What `apply` changed, for the user.
@@ -43,7 +46,19 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
             api_version: Some("client.authentication.k8s.io/v1".into()),
             command: Some(spec.command.clone()),
             args: Some(spec.args.clone()),
-            env: None,
+            env: (!spec.env.is_empty()).then(|| {
+                spec.env
+                    .iter()
+                    .map(|(name, value)| {
+                        [
+                            ("name".to_owned(), name.clone()),
+                            ("value".to_owned(), value.clone()),
+                        ]
+                        .into_iter()
+                        .collect()
+                    })
+                    .collect()
+            }),
             drop_env: None,
             install_hint: Some(
                 "guard is not installed: see https://github.com/guard-rs/guard".into(),

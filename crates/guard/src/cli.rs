@@ -47,9 +47,11 @@ pub enum Command {
     ///
     /// `guard login -o ldap --cluster prod --ldap.username alice` adds user
     /// and context `prod-ldap`; kubectl then runs `guard get token` when it
-    /// needs a token. Running it again updates the entries. (Go Guard's
+    /// needs a token. Running it again updates the entries. For google,
+    /// azure and oidc pass the login flags of `guard get token`
+    /// (--client-id, --issuer-url or --azure.tenant-id, ...). (Go Guard's
     /// `login -p eks -k CLUSTER` still prints an ExecCredential.)
-    Login(LoginArgs),
+    Login(Box<LoginArgs>),
     /// Print guard's version.
     Version(VersionArgs),
 }
@@ -87,11 +89,17 @@ pub enum GetCommand {
     /// files. The output contains private keys: treat it as a secret.
     Installer(Box<InstallerArgs>),
     /// Print a token for kubectl: eks (from your AWS credentials), ldap
-    /// (from your username and password), github and gitlab (how to create one).
+    /// (from your username and password), github and gitlab (how to create
+    /// one), google, azure and oidc (an ID token from logging in).
+    ///
+    /// google, azure and oidc log in through the browser (authorization code
+    /// with PKCE, redirected to a listener on 127.0.0.1) or, where no browser
+    /// can open, with a device code; the refresh token is kept in the user
+    /// cache directory (mode 0600) and used silently until it expires.
     ///
     /// With --exec-credential the output is an ExecCredential, so kubectl
     /// can run guard as a credential plugin (users[].user.exec).
-    Token(TokenArgs),
+    Token(Box<TokenArgs>),
     /// Print the kubeconfig for kube-apiserver's
     /// --authentication-token-webhook-config-file.
     ///
@@ -104,7 +112,7 @@ pub enum GetCommand {
 /// `guard get token`
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// The provider: eks.
+    /// The provider: eks, ldap, github, gitlab, google, azure, oidc.
     #[arg(short = 'o', long = "organization", value_name = "PROVIDER")]
     pub provider: AuthProvider,
 
@@ -140,12 +148,153 @@ pub struct TokenArgs {
         hide_env_values = true
     )]
     pub ldap_password: Option<String>,
+
+    #[command(flatten)]
+    pub oidc: OidcClientArgs,
+}
+
+/// How `guard get token -o google|azure|oidc` logs the user in.
+#[derive(Debug, Clone, Args)]
+pub struct OidcClientArgs {
+    /// google, azure, oidc: the issuer [google: https://accounts.google.com;
+    /// azure: https://login.microsoftonline.com/TENANT/v2.0].
+    #[arg(long = "issuer-url", value_name = "URL")]
+    pub issuer_url: Option<String>,
+
+    /// azure: your tenant ID (sets the issuer).
+    #[arg(long = "azure.tenant-id", value_name = "ID")]
+    pub azure_tenant_id: Option<String>,
+
+    /// google, azure, oidc: the OAuth client ID of the login application
+    /// (the ID token's audience, which the guard server checks).
+    #[arg(long = "client-id", value_name = "ID", env = "GUARD_OIDC_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// The client secret, for providers that give one to installed
+    /// applications (Google's "Desktop app" clients). Better set through
+    /// the environment than on the command line.
+    #[arg(
+        long = "client-secret",
+        value_name = "SECRET",
+        env = "GUARD_OIDC_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+
+    /// Another scope to ask for (repeat, or separate with commas), e.g. groups.
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+
+    /// How to log in: auto (the browser where one can open, else the device
+    /// code), browser (authorization code + PKCE on a loopback redirect),
+    /// device (a code to enter on another device).
+    #[arg(long = "grant-type", value_name = "GRANT", default_value = "auto")]
+    pub grant_type: GrantType,
+
+    /// Address of the loopback listener that receives the browser's
+    /// redirect (port 0: any free port).
+    #[arg(
+        long = "listen-address",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0"
+    )]
+    pub listen_address: std::net::SocketAddr,
+
+    /// Host name in the redirect URI: 127.0.0.1, or localhost where the
+    /// application registration only allows that.
+    #[arg(
+        long = "redirect-host",
+        value_name = "HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub redirect_host: String,
+
+    /// Do not start a browser; only print the login URL.
+    #[arg(long = "no-browser")]
+    pub no_browser: bool,
+
+    /// How long to wait for the login to finish.
+    #[arg(long = "login-timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub login_timeout: Duration,
+
+    /// Where tokens are kept between runs [default: the user cache
+    /// directory, e.g. ~/.cache/guard/oidc].
+    #[arg(long = "token-cache-dir", value_name = "DIR")]
+    pub token_cache_dir: Option<PathBuf>,
+
+    /// CA certificates (PEM) to trust for the issuer, besides the system's.
+    #[arg(long = "certificate-authority", value_name = "FILE")]
+    pub certificate_authority: Option<PathBuf>,
+}
+
+/// `--grant-type`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrantType {
+    /// Browser where one can open, else device code.
+    Auto,
+    /// Authorization code with PKCE and a loopback redirect.
+    Browser,
+    /// Device authorization grant.
+    Device,
+}
+
+impl OidcClientArgs {
+    /// The flags that reproduce these settings, for the kubeconfig's exec
+    /// plugin (the client secret is left out: it stays in the environment).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, value: &str| args.push(format!("--{flag}={value}"));
+        if let Some(v) = &self.issuer_url {
+            push("issuer-url", v);
+        }
+        if let Some(v) = &self.azure_tenant_id {
+            push("azure.tenant-id", v);
+        }
+        if let Some(v) = &self.client_id {
+            push("client-id", v);
+        }
+        if !self.scopes.is_empty() {
+            push("scope", &self.scopes.join(","));
+        }
+        if self.grant_type != GrantType::Auto {
+            push(
+                "grant-type",
+                match self.grant_type {
+                    GrantType::Browser => "browser",
+                    _ => "device",
+                },
+            );
+        }
+        if self.listen_address.port() != 0 || !self.listen_address.ip().is_loopback() {
+            push("listen-address", &self.listen_address.to_string());
+        }
+        if self.redirect_host != "127.0.0.1" {
+            push("redirect-host", &self.redirect_host);
+        }
+        if self.login_timeout != Duration::from_secs(300) {
+            push(
+                "login-timeout",
+                &humantime::format_duration(self.login_timeout).to_string(),
+            );
+        }
+        if let Some(v) = &self.token_cache_dir {
+            push("token-cache-dir", &v.display().to_string());
+        }
+        if let Some(v) = &self.certificate_authority {
+            push("certificate-authority", &v.display().to_string());
+        }
+        if self.no_browser {
+            args.push("--no-browser".into());
+        }
+        args
+    }
 }
 
 /// `guard login`
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// Add a user for this provider to your kubeconfig: eks, ldap, github, gitlab.
+    /// Add a user for this provider to your kubeconfig: eks, ldap, github,
+    /// gitlab, google, azure, oidc.
     #[arg(
         short = 'o',
         long = "organization",
@@ -181,6 +330,9 @@ pub struct LoginArgs {
     /// LDAP: your username (the password is asked when kubectl needs a token).
     #[arg(long = "ldap.username", value_name = "USER")]
     pub ldap_username: Option<String>,
+
+    #[command(flatten)]
+    pub oidc: OidcClientArgs,
 
     /// Go Guard's form: `-p eks -k CLUSTER` prints an EKS ExecCredential (v1beta1).
     #[arg(short = 'p', long = "provider", value_name = "PROVIDER", hide = true)]

@@ -167,10 +167,109 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        other => bail!(
-            "guard get token -o {other} is not available yet: use an OIDC client such as kubelogin (see docs/providers/)"
-        ),
+        AuthProvider::Google | AuthProvider::Azure | AuthProvider::Oidc => {
+            let config = oidc_login_config(args.provider, &args.oidc)?;
+            let http = match &args.oidc.certificate_authority {
+                Some(ca) => guard_providers::http::client_with_ca(ca)?,
+                None => guard_providers::http::client()?,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let notify = |message: &str| eprintln!("{message}");
+            let token =
+                runtime.block_on(guard_oauth::Session::new(&config, http, &notify).id_token())?;
+            print_token(
+                &token.token,
+                Some(token.expires),
+                args.exec_credential,
+                "client.authentication.k8s.io/v1",
+            )
+        }
+        other => bail!("guard get token does not support -o {other}"),
     }
+}
+
+/// The login settings for google, azure or oidc, with each provider's
+/// issuer, scopes and parameters filled in.
+fn oidc_login_config(
+    provider: AuthProvider,
+    args: &crate::cli::OidcClientArgs,
+) -> anyhow::Result<guard_oauth::LoginConfig> {
+    use crate::cli::GrantType;
+    let client_id = args.client_id.clone().filter(|c| !c.is_empty()).context(
+        "set --client-id (the OAuth client ID of the login application; ask your cluster operator)",
+    )?;
+    let (default_issuer, scopes, auth_params): (Option<String>, &[&str], &[(&str, &str)]) =
+        match provider {
+            // Google gives refresh tokens to access_type=offline, and again
+            // on later logins only with prompt=consent.
+            AuthProvider::Google => (
+                Some("https://accounts.google.com".into()),
+                &["email"],
+                &[("access_type", "offline"), ("prompt", "consent")],
+            ),
+            AuthProvider::Azure => (
+                args.azure_tenant_id
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .map(|t| format!("https://login.microsoftonline.com/{t}/v2.0")),
+                &["profile", "email", "offline_access"],
+                &[],
+            ),
+            _ => (None, &["email", "offline_access"], &[]),
+        };
+    let issuer = args
+        .issuer_url
+        .clone()
+        .filter(|i| !i.is_empty())
+        .or(default_issuer)
+        .with_context(|| match provider {
+            AuthProvider::Azure => "set --azure.tenant-id (or --issuer-url)",
+            _ => "set --issuer-url (the issuer the guard server trusts)",
+        })?;
+    let issuer = url::Url::parse(&issuer)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .with_context(|| format!("--issuer-url {issuer} is not an http(s) URL"))?;
+    let mut all_scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+    for scope in &args.scopes {
+        if !scope.is_empty() && !all_scopes.contains(scope) {
+            all_scopes.push(scope.clone());
+        }
+    }
+    let cache_dir = match &args.token_cache_dir {
+        Some(dir) => dir.clone(),
+        None => dirs::cache_dir()
+            .context("cannot find the user cache directory; pass --token-cache-dir")?
+            .join("guard/oidc"),
+    };
+    let display = ["DISPLAY", "WAYLAND_DISPLAY", "BROWSER"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    let open_browser =
+        !args.no_browser && (display || cfg!(any(target_os = "macos", target_os = "windows")));
+    Ok(guard_oauth::LoginConfig {
+        issuer,
+        client_id,
+        client_secret: args.client_secret.clone().filter(|s| !s.is_empty()),
+        scopes: all_scopes,
+        auth_params: auth_params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        grant: match args.grant_type {
+            GrantType::Auto => guard_oauth::Grant::Auto,
+            GrantType::Browser => guard_oauth::Grant::Browser,
+            GrantType::Device => guard_oauth::Grant::Device,
+        },
+        listen: args.listen_address,
+        redirect_host: args.redirect_host.clone(),
+        open_browser,
+        login_timeout: args.login_timeout,
+        cache_dir,
+        min_validity: std::time::Duration::from_secs(60),
+    })
 }
 
 /// `guard login -p eks -k CLUSTER`: Go Guard's credential plugin, kept for
@@ -320,9 +419,12 @@ fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> any
             token_args.push(format!("--ldap.username={user}"));
         }
         AuthProvider::Github | AuthProvider::Gitlab => {}
-        other => bail!(
-            "guard login -o {other} is not available yet: use an OIDC client such as kubelogin (see docs/providers/)"
-        ),
+        AuthProvider::Google | AuthProvider::Azure | AuthProvider::Oidc => {
+            // Fails now, not when kubectl first runs it.
+            oidc_login_config(provider, &args.oidc)?;
+            token_args.extend(args.oidc.to_args());
+        }
+        other => bail!("guard login does not support -o {other}"),
     }
     token_args.push("--exec-credential".into());
     let path = match &args.kubeconfig {
@@ -350,6 +452,18 @@ fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> any
         context: name.clone(),
         command,
         args: token_args,
+        env: args
+            .oidc
+            .client_secret
+            .iter()
+            .filter(|_| {
+                matches!(
+                    provider,
+                    AuthProvider::Google | AuthProvider::Azure | AuthProvider::Oidc
+                )
+            })
+            .map(|secret| ("GUARD_OIDC_CLIENT_SECRET".to_owned(), secret.clone()))
+            .collect(),
     };
     let changes = update_file(&path, &spec)?;
     println!(

@@ -137,5 +137,117 @@ fn login_creates_a_missing_kubeconfig_and_warns_about_an_unknown_cluster() {
         "--kubeconfig",
         config.to_str().unwrap(),
     ]);
-    assert!(err.contains("not available yet"), "{err}");
+    assert!(err.contains("--client-id"), "{err}");
+}
+
+/// A kubeconfig with most of what people keep in one.
+const RICH: &str = r#"apiVersion: v1
+kind: Config
+preferences:
+  colors: true
+clusters:
+- name: prod
+  cluster:
+    server: https://10.0.0.1:6443
+    certificate-authority-data: QUJD
+    tls-server-name: api.prod.internal
+    proxy-url: socks5://localhost:1080
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension:
+        audience: prod
+- name: staging
+  cluster:
+    server: https://10.0.0.2:6443
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+- name: eks-user
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [eks, get-token, --cluster-name, prod]
+      env:
+      - name: AWS_PROFILE
+        value: prod
+      interactiveMode: Never
+      provideClusterInfo: true
+- name: legacy-oidc
+  user:
+    auth-provider:
+      name: oidc
+      config:
+        idp-issuer-url: https://issuer.example.com
+        client-id: kubernetes
+contexts:
+- name: admin@prod
+  context:
+    cluster: prod
+    user: admin
+    namespace: kube-system
+- name: eks@prod
+  context: {cluster: prod, user: eks-user}
+current-context: admin@prod
+"#;
+
+fn view_json(config: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new(kubectl())
+        .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn login_keeps_every_untouched_entry_and_a_second_run_changes_no_byte() {
+    let sb = Sandbox::new();
+    let config = sb.home.path().join("kubeconfig");
+    std::fs::write(&config, RICH).unwrap();
+    let before = view_json(&config);
+    let login = || {
+        sb.ok(&[
+            "login",
+            "-o",
+            "oidc",
+            "--cluster",
+            "staging",
+            "--issuer-url",
+            "https://issuer.example.com",
+            "--client-id",
+            "kubernetes",
+            "--kubeconfig",
+            config.to_str().unwrap(),
+        ])
+    };
+    login();
+    let first = std::fs::read(&config).unwrap();
+    let after = view_json(&config);
+    // Every entry that was there reads back exactly as kubectl read it before.
+    for list in ["clusters", "users", "contexts"] {
+        for entry in before[list].as_array().unwrap() {
+            let same = after[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == entry["name"]);
+            assert_eq!(same, Some(entry), "{list} {} changed", entry["name"]);
+        }
+    }
+    assert_eq!(after["preferences"], before["preferences"]);
+    assert_eq!(after["current-context"], "admin@prod");
+    assert_eq!(after["users"].as_array().unwrap().len(), 4);
+
+    let out = login();
+    assert!(out.contains("updated"), "{out}");
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        first,
+        "a second run changed the file"
+    );
 }

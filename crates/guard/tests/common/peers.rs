@@ -455,3 +455,145 @@ impl Drop for StsStub {
         self.stop();
     }
 }
+
+/// A certified OpenID Provider (`tests/peers/oidc-op.mjs`, npm
+/// oidc-provider) for the user's side: browser, device and refresh flows.
+/// Killed on drop.
+pub struct OidcProvider {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub issuer: String,
+}
+
+impl OidcProvider {
+    pub fn start() -> Self {
+        let script = node_script("oidc-op.mjs", "oidc-provider");
+        let mut cmd = Command::new("node");
+        cmd.arg(&script);
+        let (child, issuer) = spawn_ready(cmd, "the OpenID provider");
+        OidcProvider { child, issuer }
+    }
+
+    /// How often each grant succeeded, and discovery was read.
+    pub fn calls(&self) -> serde_json::Value {
+        serde_json::from_str(&http_request(&self.issuer, "GET", "/test/calls", "")).unwrap()
+    }
+
+    /// Makes `refresh_token` expired.
+    pub fn expire_refresh_token(&self, refresh_token: &str) {
+        let answer = http_request(
+            &self.issuer,
+            "POST",
+            "/test/expire-refresh-token",
+            refresh_token,
+        );
+        assert_eq!(answer, "expired");
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A stand-in Kubernetes API server over HTTPS on 127.0.0.1: it answers
+/// kubectl's discovery and `get pods` (an empty list) and records every
+/// Authorization header it receives. Stopped on drop.
+pub struct ApiServerStub {
+    pub port: u16,
+    pub authorizations: Arc<Mutex<Vec<String>>>,
+    _shutdown: std::sync::mpsc::Sender<()>,
+}
+
+impl ApiServerStub {
+    pub fn start(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
+        let seen = authorizations.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let stop = tokio::task::spawn_blocking(move || {
+                    let _ = rx.recv();
+                });
+                tokio::pin!(stop);
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        accepted = listener.accept() => {
+                            let Ok((tcp, _)) = accepted else { continue };
+                            let acceptor = acceptor.clone();
+                            let seen = seen.clone();
+                            tokio::spawn(async move {
+                                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                                    if let Some(auth) = request.headers().get("authorization") {
+                                        seen.lock().unwrap().push(auth.to_str().unwrap_or_default().to_owned());
+                                    }
+                                    let body = api_answer(request.uri().path());
+                                    async move {
+                                        Ok::<_, std::convert::Infallible>(
+                                            hyper::Response::builder()
+                                                .status(if body.is_some() { 200 } else { 404 })
+                                                .header("content-type", "application/json")
+                                                .body(http_body_util::Full::new(bytes::Bytes::from(
+                                                    body.unwrap_or_else(|| r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#.into()),
+                                                )))
+                                                .unwrap(),
+                                        )
+                                    }
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        ApiServerStub {
+            port,
+            authorizations,
+            _shutdown: tx,
+        }
+    }
+}
+
+/// What the stub answers on `path`: just enough of the API for `kubectl get pods`.
+fn api_answer(path: &str) -> Option<String> {
+    Some(match path {
+        "/api" => r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#.into(),
+        "/apis" => r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#.into(),
+        "/api/v1" => r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["get","list"],"shortNames":["po"]}]}"#.into(),
+        "/api/v1/namespaces/default/pods" => r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}"#.into(),
+        _ => return None,
+    })
+}
