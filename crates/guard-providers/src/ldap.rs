@@ -452,8 +452,9 @@ fn first_value(entry: &SearchEntry, attr: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `base64(username:password)` (standard or URL-safe, padded or not).
-fn decode_token(token: &str) -> Result<(String, String), CheckError> {
+/// Splits an LDAP bearer token, `base64(username:password)` (standard or
+/// URL-safe, padded or not), into username and password.
+pub fn decode_token(token: &str) -> Result<(String, String), CheckError> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let malformed =
         || CheckError::Denied("malformed LDAP token (expected base64 of username:password)".into());

@@ -61,6 +61,8 @@ pub struct Metrics {
     review_duration: Family<ProviderLabel, Histogram>,
     cache: Family<ProviderSource, Counter>,
     upstream_errors: Family<ProviderLabel, Counter>,
+    connections_open: Gauge<i64, AtomicI64>,
+    connection_limit_waits: Counter,
 }
 
 impl Default for Metrics {
@@ -142,7 +144,21 @@ impl Metrics {
             "Reviews the provider could not answer (outage, timeout, rate limit)",
             upstream_errors.clone(),
         );
+        let connections_open = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "guard_connections_open",
+            "Client connections being served (TLS handshake included)",
+            connections_open.clone(),
+        );
+        let connection_limit_waits = Counter::default();
+        registry.register(
+            "guard_connection_limit_waits",
+            "Times the connection limit was reached and new connections had to wait",
+            connection_limit_waits.clone(),
+        );
         Metrics {
+            connections_open,
+            connection_limit_waits,
             registry,
             requests,
             in_flight,
@@ -208,6 +224,17 @@ impl Metrics {
         }
     }
 
+    /// A connection was accepted; the guard ends it.
+    pub(crate) fn open_connection(self: &std::sync::Arc<Self>) -> OpenConnection {
+        self.connections_open.inc();
+        OpenConnection(self.clone())
+    }
+
+    /// The connection limit was reached.
+    pub(crate) fn connection_limit_reached(&self) {
+        self.connection_limit_waits.inc();
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -223,5 +250,14 @@ pub(crate) struct InFlight<'a>(&'a Metrics);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.dec();
+    }
+}
+
+/// Decrements the open-connections gauge when dropped.
+pub(crate) struct OpenConnection(std::sync::Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
     }
 }

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     pub reload_interval: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Most connections served at once; further ones wait in the listen
+    /// backlog until a slot frees (slow and idle clients are dropped after
+    /// `read_timeout`, so slots do free).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             max_body: 1 << 20,
             reload_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
+            max_connections: 4096,
         }
     }
 }
@@ -129,7 +134,29 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let mut warned_at: Option<std::time::Instant> = None;
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                state.metrics.connection_limit_reached();
+                if warned_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(
+                        "{} connections open, the most --max-connections allows; new ones wait",
+                        config.max_connections
+                    );
+                    warned_at = Some(std::time::Instant::now());
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -146,7 +173,9 @@ pub async fn serve(
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
         let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
         let (read_timeout, write_timeout) = (config.read_timeout, config.write_timeout);
+        let open = state.metrics.open_connection();
         tokio::spawn(async move {
+            let _slot = (slot, open);
             let stream = match tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {

@@ -411,6 +411,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace_period: Duration,
 
+    /// Most client connections served at once (TLS handshakes included);
+    /// more wait in the listen backlog until slow or idle ones time out.
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Accepted for compatibility with Go Guard; guard does not query NTP.
     #[arg(long, value_name = "DURATION", hide = true)]
     pub clock_check_interval: Option<String>,

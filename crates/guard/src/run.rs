@@ -143,6 +143,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         write_timeout: args.server_write_timeout,
         reload_interval: args.reload_interval,
         shutdown_grace: args.shutdown_grace_period,
+        max_connections: args.max_connections as usize,
         ..ServerConfig::default()
     };
     guard_server::serve(

@@ -102,21 +102,10 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Claims, CheckError> {
         let name = self.config.name;
         let denied = |why: String| CheckError::Denied(format!("{name} token rejected: {why}"));
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| denied(format!("not a signed JWT ({e})")))?;
-        let family = match header.alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => "RSA",
-            Algorithm::ES256 | Algorithm::ES384 => "EC",
-            other => return Err(denied(format!("algorithm {other:?} is not accepted"))),
-        };
+        let (header, family) = read_header(token).map_err(denied)?;
         self.ensure_loaded().await?;
         let kid = header.kid.clone().unwrap_or_default();
-        let key = match self.key(&kid, family).await {
+        let (decoding_key, jwk_alg) = match self.key(&kid, family).await {
             Some(k) => k,
             None => {
                 self.refresh_for_unknown_kid().await;
@@ -127,14 +116,6 @@ impl Verifier {
                 })?
             }
         };
-        let (decoding_key, jwk_alg) = key;
-        if jwk_alg.is_some_and(|a| a != header.alg) {
-            return Err(denied(
-                "the token's algorithm differs from its key's".into(),
-            ));
-        }
-
-        let mut validation = Validation::new(header.alg);
         let issuers = {
             let state = self.state.read().await;
             if self.config.issuers.is_empty() {
@@ -143,40 +124,13 @@ impl Verifier {
                 self.config.issuers.clone()
             }
         };
-        validation.set_issuer(&issuers);
-        match &self.config.audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-            }
-            None => {
-                validation.validate_aud = false;
-                validation.set_required_spec_claims(&["exp", "iss"]);
-            }
-        }
-        validation.validate_nbf = true;
-        validation.leeway = self.config.leeway.as_secs();
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &decoding_key, &validation).map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                denied(match e.kind() {
-                    ErrorKind::ExpiredSignature => "expired".into(),
-                    ErrorKind::ImmatureSignature => "not valid yet (nbf)".into(),
-                    ErrorKind::InvalidIssuer => "wrong issuer".into(),
-                    ErrorKind::InvalidAudience => "wrong audience".into(),
-                    ErrorKind::InvalidSignature => "bad signature".into(),
-                    other => format!("{other:?}"),
-                })
-            })?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if let Some(iat) = data.claims.get("iat").and_then(serde_json::Value::as_u64)
-            && iat > now + self.config.leeway.as_secs()
-        {
-            return Err(denied("issued in the future (iat)".into()));
-        }
-        Ok(data.claims)
+        let checks = ClaimChecks {
+            issuers: &issuers,
+            audience: self.config.audience.as_deref(),
+            leeway: self.config.leeway,
+            now: SystemTime::now(),
+        };
+        check_signed(token, &header, &decoding_key, jwk_alg, &checks).map_err(denied)
     }
 
     async fn key(&self, kid: &str, family: &str) -> Option<(DecodingKey, Option<Algorithm>)> {
@@ -330,6 +284,86 @@ impl Verifier {
         state.fetched = Some(Instant::now());
         Ok(())
     }
+}
+
+/// Reads a token's header and the key type its algorithm needs; refuses
+/// `none`, HMAC and anything that is not a compact JWS. No I/O.
+pub fn read_header(token: &str) -> Result<(jsonwebtoken::Header, &'static str), String> {
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| format!("not a signed JWT ({e})"))?;
+    let family = match header.alg {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => "RSA",
+        Algorithm::ES256 | Algorithm::ES384 => "EC",
+        other => return Err(format!("algorithm {other:?} is not accepted")),
+    };
+    Ok((header, family))
+}
+
+/// The claim checks of one verification.
+#[derive(Debug, Clone)]
+pub struct ClaimChecks<'a> {
+    /// Accepted `iss` values.
+    pub issuers: &'a [String],
+    /// `aud` must contain this; `None` skips the check.
+    pub audience: Option<&'a str>,
+    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub leeway: Duration,
+    /// The time `iat` is checked against (`exp` and `nbf` are checked
+    /// against the clock by jsonwebtoken).
+    pub now: SystemTime,
+}
+
+/// Checks the signature of `token` with `key`, then its claims. No I/O.
+pub fn check_signed(
+    token: &str,
+    header: &jsonwebtoken::Header,
+    key: &DecodingKey,
+    jwk_alg: Option<Algorithm>,
+    checks: &ClaimChecks<'_>,
+) -> Result<Claims, String> {
+    if jwk_alg.is_some_and(|a| a != header.alg) {
+        return Err("the token's algorithm differs from its key's".into());
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(checks.issuers);
+    match checks.audience {
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        }
+        None => {
+            validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "iss"]);
+        }
+    }
+    validation.validate_nbf = true;
+    validation.leeway = checks.leeway.as_secs();
+    let now = checks
+        .now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::ExpiredSignature => "expired".into(),
+            ErrorKind::ImmatureSignature => "not valid yet (nbf)".into(),
+            ErrorKind::InvalidIssuer => "wrong issuer".into(),
+            ErrorKind::InvalidAudience => "wrong audience".into(),
+            ErrorKind::InvalidSignature => "bad signature".into(),
+            other => format!("{other:?}"),
+        }
+    })?;
+    if let Some(iat) = data.claims.get("iat").and_then(serde_json::Value::as_u64)
+        && iat > now.saturating_add(checks.leeway.as_secs())
+    {
+        return Err("issued in the future (iat)".into());
+    }
+    Ok(data.claims)
 }
 
 /// A claim as a string.

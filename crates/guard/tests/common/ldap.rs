@@ -183,5 +183,10 @@ impl Drop for Slapd {
 /// The LDAP token for `user:password`.
 pub fn token(credentials: &str) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(credentials)
+    if let Some((_, password)) = credentials.split_once(':') {
+        super::secrets::register(password);
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(credentials);
+    super::secrets::register(&token);
+    token
 }

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod ldap;
 pub mod peers;
+pub mod secrets;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -37,9 +38,15 @@ impl Sandbox {
         cmd
     }
 
-    /// Runs `guard ARGS`, returning its output.
+    /// Runs `guard ARGS`, returning its output. Its standard error must
+    /// hold no registered secret (see [`secrets`]).
     pub fn run(&self, args: &[&str]) -> Output {
-        self.guard().args(args).output().expect("run guard")
+        let out = self.guard().args(args).output().expect("run guard");
+        secrets::assert_clean(
+            &format!("guard {args:?} (stderr)"),
+            &String::from_utf8_lossy(&out.stderr),
+        );
+        out
     }
 
     /// Runs `guard ARGS` and fails the test unless it succeeds.

@@ -221,6 +221,13 @@ impl GitlabStub {
                                 }
                                 _ => {}
                             }
+                            // gl-slow-*: alice, each call answered after 1 s (a busy upstream).
+                            let token = if token.starts_with("gl-slow") {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                "gl-alice".to_owned()
+                            } else {
+                                token
+                            };
                             let Some(user) = users.get(token.as_str()) else {
                                 return Ok(json(
                                     401,
@@ -351,7 +358,9 @@ impl OidcIssuer {
             &claims.to_string(),
         );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        v["token"].as_str().unwrap().to_owned()
+        let token = v["token"].as_str().unwrap().to_owned();
+        super::secrets::register(&token);
+        token
     }
 
     /// A new signing key; later tokens use it.
@@ -596,4 +605,42 @@ fn api_answer(path: &str) -> Option<String> {
         "/api/v1/namespaces/default/pods" => r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}"#.into(),
         _ => return None,
     })
+}
+
+/// A server on 127.0.0.1 that resets every connection once the request
+/// has arrived (an upstream behind a broken proxy). Stopped on drop.
+pub struct ResettingServer {
+    pub url: String,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl ResettingServer {
+    /// Starts it on the current tokio runtime.
+    pub async fn start() -> Self {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            loop {
+                let (mut tcp, _) = tokio::select! {
+                    a = listener.accept() => a.unwrap(),
+                    _ = &mut rx => return,
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = tcp.read(&mut buf).await;
+                    // SO_LINGER 0: closing sends RST instead of FIN.
+                    let _ = socket2_free_linger(&tcp);
+                    drop(tcp);
+                });
+            }
+        });
+        ResettingServer { url, _shutdown: tx }
+    }
+}
+
+#[allow(deprecated)]
+fn socket2_free_linger(tcp: &tokio::net::TcpStream) -> std::io::Result<()> {
+    tcp.set_linger(Some(Duration::ZERO))
 }

@@ -26,7 +26,7 @@ pub fn prepare(sb: &Sandbox) -> PathBuf {
 pub struct GuardServer {
     child: Child,
     pub port: u16,
-    log: Arc<Mutex<String>>,
+    pub log: Arc<Mutex<String>>,
 }
 
 impl GuardServer {
@@ -114,6 +114,9 @@ impl Drop for GuardServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            super::secrets::assert_clean("guard run (log)", &self.log());
+        }
     }
 }
 
@@ -159,8 +162,9 @@ pub fn kubectl_review(config: &Path, port: u16, body: &Path) -> std::process::Ou
         .unwrap()
 }
 
-/// A TokenReview request body.
+/// A TokenReview request body. The token is registered as a secret.
 pub fn review_body(version: &str, token: &str) -> String {
+    super::secrets::register(token);
     serde_json::json!({
         "apiVersion": format!("authentication.k8s.io/{version}"),
         "kind": "TokenReview",
