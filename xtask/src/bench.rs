@@ -2,6 +2,8 @@
 //! docs/performance.md.
 //!
 //! * `token-file`: loading a 1,000,000-line token file.
+//! * `upstream` (needs `oha`): a review through GitLab with a 50 ms
+//!   upstream: cache off, warm, and 500 identical concurrent reviews.
 //! * `server` (needs `oha` and Go): `guard run` (token-auth) against the Go
 //!   reference webhook (`xtask/bench/go-reference`, stdlib net/http +
 //!   crypto/tls doing the same TokenReview work), same PKI, same request,
@@ -28,11 +30,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         None | Some("all") => {
             token_file()?;
-            server(seconds)
+            server(seconds)?;
+            upstream(seconds)
         }
         Some("token-file") => token_file(),
         Some("server") => server(seconds),
-        Some(other) => bail!("unknown benchmark {other:?}: token-file, server or all"),
+        Some("upstream") => upstream(seconds),
+        Some(other) => bail!("unknown benchmark {other:?}: token-file, server, upstream or all"),
     }
 }
 
@@ -51,10 +55,10 @@ fn token_file() -> anyhow::Result<()> {
 }
 
 /// A server under test, killed on drop.
-struct Server {
-    name: &'static str,
-    child: Child,
-    port: u16,
+pub struct Server {
+    pub name: &'static str,
+    pub child: Child,
+    pub port: u16,
 }
 
 impl Drop for Server {
@@ -65,7 +69,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn rss_kib(&self, field: &str) -> u64 {
+    pub fn rss_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|s| {
@@ -82,7 +86,7 @@ impl Server {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -90,7 +94,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// `taskset -c CPU` when taskset exists (util-linux), so server and load
 /// generator do not fight over one core.
-fn pinned(cpu: &str, program: &Path) -> Command {
+pub fn pinned(cpu: &str, program: &Path) -> Command {
     if Command::new("taskset").arg("--version").output().is_ok() {
         let mut c = Command::new("taskset");
         c.args(["-c", cpu]).arg(program);
@@ -102,7 +106,7 @@ fn pinned(cpu: &str, program: &Path) -> Command {
 
 /// Time from spawning a server to its first accepted TCP connection (both
 /// servers measured the same way).
-fn wait_until_listening(port: u16, started: Instant) -> anyhow::Result<Duration> {
+pub fn wait_until_listening(port: u16, started: Instant) -> anyhow::Result<Duration> {
     loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(started.elapsed());
@@ -114,18 +118,21 @@ fn wait_until_listening(port: u16, started: Instant) -> anyhow::Result<Duration>
     }
 }
 
-struct Load {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    p999: f64,
-    success: f64,
+pub struct Load {
+    pub rps: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub success: f64,
+    /// HTTP status codes other than 200, with their counts.
+    pub not_ok: Vec<(String, u64)>,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn oha(
+pub fn oha(
     port: u16,
     pki: &Path,
+    client: &str,
     body: &Path,
     seconds: u64,
     connections: u32,
@@ -150,9 +157,9 @@ fn oha(
     .arg("--cacert")
     .arg(pki.join("ca.crt"))
     .arg("--cert")
-    .arg(pki.join("bench@token-auth.crt"))
+    .arg(pki.join(format!("{client}.crt")))
     .arg("--key")
-    .arg(pki.join("bench@token-auth.key"));
+    .arg(pki.join(format!("{client}.key")));
     if http2 {
         cmd.args(["--http2", "-c", "1", "-p", &connections.to_string()]);
     } else {
@@ -162,6 +169,28 @@ fn oha(
         cmd.arg("--disable-keepalive");
     }
     cmd.arg(format!("https://127.0.0.1:{port}{path}"));
+    run_oha(cmd)
+}
+
+/// `n` requests at once over one HTTP/2 connection.
+pub fn oha_burst(port: u16, pki: &Path, client: &str, body: &Path, n: u32) -> anyhow::Result<Load> {
+    let mut cmd = pinned("1", Path::new("oha"));
+    cmd.args(["--no-tui", "--output-format", "json", "-n", &n.to_string()])
+        .args(["-m", "POST", "-T", "application/json", "--http2", "-c", "1"])
+        .args(["-p", &n.to_string(), "-D"])
+        .arg(body)
+        .arg("--cacert")
+        .arg(pki.join("ca.crt"))
+        .arg("--cert")
+        .arg(pki.join(format!("{client}.crt")))
+        .arg("--key")
+        .arg(pki.join(format!("{client}.key")))
+        .arg(format!("https://127.0.0.1:{port}/tokenreviews"));
+    run_oha(cmd)
+}
+
+/// Runs oha (JSON output) and reads its summary.
+pub fn run_oha(mut cmd: Command) -> anyhow::Result<Load> {
     let out = cmd
         .output()
         .context("cannot run oha (cargo install oha --locked)")?;
@@ -169,14 +198,29 @@ fn oha(
         bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("oha output")?;
+    Ok(parse_oha(&v))
+}
+
+/// Reads oha's JSON summary.
+pub fn parse_oha(v: &serde_json::Value) -> Load {
     let ms = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    Ok(Load {
+    Load {
         rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
         p50: ms("p50"),
         p99: ms("p99"),
         p999: ms("p99.9"),
         success: v["summary"]["successRate"].as_f64().unwrap_or(0.0) * 100.0,
-    })
+        not_ok: v["statusCodeDistribution"]
+            .as_object()
+            .map(|codes| {
+                codes
+                    .iter()
+                    .filter(|(code, _)| code.as_str() != "200")
+                    .map(|(code, n)| (code.clone(), n.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 fn guard_init(guard: &Path, dir: &Path, algorithm: &str) -> anyhow::Result<()> {
@@ -354,6 +398,7 @@ fn server(seconds: u64) -> anyhow::Result<()> {
                         let l = oha(
                             s.port,
                             &pki,
+                            "bench@token-auth",
                             &body,
                             seconds,
                             c,
@@ -379,6 +424,7 @@ fn server(seconds: u64) -> anyhow::Result<()> {
             let l = oha(
                 s.port,
                 &pki,
+                "bench@token-auth",
                 &body,
                 seconds,
                 16,
@@ -394,6 +440,18 @@ fn server(seconds: u64) -> anyhow::Result<()> {
         println!();
     }
     Ok(())
+}
+
+fn upstream(seconds: u64) -> anyhow::Result<()> {
+    if Command::new("oha").arg("--version").output().is_err() {
+        bail!("oha is missing: cargo install oha --locked");
+    }
+    cargo(&["build", "--release", "--quiet", "--package", "guard"])?;
+    let root = workspace_root();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    let _ = std::fs::remove_dir_all(work.join("pki-upstream"));
+    crate::upstream::run(&root.join("target/release/guard"), &work, seconds)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -4,10 +4,13 @@
 //! * `cargo xtask demo`: builds guard and runs its main job on a scratch PKI.
 //! * `cargo xtask bench`: release-mode measurements (see docs/performance.md).
 //! * `cargo xtask fuzz`: the cargo-fuzz targets for a fixed time each.
+//! * `cargo xtask soak`: steady load with rotation; RSS over time.
 
 mod bench;
 mod demo;
 mod fuzz;
+mod soak;
+mod upstream;
 
 use std::process::Command;
 
@@ -30,6 +33,7 @@ fn run() -> anyhow::Result<()> {
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args.collect::<Vec<_>>()),
         Some("fuzz") => fuzz::run(&args.collect::<Vec<_>>()),
+        Some("soak") => soak::run(&args.collect::<Vec<_>>()),
         _ => {
             eprintln!("usage: cargo xtask <ci|demo|bench|fuzz>");
             eprintln!(
@@ -37,7 +41,10 @@ fn run() -> anyhow::Result<()> {
             );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
             eprintln!(
-                "  bench [token-file|server|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+                "  bench [token-file|server|upstream|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+            );
+            eprintln!(
+                "  soak [--minutes N]  steady load with rotation half way; fails on any failed review"
             );
             eprintln!(
                 "  fuzz [TARGET...] [--seconds N] [--cmin]  run the fuzz targets (default 60 s each)"

@@ -132,14 +132,14 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
             let (name, url, scope, var) = if args.provider == AuthProvider::Github {
                 (
                     "GitHub",
-                    "https://github.com/settings/tokens/new",
+                    "https://github.com/settings/tokens/new?scopes=read:org&description=guard",
                     "read:org",
                     "GITHUB_TOKEN",
                 )
             } else {
                 (
                     "GitLab",
-                    "https://gitlab.com/-/user_settings/personal_access_tokens",
+                    "https://gitlab.com/-/user_settings/personal_access_tokens?name=guard&scopes=read_api",
                     "read_api",
                     "GITLAB_TOKEN",
                 )
@@ -156,6 +156,10 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
                 return print_token(&token, None, true, "client.authentication.k8s.io/v1");
             }
             println!("Create a {name} personal access token at {url}");
+            if can_open_browser(args.oidc.no_browser) {
+                // Best effort: the instructions above stand on their own.
+                let _ = webbrowser::open(url);
+            }
             println!("with the {scope} scope (and nothing else). Then:");
             println!("    kubectl config set-credentials <user-name> --token=<token>");
             println!(
@@ -188,6 +192,15 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
         }
         other => bail!("guard get token does not support -o {other}"),
     }
+}
+
+/// Whether a browser can be started here: `$BROWSER` is set, a display is
+/// (Linux and the BSDs), or the system always has one (macOS, Windows).
+fn can_open_browser(no_browser: bool) -> bool {
+    let display = ["DISPLAY", "WAYLAND_DISPLAY", "BROWSER"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    !no_browser && (display || cfg!(any(target_os = "macos", target_os = "windows")))
 }
 
 /// The login settings for google, azure or oidc, with each provider's
@@ -244,11 +257,7 @@ fn oidc_login_config(
             .context("cannot find the user cache directory; pass --token-cache-dir")?
             .join("guard/oidc"),
     };
-    let display = ["DISPLAY", "WAYLAND_DISPLAY", "BROWSER"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-    let open_browser =
-        !args.no_browser && (display || cfg!(any(target_os = "macos", target_os = "windows")));
+    let open_browser = can_open_browser(args.no_browser);
     Ok(guard_oauth::LoginConfig {
         issuer,
         client_id,

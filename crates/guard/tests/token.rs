@@ -112,6 +112,40 @@ fn github_and_gitlab_explain_how_to_get_a_token() {
     let text = sb.ok(&["get", "token", "-o", "gitlab"]);
     assert!(text.contains("read_api"), "{text}");
 
+    // Where a browser can open ($BROWSER here), it opens the page with the
+    // scope filled in; --no-browser keeps it closed.
+    let opened = sb.home.path().join("opened");
+    let browser = sb.home.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for extra in [&["--no-browser"][..], &[]] {
+        let out = sb
+            .guard()
+            .args(["get", "token", "-o", "github"])
+            .args(extra)
+            .env("BROWSER", &browser)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    // The browser is started in the background: wait for its line.
+    common::server::eventually(std::time::Duration::from_secs(10), "the browser", || {
+        opened.exists()
+    });
+    let opened = std::fs::read_to_string(&opened).unwrap();
+    assert_eq!(
+        opened.trim(),
+        "https://github.com/settings/tokens/new?scopes=read:org&description=guard"
+    );
+
     let out = sb
         .guard()
         .args(["get", "token", "-o", "github", "--exec-credential"])

@@ -1,0 +1,249 @@
+//! `cargo xtask bench upstream`: a review through a network provider whose
+//! upstream answers after 50 ms: a GitLab API stand-in on 127.0.0.1 (every
+//! review costs two calls, `/user` and `/groups`). Measures the review with
+//! the cache off (every review goes upstream), with a warm cache, and a
+//! burst of 500 identical concurrent reviews on a cold cache (how many
+//! upstream calls they cost).
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+
+use crate::bench::{self, Load, Server};
+
+/// The upstream's answer time.
+const LATENCY: Duration = Duration::from_millis(50);
+
+/// The GitLab stand-in, on its own thread and runtime.
+struct SlowGitlab {
+    url: String,
+    calls: Arc<AtomicU64>,
+}
+
+fn start_stub() -> anyhow::Result<SlowGitlab> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            while let Ok((tcp, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let path = req.uri().path().to_owned();
+                        async move {
+                            tokio::time::sleep(LATENCY).await;
+                            let body = if path.ends_with("/user") {
+                                r#"{"id":42,"username":"alice","state":"active"}"#
+                            } else {
+                                r#"[{"id":7,"name":"devs","path":"devs","full_path":"acme/devs"}]"#
+                            };
+                            Ok::<_, Infallible>(
+                                hyper::Response::builder()
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from_static(body.as_bytes())))
+                                    .unwrap_or_default(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+    });
+    Ok(SlowGitlab { url, calls })
+}
+
+fn start_guard(guard: &Path, pki: &Path, base_url: &str, cache: bool) -> anyhow::Result<Server> {
+    let port = bench::free_port()?;
+    let mut cmd = bench::pinned("0", guard);
+    cmd.args([
+        "run",
+        &format!("--secure-addr=127.0.0.1:{port}"),
+        "--auth-providers=gitlab",
+        &format!("--gitlab.base-url={base_url}"),
+    ])
+    .arg(format!("--tls-ca-file={}", pki.join("ca.crt").display()))
+    .arg(format!(
+        "--tls-cert-file={}",
+        pki.join("server.crt").display()
+    ))
+    .arg(format!(
+        "--tls-private-key-file={}",
+        pki.join("server.key").display()
+    ))
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if !cache {
+        cmd.arg("--cache-size=0");
+    }
+    let child = cmd.spawn()?;
+    let server = Server {
+        name: "guard (Rust)",
+        child,
+        port,
+    };
+    bench::wait_until_listening(port, Instant::now())?;
+    Ok(server)
+}
+
+/// GET `path` over TLS (no client certificate), for /metrics.
+async fn https_get(port: u16, ca: &Path, path: &str) -> anyhow::Result<String> {
+    use rustls_pki_types::pem::PemObject as _;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(rustls_pki_types::ServerName::try_from("127.0.0.1")?, tcp)
+        .await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
+    tokio::spawn(conn);
+    let request = hyper::Request::get(path)
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))?;
+    let response = sender.send_request(request).await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn row(label: &str, load: &Load, upstream: u64) {
+    println!(
+        "| {label} | {:.0} | {:.1} | {:.1} | {:.1} | {upstream} |",
+        load.rps, load.p50, load.p99, load.success
+    );
+}
+
+/// Runs the three measurements.
+pub fn run(guard: &Path, work: &Path, seconds: u64) -> anyhow::Result<()> {
+    let dir = work.join("pki-upstream");
+    let d = dir.to_str().context("path")?;
+    for args in [
+        vec!["init", "ca", "--pki-dir", d],
+        vec!["init", "server", "--pki-dir", d, "--ips=127.0.0.1"],
+        vec!["init", "client", "bench", "-o", "gitlab", "--pki-dir", d],
+    ] {
+        if !Command::new(guard)
+            .args(&args)
+            .stdout(Stdio::null())
+            .status()?
+            .success()
+        {
+            bail!("guard {} failed", args.join(" "));
+        }
+    }
+    let pki = dir.join("pki");
+    let body = work.join("review-gitlab.json");
+    std::fs::write(
+        &body,
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"glpat-bench-0123456789"}}"#,
+    )?;
+    let stub = start_stub()?;
+    let client = "bench@gitlab";
+    println!(
+        "review through GitLab with a {} ms upstream (2 calls per review), HTTP/2 on one connection, {seconds} s:\n",
+        LATENCY.as_millis()
+    );
+    println!("| cache | streams | req/s | p50 ms | p99 ms | ok % | upstream calls |");
+    println!("|---|---|---|---|---|---|---|");
+    for (cache, streams, label) in [
+        (false, 1, "off"),
+        (false, 16, "off (identical reviews in flight coalesce)"),
+        (true, 16, "warm"),
+    ] {
+        let server = start_guard(guard, &pki, &stub.url, cache)?;
+        if cache {
+            // Warm it.
+            bench::oha(
+                server.port,
+                &pki,
+                client,
+                &body,
+                1,
+                1,
+                true,
+                true,
+                "/tokenreviews",
+            )?;
+        }
+        let before = stub.calls.load(Ordering::Relaxed);
+        let load = bench::oha(
+            server.port,
+            &pki,
+            client,
+            &body,
+            seconds,
+            streams,
+            true,
+            true,
+            "/tokenreviews",
+        )?;
+        row(
+            &format!("{label} | {streams}"),
+            &load,
+            stub.calls.load(Ordering::Relaxed) - before,
+        );
+    }
+
+    // 500 identical reviews at once on a cold cache: one HTTP/2 connection,
+    // as the API server sends them.
+    let server = start_guard(guard, &pki, &stub.url, true)?;
+    let before = stub.calls.load(Ordering::Relaxed);
+    let load = bench::oha_burst(server.port, &pki, client, &body, 500)?;
+    let calls = stub.calls.load(Ordering::Relaxed) - before;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let metrics = runtime.block_on(https_get(server.port, &pki.join("ca.crt"), "/metrics"))?;
+    let source = |s: &str| {
+        metric(
+            &metrics,
+            &format!("guard_review_cache_total{{provider=\"gitlab\",result=\"{s}\"}}"),
+        )
+    };
+    println!(
+        "\n500 identical concurrent reviews, cold cache: {calls} upstream calls; reviews: {} miss, {} coalesced, {} cache hit; p50 {:.1} ms, p99 {:.1} ms, ok {:.1} %",
+        source("miss"),
+        source("coalesced"),
+        source("hit"),
+        load.p50,
+        load.p99,
+        load.success
+    );
+    Ok(())
+}
