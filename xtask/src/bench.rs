@@ -223,11 +223,27 @@ pub fn parse_oha(v: &serde_json::Value) -> Load {
     }
 }
 
-fn guard_init(guard: &Path, dir: &Path, algorithm: &str) -> anyhow::Result<()> {
+/// Runs `guard ARGS` (output discarded), failing on a non-zero exit.
+pub fn guard_cli(guard: &Path, args: &[&str]) -> anyhow::Result<()> {
+    if !Command::new(guard)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()?
+        .success()
+    {
+        bail!("guard {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+/// A PKI under `dir/pki`: a CA, a server certificate for 127.0.0.1 with a
+/// key of `algorithm`, and the client certificate `bench@PROVIDER`.
+pub fn guard_init(guard: &Path, dir: &Path, algorithm: &str, provider: &str) -> anyhow::Result<()> {
     let d = dir.to_str().context("path")?;
-    for args in [
-        vec!["init", "ca", "--pki-dir", d],
-        vec![
+    guard_cli(guard, &["init", "ca", "--pki-dir", d])?;
+    guard_cli(
+        guard,
+        &[
             "init",
             "server",
             "--pki-dir",
@@ -236,37 +252,18 @@ fn guard_init(guard: &Path, dir: &Path, algorithm: &str) -> anyhow::Result<()> {
             "--key-algorithm",
             algorithm,
         ],
-        vec![
-            "init",
-            "client",
-            "bench",
-            "-o",
-            "token-auth",
-            "--pki-dir",
-            d,
-        ],
-    ] {
-        let st = Command::new(guard)
-            .args(&args)
-            .stdout(Stdio::null())
-            .status()?;
-        if !st.success() {
-            bail!("guard {} failed", args.join(" "));
-        }
-    }
-    Ok(())
+    )?;
+    guard_cli(
+        guard,
+        &["init", "client", "bench", "-o", provider, "--pki-dir", d],
+    )
 }
 
-fn start_guard(guard: &Path, pki: &Path, tokens: &Path) -> anyhow::Result<(Server, Duration)> {
-    let port = free_port()?;
-    let started = Instant::now();
-    let child = pinned("0", guard)
-        .args([
-            "run",
-            &format!("--secure-addr=127.0.0.1:{port}"),
-            "--auth-providers=token-auth",
-        ])
-        .arg(format!("--token-auth-file={}", tokens.display()))
+/// `guard run` on CPU 0 and 127.0.0.1:`port` with the TLS files of `pki`,
+/// logging warnings only to nowhere; the caller adds the providers.
+pub fn guard_run(guard: &Path, pki: &Path, port: u16) -> Command {
+    let mut cmd = pinned("0", guard);
+    cmd.args(["run", &format!("--secure-addr=127.0.0.1:{port}")])
         .arg(format!("--tls-ca-file={}", pki.join("ca.crt").display()))
         .arg(format!(
             "--tls-cert-file={}",
@@ -278,7 +275,31 @@ fn start_guard(guard: &Path, pki: &Path, tokens: &Path) -> anyhow::Result<(Serve
         ))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// A rustls client configuration that trusts the CA certificates in `ca`.
+pub fn trusting(ca: &Path) -> anyhow::Result<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    Ok(std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+fn start_guard(guard: &Path, pki: &Path, tokens: &Path) -> anyhow::Result<(Server, Duration)> {
+    let port = free_port()?;
+    let started = Instant::now();
+    let child = guard_run(guard, pki, port)
+        .arg("--auth-providers=token-auth")
+        .arg(format!("--token-auth-file={}", tokens.display()))
         .spawn()?;
     let server = Server {
         name: "guard (Rust)",
@@ -369,7 +390,7 @@ fn server(seconds: u64) -> anyhow::Result<()> {
     println!("runs of {seconds} s; servers pinned to CPU 0, oha to CPU 1\n");
     for algorithm in ["rsa2048", "ecdsa-p256"] {
         let pki_parent = work.join(format!("pki-{algorithm}"));
-        guard_init(&guard, &pki_parent, algorithm)?;
+        guard_init(&guard, &pki_parent, algorithm, "token-auth")?;
         let pki = pki_parent.join("pki");
         let (rust, rust_start) = start_guard(&guard, &pki, &tokens)?;
         let (go, go_start) = start_go(&go_bin, &pki)?;

@@ -77,7 +77,7 @@ const FUZZ_SMOKE_SECONDS: u64 = 10;
 /// Runs `cargo ARGS` in `dir` with `env`, failing on a non-zero exit.
 pub fn cargo_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new("cargo")
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
         .envs(env.iter().copied())
         .current_dir(dir)
@@ -91,16 +91,7 @@ pub fn cargo_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> a
 
 /// Runs `cargo ARGS` from the workspace root, failing on a non-zero exit.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(args)
-        .current_dir(workspace_root())
-        .status()
-        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    cargo_in(&workspace_root(), args, &[])
 }
 
 /// The workspace root (the parent of `xtask/`).

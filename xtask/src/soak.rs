@@ -8,7 +8,6 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -35,22 +34,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let work = root.join("target/soak");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let d = work.to_str().context("path")?;
-    for args in [
-        vec!["init", "ca", "--pki-dir", d],
-        vec!["init", "server", "--pki-dir", d, "--ips=127.0.0.1"],
-        vec![
-            "init",
-            "client",
-            "bench",
-            "-o",
-            "token-auth",
-            "--pki-dir",
-            d,
-        ],
-    ] {
-        step(&guard, &args)?;
-    }
+    bench::guard_init(&guard, &work, "rsa2048", "token-auth")?;
     let pki = work.join("pki");
     let tokens = work.join("tokens.csv");
     write_tokens(&tokens, 0)?;
@@ -62,25 +46,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     let port = bench::free_port()?;
     let log = std::fs::File::create(work.join("guard.log"))?;
-    let child = bench::pinned("0", &guard)
-        .args([
-            "run",
-            &format!("--secure-addr=127.0.0.1:{port}"),
-            "--auth-providers=token-auth",
-            "--reload-interval=1s",
-        ])
+    let child = bench::guard_run(&guard, &pki, port)
+        .args(["--auth-providers=token-auth", "--reload-interval=1s"])
         .arg(format!("--token-auth-file={}", tokens.display()))
-        .arg(format!("--tls-ca-file={}", pki.join("ca.crt").display()))
-        .arg(format!(
-            "--tls-cert-file={}",
-            pki.join("server.crt").display()
-        ))
-        .arg(format!(
-            "--tls-private-key-file={}",
-            pki.join("server.key").display()
-        ))
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
     let server = Server {
@@ -117,7 +86,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         samples.push((started.elapsed().as_secs(), server.rss_kib("VmRSS")));
         if !rotated && started.elapsed() >= total / 2 {
             write_tokens(&tokens, 1)?;
-            step(
+            let d = work.to_str().context("path")?;
+            bench::guard_cli(
                 &guard,
                 &[
                     "init",
@@ -189,18 +159,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn step(guard: &Path, args: &[&str]) -> anyhow::Result<()> {
-    if !Command::new(guard)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()?
-        .success()
-    {
-        bail!("guard {} failed", args.join(" "));
-    }
-    Ok(())
-}
-
 /// The token file: the soak's token and 1,000 others; `generation` changes
 /// the others, as an edited file would.
 fn write_tokens(path: &Path, generation: u32) -> anyhow::Result<()> {
@@ -264,17 +222,7 @@ fn pem_der(pem: &[u8]) -> anyhow::Result<Vec<u8>> {
 
 /// The certificate a new TLS connection is served.
 fn served_certificate(port: u16, ca: &Path) -> anyhow::Result<Vec<u8>> {
-    use rustls_pki_types::pem::PemObject as _;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
-        roots.add(cert?)?;
-    }
-    let config = Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let config = bench::trusting(ca)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

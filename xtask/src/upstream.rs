@@ -7,12 +7,10 @@
 
 use std::convert::Infallible;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 
@@ -78,32 +76,15 @@ fn start_stub() -> anyhow::Result<SlowGitlab> {
 
 fn start_guard(guard: &Path, pki: &Path, base_url: &str, cache: bool) -> anyhow::Result<Server> {
     let port = bench::free_port()?;
-    let mut cmd = bench::pinned("0", guard);
-    cmd.args([
-        "run",
-        &format!("--secure-addr=127.0.0.1:{port}"),
-        "--auth-providers=gitlab",
-        &format!("--gitlab.base-url={base_url}"),
-    ])
-    .arg(format!("--tls-ca-file={}", pki.join("ca.crt").display()))
-    .arg(format!(
-        "--tls-cert-file={}",
-        pki.join("server.crt").display()
-    ))
-    .arg(format!(
-        "--tls-private-key-file={}",
-        pki.join("server.key").display()
-    ))
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut cmd = bench::guard_run(guard, pki, port);
+    cmd.arg("--auth-providers=gitlab")
+        .arg(format!("--gitlab.base-url={base_url}"));
     if !cache {
         cmd.arg("--cache-size=0");
     }
-    let child = cmd.spawn()?;
     let server = Server {
         name: "guard (Rust)",
-        child,
+        child: cmd.spawn()?,
         port,
     };
     bench::wait_until_listening(port, Instant::now())?;
@@ -112,17 +93,9 @@ fn start_guard(guard: &Path, pki: &Path, base_url: &str, cache: bool) -> anyhow:
 
 /// GET `path` over TLS (no client certificate), for /metrics.
 async fn https_get(port: u16, ca: &Path, path: &str) -> anyhow::Result<String> {
-    use rustls_pki_types::pem::PemObject as _;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
-        roots.add(cert?)?;
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = bench::trusting(ca)?;
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = tokio_rustls::TlsConnector::from(config)
         .connect(rustls_pki_types::ServerName::try_from("127.0.0.1")?, tcp)
         .await?;
     let (mut sender, conn) =
@@ -152,21 +125,7 @@ fn row(label: &str, load: &Load, upstream: u64) {
 /// Runs the three measurements.
 pub fn run(guard: &Path, work: &Path, seconds: u64) -> anyhow::Result<()> {
     let dir = work.join("pki-upstream");
-    let d = dir.to_str().context("path")?;
-    for args in [
-        vec!["init", "ca", "--pki-dir", d],
-        vec!["init", "server", "--pki-dir", d, "--ips=127.0.0.1"],
-        vec!["init", "client", "bench", "-o", "gitlab", "--pki-dir", d],
-    ] {
-        if !Command::new(guard)
-            .args(&args)
-            .stdout(Stdio::null())
-            .status()?
-            .success()
-        {
-            bail!("guard {} failed", args.join(" "));
-        }
-    }
+    bench::guard_init(guard, &dir, "rsa2048", "gitlab")?;
     let pki = dir.join("pki");
     let body = work.join("review-gitlab.json");
     std::fs::write(

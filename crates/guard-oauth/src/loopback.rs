@@ -141,19 +141,25 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn ignores_strays_and_returns_the_code_with_the_right_state() {
+    /// A listener on a free port, and that port (read from its redirect URI).
+    async fn bound() -> (Loopback, u16) {
         let lb = Loopback::bind("127.0.0.1:0".parse().unwrap(), "127.0.0.1")
             .await
             .unwrap();
-        let port: u16 = lb
+        let port = lb
             .redirect_uri()
+            .trim_end_matches('/')
             .rsplit(':')
             .next()
             .unwrap()
-            .trim_end_matches('/')
             .parse()
             .unwrap();
+        (lb, port)
+    }
+
+    #[tokio::test]
+    async fn ignores_strays_and_returns_the_code_with_the_right_state() {
+        let (lb, port) = bound().await;
         assert_eq!(lb.redirect_uri(), format!("http://127.0.0.1:{port}/"));
         let waiter = tokio::spawn(lb.wait_for_code("s1"));
         assert!(get(port, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
@@ -172,17 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_redirect_fails_the_login_without_echoing_it() {
-        let lb = Loopback::bind("127.0.0.1:0".parse().unwrap(), "127.0.0.1")
-            .await
-            .unwrap();
-        let port: u16 = lb
-            .redirect_uri()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .parse()
-            .unwrap();
+        let (lb, port) = bound().await;
         let waiter = tokio::spawn(lb.wait_for_code("s1"));
         let page = get(
             port,

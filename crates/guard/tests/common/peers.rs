@@ -631,16 +631,11 @@ impl ResettingServer {
                     let mut buf = [0u8; 4096];
                     let _ = tcp.read(&mut buf).await;
                     // SO_LINGER 0: closing sends RST instead of FIN.
-                    let _ = socket2_free_linger(&tcp);
+                    let _ = tcp.set_zero_linger();
                     drop(tcp);
                 });
             }
         });
         ResettingServer { url, _shutdown: tx }
     }
-}
-
-#[allow(deprecated)]
-fn socket2_free_linger(tcp: &tokio::net::TcpStream) -> std::io::Result<()> {
-    tcp.set_linger(Some(Duration::ZERO))
 }
