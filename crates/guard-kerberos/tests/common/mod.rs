@@ -1,0 +1,2 @@
+//! Helpers shared by the crate's integration tests.
+pub mod kdc;
