@@ -18,6 +18,8 @@ pub const TARGETS: &[&str] = &[
     "ldap_token",
     "eks_token",
     "jwt",
+    "kerberos_token",
+    "keytab",
 ];
 
 /// `cargo xtask fuzz [TARGET...] [--seconds N] [--cmin]`

@@ -145,11 +145,78 @@ pub(crate) fn to_der<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// the first element are ignored: decrypted plaintext may carry the
 /// cipher's padding (des3-cbc-sha1).
 pub(crate) fn from_der<T: DeserializeOwned>(der: &[u8]) -> std::result::Result<T, String> {
-    picky_asn1_der::from_bytes(first_element(der)).map_err(|e| {
+    let element = first_element(der);
+    // picky-asn1-der trusts length fields (a huge one overflows its
+    // arithmetic): only well-formed DER reaches it.
+    check_structure(element, 0)?;
+    picky_asn1_der::from_bytes(element).map_err(|e| {
         let mut text = e.to_string();
         text.truncate(200);
         text
     })
+}
+
+/// How deep constructed elements may nest; Kerberos messages need about 12.
+const MAX_DEPTH: usize = 32;
+
+/// Checks that `der` is exactly a sequence of complete TLV elements: tags
+/// readable, definite lengths of at most 4 bytes that fit in what contains
+/// them, constructed contents made of complete elements in turn.
+fn check_structure(mut der: &[u8], depth: usize) -> std::result::Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("nested too deep".into());
+    }
+    while !der.is_empty() {
+        let (constructed, header, len) = read_header(der)?;
+        let end = header
+            .checked_add(len)
+            .filter(|end| *end <= der.len())
+            .ok_or("an element longer than what contains it")?;
+        if constructed {
+            check_structure(&der[header..end], depth + 1)?;
+        }
+        der = &der[end..];
+    }
+    Ok(())
+}
+
+/// Whether an element is constructed, its header's size and its length.
+fn read_header(der: &[u8]) -> std::result::Result<(bool, usize, usize), String> {
+    let (&tag, _) = der.split_first().ok_or("truncated")?;
+    let constructed = tag & 0x20 != 0;
+    let mut at = 1;
+    if tag & 0x1f == 0x1f {
+        // High tag number: base-128 bytes, the last without bit 8.
+        loop {
+            let b = *der.get(at).ok_or("a truncated tag")?;
+            at += 1;
+            if at > 5 {
+                return Err("a tag number too large".into());
+            }
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    let first = *der.get(at).ok_or("a truncated length")?;
+    at += 1;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 {
+            return Err("an indefinite length (not DER)".into());
+        }
+        if n > 4 {
+            return Err("a length field of more than 4 bytes".into());
+        }
+        let bytes = der.get(at..at + n).ok_or("a truncated length")?;
+        at += n;
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    Ok((constructed, at, len))
 }
 
 /// The first DER element (tag, length, contents) of `der`, or all of `der`
@@ -225,6 +292,35 @@ mod tests {
         assert_eq!(first_element(&[0x30]), &[0x30]);
         assert_eq!(first_element(&[0x30, 0x85, 1, 2, 3, 4, 5]).len(), 7);
         assert_eq!(first_element(&[0x30, 0x81]).len(), 2);
+    }
+
+    #[test]
+    fn malformed_structures_are_refused_before_decoding() {
+        // A length of 8 bytes of 0xff (found by fuzzing: it overflows
+        // picky-asn1-der's arithmetic).
+        let huge = [
+            0x6e, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0x00,
+        ];
+        assert!(from_der::<IntegerAsn1>(&huge).is_err());
+        // Inner elements longer than their container.
+        assert!(check_structure(&[0x30, 0x03, 0x02, 0x05, 0x00], 0).is_err());
+        // Indefinite length.
+        assert!(check_structure(&[0x30, 0x80, 0x00, 0x00], 0).is_err());
+        // Nesting beyond the limit.
+        let mut deep = Vec::new();
+        for _ in 0..40 {
+            deep.insert(0, 0x30);
+            let len = deep.len() - 1;
+            deep.insert(1, len as u8);
+        }
+        assert!(check_structure(&deep, 0).is_err());
+        // A well-formed message passes.
+        let ok = to_der(&flags(0x4000_0000)).unwrap();
+        assert!(check_structure(&ok, 0).is_ok());
+        assert!(
+            check_structure(&[0x7f, 0x81, 0x00, 0x00], 0).is_ok(),
+            "a two-byte tag"
+        );
     }
 
     #[test]
