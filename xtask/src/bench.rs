@@ -2,6 +2,9 @@
 //! docs/performance.md.
 //!
 //! * `token-file`: loading a 1,000,000-line token file.
+//! * `kerberos` (needs Debian's krb5-kdc, krb5-admin-server, krb5-user):
+//!   verifying Kerberos tokens with a keytab, making them, getting service
+//!   tickets from a real MIT KDC.
 //! * `upstream` (needs `oha`): a review through GitLab with a 50 ms
 //!   upstream: cache off, warm, and 500 identical concurrent reviews.
 //! * `server` (needs `oha` and Go): `guard run` (token-auth) against the Go
@@ -30,13 +33,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         None | Some("all") => {
             token_file()?;
+            kerberos()?;
             server(seconds)?;
             upstream(seconds)
         }
         Some("token-file") => token_file(),
+        Some("kerberos") => kerberos(),
         Some("server") => server(seconds),
         Some("upstream") => upstream(seconds),
-        Some(other) => bail!("unknown benchmark {other:?}: token-file, server, upstream or all"),
+        Some(other) => {
+            bail!("unknown benchmark {other:?}: token-file, kerberos, server, upstream or all")
+        }
     }
 }
 
@@ -51,6 +58,18 @@ fn token_file() -> anyhow::Result<()> {
         "token_file_load",
         "--",
         "1000000",
+    ])
+}
+
+fn kerberos() -> anyhow::Result<()> {
+    cargo(&[
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "guard-kerberos",
+        "--example",
+        "kerberos_bench",
     ])
 }
 

@@ -41,7 +41,7 @@ fn run() -> anyhow::Result<()> {
             );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
             eprintln!(
-                "  bench [token-file|server|upstream|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+                "  bench [token-file|kerberos|server|upstream|all] [--seconds N]  release-mode measurements (docs/performance.md)"
             );
             eprintln!(
                 "  soak [--minutes N]  steady load with rotation half way; fails on any failed review"
