@@ -81,7 +81,11 @@ fn main() {
     let now = SystemTime::now();
     let started = Instant::now();
     let made: Vec<String> = (0..tokens)
-        .map(|i| ticket.token_at(now + Duration::from_micros(i as u64)).unwrap())
+        .map(|i| {
+            ticket
+                .token_at(now + Duration::from_micros(i as u64))
+                .unwrap()
+        })
         .collect();
     let making = started.elapsed();
     println!(

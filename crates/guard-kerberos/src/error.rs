@@ -42,8 +42,21 @@ pub enum Denial {
     },
     /// The ticket is encrypted with an encryption type the keytab has no key
     /// for (or that this implementation does not support).
-    #[error("the ticket is encrypted with enctype {enctype}, which the keytab has no key for")]
+    #[error(
+        "the ticket is encrypted with {}, which the keytab has no key for",
+        crate::crypto::enctype_name(*enctype)
+    )]
     NoKeyForEnctype {
+        /// The ticket's encryption type number.
+        enctype: i32,
+    },
+    /// The ticket is encrypted with an encryption type this implementation
+    /// cannot decrypt (RC4, aes-sha2).
+    #[error(
+        "the ticket is encrypted with {}, which guard does not support (use aes256-cts-hmac-sha1-96 or aes128-cts-hmac-sha1-96 keys)",
+        crate::crypto::enctype_name(*enctype)
+    )]
+    UnsupportedEnctype {
         /// The ticket's encryption type number.
         enctype: i32,
     },

@@ -40,6 +40,10 @@ pub struct VerifierOptions {
     pub clock_skew: Duration,
     /// How often [`Verifier::verify`] looks at the keytab file for a change.
     pub reload_interval: Duration,
+    /// Refuse an authenticator seen before (RFC 4120 3.2.3). The same token
+    /// verified twice is then refused the second time: a webhook must answer
+    /// repeated reviews of one token from its result cache.
+    pub detect_replays: bool,
 }
 
 impl Default for VerifierOptions {
@@ -49,6 +53,7 @@ impl Default for VerifierOptions {
             realm: None,
             clock_skew: Duration::from_secs(300),
             reload_interval: Duration::from_secs(10),
+            detect_replays: true,
         }
     }
 }
@@ -296,6 +301,9 @@ impl Verifier {
             .into());
         }
 
+        if !self.options.detect_replays {
+            return Ok(client);
+        }
         // Last, so that refused tokens do not fill the cache.
         let seen = Seen {
             client: client.to_string(),
@@ -382,6 +390,9 @@ fn decrypt_ticket(
         int32(&enc.etype.0).ok_or_else(|| Denial::Malformed("the ticket's enctype".into()))?;
     let kvno = enc.kvno.0.as_ref().and_then(|k| uint32(&k.0));
     let cipher = &enc.cipher.0.0;
+    if !is_supported(enctype) {
+        return Err(Denial::UnsupportedEnctype { enctype }.into());
+    }
 
     let for_service: Vec<&Entry> = keytab
         .keys()

@@ -309,3 +309,63 @@ pub(crate) mod mint {
         ServiceTicket(cred)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const CONF: &str = "[libdefaults]\n default_realm = DEFAULT.TEST\n\
+        [domain_realm]\n .corp.example.com = CORP.EXAMPLE.COM\n";
+
+    #[test]
+    fn the_service_realm_comes_from_the_spn_the_host_or_the_default() {
+        let client = Client::with_config(Krb5Config::parse(CONF));
+        let realm = |spn: &str| {
+            client
+                .service_principal(spn, "USER.TEST")
+                .unwrap()
+                .realm()
+                .to_owned()
+        };
+        assert_eq!(
+            realm("HTTP/guard.corp.example.com@EXPLICIT.TEST"),
+            "EXPLICIT.TEST"
+        );
+        assert_eq!(realm("HTTP/guard.corp.example.com"), "CORP.EXAMPLE.COM");
+        assert_eq!(realm("HTTP/guard.elsewhere.org"), "DEFAULT.TEST");
+        let bare = Client::with_config(Krb5Config::parse(""));
+        let p = bare
+            .service_principal("HTTP/guard.elsewhere.org", "USER.TEST")
+            .unwrap();
+        assert_eq!(p.to_string(), "HTTP/guard.elsewhere.org@USER.TEST");
+        assert!(matches!(
+            bare.service_principal("HTTP//x", "R"),
+            Err(KerberosError::BadPrincipal { .. })
+        ));
+    }
+
+    #[test]
+    fn an_explicit_ccache_wins() {
+        let client = Client::with_config(Krb5Config::parse(CONF)).ccache("FILE:/some/where");
+        assert_eq!(client.ccache_path().unwrap(), PathBuf::from("/some/where"));
+        let err = Client::with_config(Krb5Config::parse(CONF))
+            .ccache("KEYRING:persistent:1000")
+            .service_ticket_from_ccache("HTTP/x")
+            .unwrap_err();
+        assert!(err.to_string().contains("KRB5CCNAME=FILE:"), "{err}");
+    }
+
+    #[test]
+    fn a_password_login_without_any_realm_is_a_clear_error() {
+        let client = Client::with_config(Krb5Config::parse(""));
+        let err = client
+            .service_ticket_with_password("alice", None, "pw", "HTTP/x")
+            .unwrap_err();
+        assert!(matches!(err, KerberosError::NoRealm { .. }), "{err}");
+        let err = client
+            .service_ticket_with_password("alice", Some("NOKDC.TEST"), "pw", "HTTP/x")
+            .unwrap_err();
+        assert!(matches!(err, KerberosError::NoKdc { .. }), "{err}");
+    }
+}

@@ -109,6 +109,15 @@ fn the_same_authenticator_twice_is_a_replay_but_a_new_one_is_fine() {
     // A new authenticator for the same ticket, one microsecond later.
     let again = t.token_at(now() + Duration::from_micros(1)).unwrap();
     v.verify_at(&again, now() + MIN).unwrap();
+
+    // Replay detection off: the same token verifies again.
+    let options = VerifierOptions {
+        detect_replays: false,
+        ..VerifierOptions::default()
+    };
+    let (_s, lenient) = verifier(vec![http.entry()], options);
+    lenient.verify_at(&token, now()).unwrap();
+    lenient.verify_at(&token, now()).unwrap();
 }
 
 #[test]
@@ -267,6 +276,38 @@ fn key_versions_and_types_must_match_the_keytab() {
     spec.kvno = None;
     v.verify_at(&ticket(&spec).token_at(now()).unwrap(), now())
         .unwrap();
+}
+
+#[test]
+fn an_rc4_ticket_is_a_denial_even_with_an_rc4_key_in_the_keytab() {
+    let aes = Service::new("HTTP/a@R", 1);
+    let rc4 = Entry {
+        principal: aes.principal.clone(),
+        kvno: 1,
+        key: Key::new(23, vec![0x23; 16]),
+    };
+    let (_s, v) = verifier(vec![aes.entry(), rc4], VerifierOptions::default());
+    // An RC4 ticket cannot be minted here: take an aes one and relabel its
+    // encryption type, as the verifier reads it before any decryption.
+    let der = aes.ticket_for(&p("alice@R")).ap_req_at(now()).unwrap();
+    let relabelled = relabel_ticket_enctype(&der, 23);
+    let err = v
+        .verify_at(&crate::token::encode(&relabelled), now())
+        .unwrap_err();
+    assert_eq!(
+        err.denial(),
+        Some(&Denial::UnsupportedEnctype { enctype: 23 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("arcfour-hmac"), "{err}");
+}
+
+/// The AP-REQ with its ticket's enc-part etype replaced.
+fn relabel_ticket_enctype(der: &[u8], enctype: i32) -> Vec<u8> {
+    use picky_krb::messages::ApReq;
+    let mut ap_req: ApReq = crate::der::from_der(der).unwrap();
+    ap_req.0.ticket.0.0.enc_part.0.etype.0 = crate::der::int(enctype.into());
+    crate::der::to_der(&ap_req).unwrap()
 }
 
 #[test]
