@@ -502,3 +502,11 @@ fn errors_never_contain_key_material() {
     let text = format!("{v:?}");
     assert!(!text.contains("bytes"), "{text}");
 }
+
+#[test]
+fn the_verifier_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Verifier>();
+    shared::<crate::client::Client>();
+    shared::<crate::client::ServiceTicket>();
+}
