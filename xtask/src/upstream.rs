@@ -74,11 +74,19 @@ fn start_stub() -> anyhow::Result<SlowGitlab> {
     Ok(SlowGitlab { url, calls })
 }
 
-fn start_guard(guard: &Path, pki: &Path, base_url: &str, cache: bool) -> anyhow::Result<Server> {
-    let port = bench::free_port()?;
+/// `guard run` for GitLab on a free port, with its plain probe port on
+/// another (returned too).
+fn start_guard(
+    guard: &Path,
+    pki: &Path,
+    base_url: &str,
+    cache: bool,
+) -> anyhow::Result<(Server, u16)> {
+    let (port, probe_port) = (bench::free_port()?, bench::free_port()?);
     let mut cmd = bench::guard_run(guard, pki, port);
     cmd.arg("--auth-providers=gitlab")
-        .arg(format!("--gitlab.base-url={base_url}"));
+        .arg(format!("--gitlab.base-url={base_url}"))
+        .arg(format!("--probe-addr=127.0.0.1:{probe_port}"));
     if !cache {
         cmd.arg("--cache-size=0");
     }
@@ -88,18 +96,14 @@ fn start_guard(guard: &Path, pki: &Path, base_url: &str, cache: bool) -> anyhow:
         port,
     };
     bench::wait_until_listening(port, Instant::now())?;
-    Ok(server)
+    Ok((server, probe_port))
 }
 
-/// GET `path` over TLS (no client certificate), for /metrics.
-async fn https_get(port: u16, ca: &Path, path: &str) -> anyhow::Result<String> {
-    let config = bench::trusting(ca)?;
+/// GET `path` over plain HTTP on the probe port, for /metrics.
+async fn probe_get(port: u16, path: &str) -> anyhow::Result<String> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(rustls_pki_types::ServerName::try_from("127.0.0.1")?, tcp)
-        .await?;
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
     tokio::spawn(conn);
     let request = hyper::Request::get(path)
         .header("host", "127.0.0.1")
@@ -145,7 +149,7 @@ pub fn run(guard: &Path, work: &Path, seconds: u64) -> anyhow::Result<()> {
         (false, 16, "off (identical reviews in flight coalesce)"),
         (true, 16, "warm"),
     ] {
-        let server = start_guard(guard, &pki, &stub.url, cache)?;
+        let (server, _) = start_guard(guard, &pki, &stub.url, cache)?;
         if cache {
             // Warm it.
             bench::oha(
@@ -181,14 +185,14 @@ pub fn run(guard: &Path, work: &Path, seconds: u64) -> anyhow::Result<()> {
 
     // 500 identical reviews at once on a cold cache: one HTTP/2 connection,
     // as the API server sends them.
-    let server = start_guard(guard, &pki, &stub.url, true)?;
+    let (server, probe_port) = start_guard(guard, &pki, &stub.url, true)?;
     let before = stub.calls.load(Ordering::Relaxed);
     let load = bench::oha_burst(server.port, &pki, client, &body, 500)?;
     let calls = stub.calls.load(Ordering::Relaxed) - before;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let metrics = runtime.block_on(https_get(server.port, &pki.join("ca.crt"), "/metrics"))?;
+    let metrics = runtime.block_on(probe_get(probe_port, "/metrics"))?;
     let source = |s: &str| {
         metric(
             &metrics,

@@ -87,39 +87,49 @@ where
             method_not_allowed("POST")
         }
     } else {
-        match path {
-            "/healthz" | "/readyz" if matches!(method, Method::GET | Method::HEAD) => json(
-                StatusCode::OK,
-                format!(
-                    "{{\"status\":\"ok\",\"version\":\"{}\"}}",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            ),
-            "/healthz" | "/readyz" => method_not_allowed("GET, HEAD"),
-            "/metrics" if method == Method::GET => {
-                let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render())));
-                resp.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-                resp
-            }
-            "/metrics" => method_not_allowed("GET"),
-            _ => {
-                let mut resp =
-                    Response::new(Full::new(Bytes::from_static(b"404 page not found\n")));
-                *resp.status_mut() = StatusCode::NOT_FOUND;
-                resp.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                resp
-            }
-        }
+        observability(&state, path, &method)
     };
     Ok(response)
+}
+
+/// Serves one request on the plain probe port: `/healthz`, `/readyz` and
+/// `/metrics`, nothing else (no reviews without TLS).
+pub async fn handle_probe<B>(state: Arc<AppState>, req: Request<B>) -> Result<Resp, Infallible> {
+    Ok(observability(&state, req.uri().path(), req.method()))
+}
+
+/// Health, readiness and metrics; 404 for anything else.
+fn observability(state: &AppState, path: &str, method: &Method) -> Resp {
+    match path {
+        "/healthz" | "/readyz" if matches!(*method, Method::GET | Method::HEAD) => json(
+            StatusCode::OK,
+            format!(
+                "{{\"status\":\"ok\",\"version\":\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ),
+        "/healthz" | "/readyz" => method_not_allowed("GET, HEAD"),
+        "/metrics" if *method == Method::GET => {
+            let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render())));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            resp
+        }
+        "/metrics" => method_not_allowed("GET"),
+        _ => {
+            let mut resp = Response::new(Full::new(Bytes::from_static(b"404 page not found\n")));
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            resp
+        }
+    }
 }
 
 async fn token_review<B>(state: &AppState, client: Option<&ClientIdentity>, req: Request<B>) -> Resp

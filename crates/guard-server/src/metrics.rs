@@ -46,6 +46,11 @@ struct ProviderSource {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -63,6 +68,8 @@ pub struct Metrics {
     upstream_errors: Family<ProviderLabel, Counter>,
     connections_open: Gauge<i64, AtomicI64>,
     connection_limit_waits: Counter,
+    connections_closed: Family<ReasonLabel, Counter>,
+    handshake_failures: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -156,7 +163,21 @@ impl Metrics {
             "Times the connection limit was reached and new connections had to wait",
             connection_limit_waits.clone(),
         );
+        let connections_closed = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "guard_connections_closed",
+            "Client connections on the review port that ended, by reason: peer (the client closed it or it broke), handshake_failed, first_request_timeout (no complete request in time: dropped), idle_timeout, max_age, shutdown (closed gracefully)",
+            connections_closed.clone(),
+        );
+        let handshake_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "guard_tls_handshake_failures",
+            "Failed TLS handshakes on the review port, by reason: no_certificate, unknown_ca, expired, not_yet_valid, wrong_purpose, bad_certificate, client_refused_server_certificate, protocol, aborted, timeout",
+            handshake_failures.clone(),
+        );
         Metrics {
+            connections_closed,
+            handshake_failures,
             connections_open,
             connection_limit_waits,
             registry,
@@ -233,6 +254,20 @@ impl Metrics {
     /// The connection limit was reached.
     pub(crate) fn connection_limit_reached(&self) {
         self.connection_limit_waits.inc();
+    }
+
+    /// A connection on the review port ended.
+    pub(crate) fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// A TLS handshake on the review port failed.
+    pub(crate) fn handshake_failed(&self, reason: &'static str) {
+        self.handshake_failures
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

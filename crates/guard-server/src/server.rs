@@ -4,14 +4,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
 use guard_auth::Authenticator;
+use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 
+use crate::connection::{Activity, Clock, CloseReason, Deadlines, TrackedBody, drive};
 use crate::handler::{AppState, Limits};
+use crate::handshake::{Refusal, RefusalLog};
+use crate::request_body::{self, Watched};
 use crate::{ClientIdentity, Metrics, TlsReloader};
 
 /// Why the server cannot start.
@@ -41,7 +52,7 @@ pub enum ServerError {
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Time to complete the TLS handshake, the request head and the body.
+    /// Time to receive a request body.
     pub read_timeout: Duration,
     /// Time to answer a request once received.
     pub write_timeout: Duration,
@@ -52,9 +63,21 @@ pub struct ServerConfig {
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
     /// Most connections served at once; further ones wait in the listen
-    /// backlog until a slot frees (slow and idle clients are dropped after
-    /// `read_timeout`, so slots do free).
+    /// backlog until a slot frees (the deadlines below make sure slots do
+    /// free).
     pub max_connections: usize,
+    /// From accept to the first complete request head: TLS handshake,
+    /// protocol detection, HTTP/2 preface and SETTINGS, the head itself.
+    pub first_request_timeout: Duration,
+    /// A connection with no request in progress for this long is closed
+    /// gracefully (HTTP/2: GOAWAY). `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A connection older than this is closed gracefully (less up to 10 %
+    /// jitter). `None`: never.
+    pub max_connection_age: Option<Duration>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are also served over
+    /// plain HTTP (`HOST:PORT` or `:PORT`). `None`: not served.
+    pub probe_addr: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +89,22 @@ impl Default for ServerConfig {
             reload_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
             max_connections: 4096,
+            first_request_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(60)),
+            max_connection_age: Some(Duration::from_secs(30 * 60)),
+            probe_addr: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            first_request: self.first_request_timeout,
+            idle: self.idle_timeout,
+            max_age: self.max_connection_age,
+            // Requests already received are answered within the write timeout.
+            grace: self.write_timeout,
         }
     }
 }
@@ -99,8 +138,9 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
         .map_err(bind_err)
 }
 
-/// Serves reviews on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish (up to the grace period).
+/// Serves reviews on `listener` (and probes on `config.probe_addr`) until
+/// `shutdown` completes, then lets in-flight requests finish (up to the
+/// grace period).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<TlsReloader>,
@@ -117,24 +157,35 @@ pub async fn serve(
             read_timeout: config.read_timeout,
         },
     });
+    let shared = Arc::new(Shared {
+        state: state.clone(),
+        builder: http_builder(),
+        deadlines: config.deadlines(),
+        write_timeout: config.write_timeout,
+        refusals: RefusalLog::default(),
+    });
+    let (stop, stopping) = watch::channel(false);
+    let _probes = match &config.probe_addr {
+        Some(addr) => {
+            let probe_listener = bind(addr).await?;
+            if let Ok(local) = probe_listener.local_addr() {
+                tracing::info!(
+                    "probes and metrics (/healthz, /readyz, /metrics) over plain HTTP on {local}"
+                );
+            }
+            Some(AbortOnDrop(tokio::spawn(crate::probe::serve(
+                probe_listener,
+                shared.clone(),
+                stopping.clone(),
+            ))))
+        }
+        None => None,
+    };
     let _reloader = AbortOnDrop(tls.spawn_reloader(config.reload_interval));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(250)
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10));
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let max_connections = config.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
+    let slots = Arc::new(Semaphore::new(max_connections as usize));
     let mut warned_at: Option<std::time::Instant> = None;
     loop {
         let slot = match slots.clone().try_acquire_owned() {
@@ -171,51 +222,19 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-        let (state, builder, watcher) = (state.clone(), builder.clone(), graceful.watcher());
-        let (read_timeout, write_timeout) = (config.read_timeout, config.write_timeout);
+        let (shared, stopping) = (shared.clone(), stopping.clone());
         let open = state.metrics.open_connection();
         tokio::spawn(async move {
             let _slot = (slot, open);
-            let stream = match tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, "TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let client =
-                ClientIdentity::from_peer(stream.get_ref().1.peer_certificates()).map(Arc::new);
-            let service = service_fn(move |req| {
-                let (state, client) = (state.clone(), client.clone());
-                async move {
-                    match tokio::time::timeout(
-                        write_timeout,
-                        crate::handler::handle(state, client, req),
-                    )
-                    .await
-                    {
-                        Ok(resp) => resp,
-                        Err(_) => Ok(crate::handler::timed_out(write_timeout)),
-                    }
-                }
-            });
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
+            tls_connection(tcp, peer, acceptor, &shared, stopping).await;
         });
     }
 
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop.send(true);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = slots.acquire_many(max_connections) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(config.shutdown_grace) => {
             tracing::warn!("grace period of {:?} over; closing the remaining connections", config.shutdown_grace);
         }
@@ -223,7 +242,137 @@ pub async fn serve(
     Ok(())
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub(crate) state: Arc<AppState>,
+    pub(crate) builder: auto::Builder<TokioExecutor>,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) write_timeout: Duration,
+    refusals: RefusalLog,
+}
+
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Request heads are bounded by the first-request deadline and, between
+    // keep-alive requests, by the idle timeout (crate::connection), so
+    // hyper's own header timer stays off.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(250)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    builder
+}
+
+/// One connection on the review port: handshake, then HTTP until a
+/// deadline or the client closes it.
+async fn tls_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: &Shared,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let metrics = &shared.state.metrics;
+    let clock = Clock::start(Instant::now(), &shared.deadlines);
+    let stream = match tokio::time::timeout_at(clock.first_request_by(), acceptor.accept(tcp)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            let refusal = Refusal::of(&e);
+            metrics.handshake_failed(refusal.label());
+            metrics.connection_closed(CloseReason::HandshakeFailed.label());
+            shared.refusals.record(peer, refusal, &e);
+            return;
+        }
+        Err(_) => {
+            metrics.handshake_failed(Refusal::Timeout.label());
+            metrics.connection_closed(CloseReason::FirstRequestTimeout.label());
+            shared
+                .refusals
+                .record(peer, Refusal::Timeout, &"handshake not finished in time");
+            return;
+        }
+    };
+    let client = ClientIdentity::from_peer(stream.get_ref().1.peer_certificates()).map(Arc::new);
+    let mut deadlines = shared.deadlines;
+    if client.is_none() {
+        // Probes (only with optional client certificates): one request.
+        deadlines.idle = Some(Duration::ZERO);
+    }
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let (state, activity, write_timeout) =
+            (shared.state.clone(), activity.clone(), shared.write_timeout);
+        service_fn(move |req: Request<Incoming>| {
+            let in_flight = activity.request_started();
+            let (state, client) = (state.clone(), client.clone());
+            async move {
+                let response = answer_review_port(state, client, req, write_timeout).await;
+                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
+            }
+        })
+    };
+    let conn = shared
+        .builder
+        .serve_connection(TokioIo::new(stream), service);
+    let reason = drive(conn, &activity, &deadlines, &clock, &mut stopping).await;
+    metrics.connection_closed(reason.label());
+    if reason == CloseReason::FirstRequestTimeout {
+        tracing::debug!(%peer, "no complete request within the first-request deadline: connection dropped");
+    }
+}
+
+/// Answers one request on the review port within the write timeout, then
+/// finishes reading its body so the client sees the answer.
+async fn answer_review_port(
+    state: Arc<AppState>,
+    client: Option<Arc<ClientIdentity>>,
+    req: Request<Incoming>,
+    write_timeout: Duration,
+) -> Response<Full<Bytes>> {
+    let limits = state.limits;
+    let (parts, mut body) = req.into_parts();
+    let expects_continue = expects_continue(&parts.headers);
+    let read = AtomicBool::new(false);
+    let handled = tokio::time::timeout(
+        write_timeout,
+        crate::handler::handle(
+            state,
+            client,
+            Request::from_parts(parts, Watched::new(&mut body, &read)),
+        ),
+    )
+    .await;
+    let response = match handled {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => crate::handler::timed_out(write_timeout),
+    };
+    request_body::finish(
+        &mut body,
+        read.load(Ordering::Relaxed),
+        expects_continue,
+        limits.max_body,
+        limits.read_timeout,
+    )
+    .await;
+    response
+}
+
+pub(crate) fn expects_continue(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

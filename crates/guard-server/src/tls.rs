@@ -23,6 +23,23 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The server's private key (`--tls-private-key-file`).
     pub key: PathBuf,
+    /// Whether the handshake requires a client certificate.
+    pub client_auth: ClientAuth,
+}
+
+/// Whether a client must present a certificate to complete the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No certificate, no connection: a client that cannot prove it holds a
+    /// certificate from the CA never gets past the handshake, so it cannot
+    /// hold a connection slot beyond it either. Probes and Prometheus use
+    /// the plain probe port.
+    #[default]
+    Required,
+    /// Go Guard's behaviour: a certificate is verified when presented, and
+    /// connections without one reach `/healthz`, `/readyz` and `/metrics`
+    /// (reviews still need one: 401).
+    Optional,
 }
 
 impl TlsFiles {
@@ -51,10 +68,13 @@ impl TlsFiles {
                 .map_err(|e| tls_err(&self.ca, format!("not a usable CA certificate ({e})")))?;
         }
         let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| tls_err(&self.ca, e.to_string()))?;
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        let verifier = match self.client_auth {
+            ClientAuth::Required => verifier,
+            ClientAuth::Optional => verifier.allow_unauthenticated(),
+        }
+        .build()
+        .map_err(|e| tls_err(&self.ca, e.to_string()))?;
 
         let chain = read_certs(&self.cert)?;
         let key_data = std::fs::read(&self.key).map_err(|e| tls_err(&self.key, e.to_string()))?;

@@ -382,7 +382,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub providers: ProviderFlags,
 
-    /// Time allowed to receive a request (TLS handshake, head and body).
+    /// Time allowed to receive a request body.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub server_read_timeout: Duration,
 
@@ -415,6 +415,9 @@ pub struct RunArgs {
     /// more wait in the listen backlog until slow or idle ones time out.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    #[command(flatten)]
+    pub connections: crate::connection_flags::ConnectionFlags,
 
     /// Accepted for compatibility with Go Guard; guard does not query NTP.
     #[arg(long, value_name = "DURATION", hide = true)]

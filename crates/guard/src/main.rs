@@ -2,6 +2,7 @@
 //! by the library crates.
 
 mod cli;
+mod connection_flags;
 mod get;
 mod init;
 mod prompt;

@@ -127,7 +127,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     }
     let authenticator = Arc::new(builder.build());
 
-    let tls = TlsReloader::new(TlsFiles { ca, cert, key })?;
+    let tls = TlsReloader::new(TlsFiles {
+        ca,
+        cert,
+        key,
+        client_auth: args.connections.client_auth(),
+    })?;
     let shutdown = shutdown_signal()?;
     let listener = guard_server::bind(&args.secure_addr).await?;
     let local = listener
@@ -138,7 +143,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         "guard {} listening on {local}",
         env!("CARGO_PKG_VERSION")
     );
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         read_timeout: args.server_read_timeout,
         write_timeout: args.server_write_timeout,
         reload_interval: args.reload_interval,
@@ -146,6 +151,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections as usize,
         ..ServerConfig::default()
     };
+    args.connections.apply(&mut config);
     guard_server::serve(
         listener,
         tls,

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
-use common::client::{Call, send};
+use common::client::{Call, plain_get, send};
 use common::server::*;
 use common::*;
 
@@ -148,11 +148,6 @@ async fn broken_requests_get_the_4xx_that_fits() {
 
     let cases: Vec<(Call, u16, &str)> = vec![
         (
-            Call::post("/tokenreviews", review_body("v1", "good-token-123")),
-            401,
-            "no client certificate",
-        ),
-        (
             with_id(Call::post("/tokenreviews", "{bad")),
             400,
             "not a valid TokenReview",
@@ -237,15 +232,55 @@ async fn broken_requests_get_the_4xx_that_fits() {
 }
 
 #[tokio::test]
-async fn probes_need_no_client_certificate_but_reviews_do() {
+async fn probes_use_the_plain_port_and_the_tls_port_requires_a_certificate() {
     let sb = Sandbox::new();
     let server = token_auth_server(&sb);
+    let ca = sb.pki().join("ca.crt");
+    for path in ["/healthz", "/readyz"] {
+        let (status, body) = plain_get(server.probe_port(), path);
+        assert_eq!(status, 200, "{path}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["status"], "ok");
+    }
+    // Reviews are never served without TLS.
+    let (status, _) = plain_get(server.probe_port(), "/tokenreviews");
+    assert_eq!(status, 404);
+    // Without a client certificate the TLS port does not even finish the handshake.
+    let refused = send(server.port, &ca, Call::get("/healthz")).await;
+    assert!(refused.is_err(), "served without a client certificate");
+}
+
+#[tokio::test]
+async fn with_optional_client_certificates_probes_work_on_the_tls_port_and_reviews_get_401() {
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    let server = GuardServer::start(
+        &sb,
+        &[
+            "--auth-providers=token-auth",
+            &format!("--token-auth-file={}", tokens.display()),
+            "--require-client-cert=false",
+        ],
+    );
     let ca = sb.pki().join("ca.crt");
     for path in ["/healthz", "/readyz"] {
         let answer = send(server.port, &ca, Call::get(path)).await.unwrap();
         assert_eq!(answer.status, 200, "{path}");
         assert_eq!(answer.json()["status"], "ok");
     }
+    let answer = send(
+        server.port,
+        &ca,
+        Call::post("/tokenreviews", review_body("v1", "good-token-123")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 401);
+    let error = answer.json()["status"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("no client certificate"), "{error}");
 }
 
 #[tokio::test]
@@ -352,11 +387,15 @@ async fn the_token_file_reloads_and_a_broken_one_is_ignored() {
 async fn the_server_certificate_reloads() {
     let sb = Sandbox::new();
     let server = token_auth_server(&sb);
-    let ca = sb.pki().join("ca.crt");
-    let first = send(server.port, &ca, Call::get("/healthz"))
-        .await
-        .unwrap()
-        .server_cert;
+    let pki = sb.pki();
+    let ca = pki.join("ca.crt");
+    let healthz = || {
+        Call::get("/healthz").with_identity(
+            &pki.join("demo@token-auth.crt"),
+            &pki.join("demo@token-auth.key"),
+        )
+    };
+    let first = send(server.port, &ca, healthz()).await.unwrap().server_cert;
     sb.ok(&[
         "init",
         "server",
@@ -366,10 +405,7 @@ async fn the_server_certificate_reloads() {
     ]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let now = send(server.port, &ca, Call::get("/healthz"))
-            .await
-            .unwrap()
-            .server_cert;
+        let now = send(server.port, &ca, healthz()).await.unwrap().server_cert;
         if now != first {
             assert!(
                 now.windows(b"rotated.example".len())
@@ -399,13 +435,7 @@ async fn metrics_count_reviews_without_secrets() {
         let call = Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
         send(server.port, &ca, call).await.unwrap();
     }
-    let metrics = String::from_utf8(
-        send(server.port, &ca, Call::get("/metrics"))
-            .await
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let metrics = server.metrics();
     for line in [
         r#"guard_reviews_total{provider="token-auth",outcome="authenticated"} 2"#,
         r#"guard_reviews_total{provider="token-auth",outcome="denied"} 1"#,

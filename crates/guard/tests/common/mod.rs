@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod h2raw;
 pub mod ldap;
 pub mod peers;
 pub mod secrets;

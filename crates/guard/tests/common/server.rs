@@ -42,6 +42,7 @@ impl GuardServer {
             format!("--tls-cert-file={}", p("server.crt")),
             format!("--tls-private-key-file={}", p("server.key")),
             "--reload-interval=100ms".to_owned(),
+            "--probe-addr=127.0.0.1:0".to_owned(),
         ];
         args.extend(extra.iter().map(|a| a.to_string()));
         Self::spawn(sb, &args, &[])
@@ -49,12 +50,19 @@ impl GuardServer {
 
     /// Starts `guard ARGS` (which must include `run` and a
     /// `--secure-addr` on 127.0.0.1 port 0) with extra environment variables.
+    /// guard logs at debug unless `env` sets `RUST_LOG`; an empty value
+    /// removes the variable (guard's default level).
     pub fn spawn(sb: &Sandbox, args: &[String], env: &[(String, String)]) -> Self {
-        let mut child = sb
-            .guard()
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "debug")
+        let mut cmd = sb.guard();
+        cmd.args(args).env("RUST_LOG", "debug");
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -87,6 +95,31 @@ impl GuardServer {
                 panic!("guard run did not start:\n{}", log.lock().unwrap());
             }
         }
+    }
+
+    /// The plain probe port (`--probe-addr`), once guard has logged it.
+    pub fn probe_port(&self) -> u16 {
+        let mut port = None;
+        eventually(Duration::from_secs(30), "the probe port in the log", || {
+            port = self.log().lines().find_map(|l| {
+                let addr = l.split("over plain HTTP on ").nth(1)?;
+                addr.split_whitespace()
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+            port.is_some()
+        });
+        port.unwrap()
+    }
+
+    /// The `/metrics` text, from the probe port.
+    pub fn metrics(&self) -> String {
+        let (status, body) = super::client::plain_get(self.probe_port(), "/metrics");
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     /// Everything guard has logged so far.
@@ -212,13 +245,6 @@ impl Reviewer {
 
     /// The server's /metrics text.
     pub async fn metrics(&self) -> String {
-        let answer = super::client::send(
-            self.server.port,
-            &self.sb.pki().join("ca.crt"),
-            super::client::Call::get("/metrics"),
-        )
-        .await
-        .unwrap();
-        String::from_utf8(answer.body).unwrap()
+        self.server.metrics()
     }
 }
