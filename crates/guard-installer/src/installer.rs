@@ -15,11 +15,11 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    EnvVarSource, HTTPGetAction, Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource,
-    SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
-    Toleration, Volume, VolumeMount, WeightedPodAffinityTerm,
+    EnvVarSource, Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Toleration, Volume,
+    VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -703,6 +703,8 @@ fn pod_spec(
     if spec.host_network {
         args.push(format!("--secure-addr={host}:{port}"));
     }
+    let probes = crate::probes::ProbePort::new(spec.host_network, host, listen_port);
+    args.push(probes.arg());
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     let mut env = Vec::new();
@@ -755,24 +757,6 @@ fn pod_spec(
             ..EnvFromSource::default()
         }]
     });
-    let probe = |initial_delay: i32, period: i32| Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some("/healthz".into()),
-            port: if spec.host_network {
-                IntOrString::Int(listen_port)
-            } else {
-                IntOrString::String("api".into())
-            },
-            host: spec.host_network.then(|| host.to_owned()),
-            scheme: Some("HTTPS".into()),
-            ..HTTPGetAction::default()
-        }),
-        initial_delay_seconds: Some(initial_delay),
-        period_seconds: Some(period),
-        timeout_seconds: Some(5),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    };
     let no_privileges = SecurityContext {
         allow_privilege_escalation: Some(false),
         read_only_root_filesystem: Some(true),
@@ -786,16 +770,19 @@ fn pod_spec(
         name: "guard".into(),
         image: Some(spec.image.clone()),
         args: Some(args),
-        ports: Some(vec![ContainerPort {
-            name: Some("api".into()),
-            container_port: listen_port,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("api".into()),
+                container_port: listen_port,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+            probes.container_port(),
+        ]),
         env: (!env.is_empty()).then_some(env),
         env_from: proxy_env.clone(),
-        readiness_probe: Some(probe(2, 10)),
-        liveness_probe: Some(probe(10, 20)),
+        readiness_probe: Some(probes.probe(2, 10)),
+        liveness_probe: Some(probes.probe(10, 20)),
         resources: Some(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_owned(), Quantity("100m".into())),

@@ -7,6 +7,7 @@
 mod error;
 pub mod installer;
 pub mod login;
+mod probes;
 pub mod webhook_config;
 mod yaml;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use common::client::{Call, send};
+use common::client::{Call, plain_get, send};
 use common::server::*;
 use common::*;
 
@@ -450,6 +450,51 @@ fn bad_options_fail_before_printing() {
     assert!(err.contains("guard init ca"), "{err}");
 }
 
+/// The readiness and liveness probes of the installer's container: each as
+/// (scheme, path, port number), named ports resolved; and the port of
+/// `--probe-addr`.
+fn probes(yaml: &str) -> (Vec<(String, String, i64)>, i64) {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml).unwrap();
+    let workload = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+        .unwrap();
+    let container = &workload["spec"]["template"]["spec"]["containers"][0];
+    let port_of = |port: &serde_json::Value| {
+        port.as_i64().unwrap_or_else(|| {
+            container["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| &p["name"] == port)
+                .unwrap()["containerPort"]
+                .as_i64()
+                .unwrap()
+        })
+    };
+    let probes = ["readinessProbe", "livenessProbe"]
+        .iter()
+        .map(|probe| {
+            let get = &container[probe]["httpGet"];
+            (
+                get["scheme"].as_str().unwrap().to_owned(),
+                get["path"].as_str().unwrap().to_owned(),
+                port_of(&get["port"]),
+            )
+        })
+        .collect();
+    let probe_addr = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.as_str()?.strip_prefix("--probe-addr="))
+        .expect("no --probe-addr in the container's args");
+    (
+        probes,
+        probe_addr.rsplit(':').next().unwrap().parse().unwrap(),
+    )
+}
+
 /// Writes the installer's Secrets where its volumes would be mounted (below
 /// `root`), and returns the container's args and Secret-backed environment.
 fn materialise(yaml: &str, root: &Path) -> (Vec<String>, Vec<(String, String)>) {
@@ -497,6 +542,8 @@ fn materialise(yaml: &str, root: &Path) -> (Vec<String>, Vec<(String, String)>) 
                 .replace("=/etc/guard/", &format!("={}/etc/guard/", root.display()));
             if a.starts_with("--secure-addr=") {
                 "--secure-addr=127.0.0.1:0".to_owned()
+            } else if a.starts_with("--probe-addr=") {
+                "--probe-addr=127.0.0.1:0".to_owned()
             } else {
                 a
             }
@@ -542,10 +589,13 @@ async fn the_server_starts_with_the_installers_own_arguments() {
         }
         let server = GuardServer::spawn(&sb, &run_args, &env);
         let pki = sb.pki();
-        let answer = send(server.port, &pki.join("ca.crt"), Call::get("/healthz"))
-            .await
-            .unwrap();
-        assert_eq!(answer.status, 200);
+        // kubelet's probes: plain HTTP to the port guard serves them on.
+        let (probes, probe_port) = probes(&yaml);
+        for (scheme, path, port) in probes {
+            assert_eq!((scheme.as_str(), port), ("HTTP", probe_port));
+            let (status, _) = plain_get(server.probe_port(), &path);
+            assert_eq!(status, 200, "{path}");
+        }
         let call = Call::post("/tokenreviews", review_body("v1", "good-token-123")).with_identity(
             &pki.join("demo@token-auth.crt"),
             &pki.join("demo@token-auth.key"),
