@@ -268,17 +268,10 @@ impl Metadata {
                 .map(str::to_owned)
                 .with_context(|| format!("cargo metadata: guard has no {what}"))
         };
-        let repository = meta["packages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(|p| p["repository"].as_str())
-            .context("no package names its repository")?
-            .to_owned();
         Ok(Metadata {
             version: text(&guard["version"], "version")?,
             license: text(&guard["license"], "license")?,
-            repository,
+            repository: text(&guard["repository"], "repository")?,
             target_dir: PathBuf::from(text(&meta["target_directory"], "target directory")?),
         })
     }
