@@ -401,6 +401,92 @@ mod tests {
         Ok(())
     }
 
+    /// The layout as the tools read it: skopeo (config, digest, a copy to a
+    /// docker-archive) and umoci (the unpacked root filesystem). Needs both
+    /// (.ci/install-test-deps.sh); the full image is tested by `dist --check`.
+    #[test]
+    fn skopeo_and_umoci_read_the_layout_back() -> anyhow::Result<()> {
+        use std::process::Command;
+        let dir = std::env::temp_dir().join(format!("xtask-tools-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let entries = rootfs(b"#!not really a binary\n".to_vec(), ca_bundle());
+        let written = write_layout(
+            &dir.join("oci"),
+            &info(),
+            &layer_tar(&entries, 1_700_000_000)?,
+        )?;
+        let reference = format!("oci:{}:1.2.3", dir.join("oci").display());
+        let run = |cmd: &mut Command| -> anyhow::Result<String> {
+            let out = cmd.output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(String::from_utf8(out.stdout)?)
+        };
+
+        let config: serde_json::Value = serde_json::from_str(&run(
+            Command::new("skopeo").args(["inspect", "--config", &reference])
+        )?)?;
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/usr/local/bin/guard"])
+        );
+        assert_eq!(config["config"]["User"], "65532:65532");
+        assert_eq!(
+            config["config"]["Labels"]["org.opencontainers.image.revision"],
+            info().revision
+        );
+        assert_eq!(config["created"], "2024-05-06T07:08:09Z");
+        let digest =
+            run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}", &reference]))?;
+        assert_eq!(digest.trim(), written.manifest);
+
+        let archive = dir.join("image.tar");
+        run(Command::new("skopeo").args([
+            "copy".to_owned(),
+            "--quiet".to_owned(),
+            reference.clone(),
+            format!("docker-archive:{}:{}", archive.display(), info().reference),
+        ]))?;
+        let inspect: serde_json::Value =
+            serde_json::from_str(&run(Command::new("skopeo").args([
+                "inspect".to_owned(),
+                format!("docker-archive:{}", archive.display()),
+            ]))?)?;
+        assert_eq!(
+            inspect["Labels"]["org.opencontainers.image.version"],
+            "1.2.3"
+        );
+        let mut names = None;
+        for entry in tar::Archive::new(std::fs::File::open(&archive)?).entries()? {
+            let entry = entry?;
+            if entry.path()?.as_os_str() == "manifest.json" {
+                let manifest: serde_json::Value = serde_json::from_reader(entry)?;
+                names = Some(manifest[0]["RepoTags"].clone());
+            }
+        }
+        assert_eq!(names, Some(serde_json::json!([info().reference])));
+
+        let bundle = dir.join("bundle");
+        let mut umoci = Command::new("umoci");
+        umoci.arg("unpack");
+        if run(Command::new("id").arg("-u"))?.trim() != "0" {
+            umoci.arg("--rootless");
+        }
+        run(umoci
+            .arg("--image")
+            .arg(format!("{}:1.2.3", dir.join("oci").display()))
+            .arg(&bundle))?;
+        let passwd = std::fs::read_to_string(bundle.join("rootfs/etc/passwd"))?;
+        assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
+        assert!(bundle.join("rootfs").join(BINARY_PATH).is_file());
+        assert!(!bundle.join("rootfs/bin").exists());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
     #[test]
     fn the_ca_bundle_holds_every_webpki_root_as_pem() {
         let pem = String::from_utf8(ca_bundle()).unwrap_or_default();

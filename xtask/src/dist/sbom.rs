@@ -29,11 +29,14 @@ impl Crate {
     }
 }
 
+/// Dependency edges: purl -> the purls it depends on.
+pub type Edges = BTreeMap<String, BTreeSet<String>>;
+
 /// The crates and dependency edges (by purl) under the root of `tree`,
 /// the output of `cargo tree --no-dedupe --prefix depth -f '{p}\t{l}\t{r}'`.
-pub fn parse_tree(tree: &str) -> anyhow::Result<(Vec<Crate>, BTreeMap<String, BTreeSet<String>>)> {
+pub fn parse_tree(tree: &str) -> anyhow::Result<(Vec<Crate>, Edges)> {
     let mut crates: BTreeMap<String, Crate> = BTreeMap::new();
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut edges = Edges::new();
     // The purl of the last included crate at each depth.
     let mut stack: Vec<String> = Vec::new();
     // Below a proc-macro at this depth, everything is skipped.
@@ -117,7 +120,7 @@ pub fn lock_checksums(lock: &str) -> BTreeMap<String, String> {
 /// The SBOM document.
 pub fn document(
     crates: &[Crate],
-    edges: &BTreeMap<String, BTreeSet<String>>,
+    edges: &Edges,
     checksums: &BTreeMap<String, String>,
     root: &Crate,
     target: &str,
