@@ -143,7 +143,7 @@ fn static_binary(binary: &Path) -> anyhow::Result<()> {
 
 /// The binary names none of the build's directories.
 fn no_build_paths(dist: &Dist) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&dist.binary)?;
+    let text = String::from_utf8_lossy(&std::fs::read(&dist.binary)?).into_owned();
     let mut paths = vec![dist.root.display().to_string()];
     for var in ["CARGO_HOME", "HOME", "RUSTUP_HOME"] {
         if let Some(v) = std::env::var_os(var) {
@@ -153,7 +153,7 @@ fn no_build_paths(dist: &Dist) -> anyhow::Result<()> {
     paths.push(std::env::current_dir()?.display().to_string());
     for path in paths.iter().filter(|p| p.len() > 1) {
         ensure!(
-            !bytes.windows(path.len()).any(|w| w == path.as_bytes()),
+            !text.contains(path.as_str()),
             "the binary contains the build path {path}"
         );
     }
@@ -597,6 +597,8 @@ fn installer_image(dist: &Dist, pki: &Pki) -> anyhow::Result<()> {
     let yaml = output(
         Command::new(&dist.binary)
             .args(["get", "installer", "--auth-providers=token-auth"])
+            // The check's server certificate is for 127.0.0.1.
+            .arg("--addr=127.0.0.1:443")
             .arg(format!("--token-auth-file={}", pki.tokens.display()))
             .arg("--pki-dir")
             .arg(&pki.dir),

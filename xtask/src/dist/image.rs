@@ -319,22 +319,22 @@ fn descriptor(media_type: MediaType, digest: &str, size: u64) -> anyhow::Result<
 /// JSON with every object's keys sorted (oci-spec keeps labels and
 /// annotations in hash maps, whose order changes from run to run).
 pub fn canonical_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
-    fn sorted(value: serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<_> = map.into_iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                serde_json::Value::Object(
-                    entries.into_iter().map(|(k, v)| (k, sorted(v))).collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.into_iter().map(sorted).collect())
-            }
-            other => other,
-        }
-    }
     Ok(serde_json::to_vec(&sorted(serde_json::to_value(value)?))?)
+}
+
+/// `value` with every object's keys in sorted order.
+pub fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ pub fn write(root: &Path, target: &str, to: &Path, created: Option<&str>) -> any
         target,
         created,
     );
-    let mut text = serde_json::to_vec_pretty(&doc)?;
+    let mut text = serde_json::to_vec_pretty(&super::image::sorted(doc))?;
     text.push(b'\n');
     std::fs::write(to, text).with_context(|| format!("cannot write {}", to.display()))
 }
