@@ -121,7 +121,7 @@ pub fn build_with(root: &Path, target_dir: &Path, out: &Path) -> anyhow::Result<
     let meta = Metadata::read(root)?;
     let epoch = source_date_epoch(root)?;
 
-    compile(root, target_dir, epoch)?;
+    compile(root, target_dir)?;
     let built = target_dir.join(TARGET).join(PROFILE).join("guard");
 
     // What the binary says it is: the labels are made from this.
@@ -140,6 +140,16 @@ pub fn build_with(root: &Path, target_dir: &Path, out: &Path) -> anyhow::Result<
         );
     }
     let created = Some(field("BuildTimestamp")?).filter(|t| t != "unknown");
+    // The layer's file times and the binary's build date are one date.
+    let epoch_text = epoch
+        .map(|e| -> anyhow::Result<String> {
+            let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(e)?)?;
+            Ok(t.format(&time::format_description::well_known::Rfc3339)?)
+        })
+        .transpose()?;
+    if epoch_text != created {
+        bail!("the binary's build date {created:?} is not the source date {epoch_text:?}");
+    }
     let info = image::ImageInfo {
         version: meta.version.clone(),
         revision: field("CommitHash")?,
@@ -317,7 +327,7 @@ pub fn is_git_toplevel(root: &Path) -> bool {
 
 /// `cargo build` of the release binary, with every build path remapped
 /// (Rust and C) so that none ends up in the binary.
-fn compile(root: &Path, target_dir: &Path, epoch: Option<u64>) -> anyhow::Result<()> {
+fn compile(root: &Path, target_dir: &Path) -> anyhow::Result<()> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
@@ -357,10 +367,9 @@ fn compile(root: &Path, target_dir: &Path, epoch: Option<u64>) -> anyhow::Result
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env(format!("CFLAGS_{target_env}"), cflags.join(" "))
         .env(format!("CC_{target_env}"), "musl-gcc");
-    match epoch {
-        Some(epoch) => cmd.env("SOURCE_DATE_EPOCH", epoch.to_string()),
-        None => cmd.env_remove("SOURCE_DATE_EPOCH"),
-    };
+    // SOURCE_DATE_EPOCH passes through as it is: build.rs falls back to the
+    // commit's time by itself, and setting it per commit would rebuild
+    // aws-lc (its build script watches the variable) after every commit.
     let status = cmd.status().context("cannot run cargo build")?;
     if !status.success() {
         bail!("cargo build of the release binary failed ({status})");
