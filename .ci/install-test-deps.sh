@@ -13,6 +13,9 @@
 #   REST API built from GitHub's OpenAPI description), oauth2-mock-server and
 #   oidc-provider (OpenID issuers), see crates/guard/tests/peers.
 #   crates.io: cargo-fuzz (the fuzz targets in fuzz/).
+#   For `cargo xtask dist` (docs/release.md): the Rust target x86_64-unknown-linux-musl
+#   (rustup), Debian's musl-tools (musl-gcc, the C compiler for aws-lc), skopeo (writes the
+#   docker-archive, reads images back) and umoci (unpacks the image in `dist --check`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,9 @@ command -v npm >/dev/null || need_apt+=(npm)
 [ -x /usr/bin/kinit ] && [ -x /usr/bin/kvno ] || need_apt+=(krb5-user)
 /usr/bin/python3 -c 'import gssapi' 2>/dev/null || need_apt+=(python3-gssapi)
 curl --version 2>/dev/null | grep -q HTTP2 || need_apt+=(curl)
+command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
+command -v umoci >/dev/null || need_apt+=(umoci)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -36,6 +42,8 @@ if ((${#need_apt[@]})); then
 fi
 
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+# The static release binary (cargo xtask dist).
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 # cargo-fuzz for `cargo xtask fuzz` (and the fuzz smoke in `cargo xtask ci`).
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
 

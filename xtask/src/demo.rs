@@ -149,7 +149,7 @@ impl Drop for Server {
 }
 
 /// Echoes guard's log until it says where it listens; returns the port.
-fn wait_until_listening(child: &mut Child) -> anyhow::Result<u16> {
+pub fn wait_until_listening(child: &mut Child) -> anyhow::Result<u16> {
     let stderr = child.stderr.take().context("no stderr")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -172,7 +172,7 @@ fn wait_until_listening(child: &mut Child) -> anyhow::Result<u16> {
 }
 
 /// POSTs `body` to the cluster of `config`, as the API server would.
-async fn post(config: &Kubeconfig, body: String) -> anyhow::Result<(u16, serde_json::Value)> {
+pub async fn post(config: &Kubeconfig, body: String) -> anyhow::Result<(u16, serde_json::Value)> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s);
     let cluster = config.clusters[0].cluster.as_ref().context("no cluster")?;
     let user = config.auth_infos[0].auth_info.as_ref().context("no user")?;

@@ -5,9 +5,11 @@
 //! * `cargo xtask bench`: release-mode measurements (see docs/performance.md).
 //! * `cargo xtask fuzz`: the cargo-fuzz targets for a fixed time each.
 //! * `cargo xtask soak`: steady load with rotation; RSS over time.
+//! * `cargo xtask dist [--check]`: the release artefacts (docs/release.md).
 
 mod bench;
 mod demo;
+mod dist;
 mod fuzz;
 mod soak;
 mod upstream;
@@ -34,8 +36,9 @@ fn run() -> anyhow::Result<()> {
         Some("bench") => bench::run(&args.collect::<Vec<_>>()),
         Some("fuzz") => fuzz::run(&args.collect::<Vec<_>>()),
         Some("soak") => soak::run(&args.collect::<Vec<_>>()),
+        Some("dist") => dist::run(&args.collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|demo|bench|fuzz>");
+            eprintln!("usage: cargo xtask <ci|demo|bench|fuzz|soak|dist>");
             eprintln!(
                 "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates), {FUZZ_SMOKE_SECONDS} s of each fuzz target"
             );
@@ -48,6 +51,9 @@ fn run() -> anyhow::Result<()> {
             );
             eprintln!(
                 "  fuzz [TARGET...] [--seconds N] [--cmin]  run the fuzz targets (default 60 s each)"
+            );
+            eprintln!(
+                "  dist [--check]  static binary, OCI image, docker-archive and SBOM in target/dist (docs/release.md); --check tests them and rebuilds to compare digests"
             );
             bail!("unknown or missing task")
         }

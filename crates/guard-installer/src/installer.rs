@@ -33,8 +33,8 @@ use crate::InstallerError;
 pub const PKI_MOUNT: &str = "/etc/guard/pki";
 /// The container port guard listens on inside the pod.
 pub const CONTAINER_PORT: i32 = 8443;
-/// The user guard runs as (`nobody`).
-const RUN_AS: i64 = 65534;
+/// The user guard runs as: the image's `nonroot` user.
+const RUN_AS: i64 = 65532;
 /// Secret volumes are readable by the owner and the pod's fsGroup only.
 const SECRET_MODE: i32 = 0o440;
 
@@ -50,6 +50,8 @@ pub struct InstallerSpec {
     pub run_on_master: bool,
     /// Container image.
     pub image: String,
+    /// `imagePullPolicy` of the container (Kubernetes' default if `None`).
+    pub image_pull_policy: Option<String>,
     /// Name of an image pull Secret.
     pub image_pull_secret: Option<String>,
     /// `--v` passed to `guard run`.
@@ -769,6 +771,7 @@ fn pod_spec(
     let container = Container {
         name: "guard".into(),
         image: Some(spec.image.clone()),
+        image_pull_policy: spec.image_pull_policy.clone(),
         args: Some(args),
         ports: Some(vec![
             ContainerPort {

@@ -929,9 +929,20 @@ pub struct InstallerArgs {
     )]
     pub namespace: String,
 
-    /// Registry of guard's image: the image is REGISTRY/guard:vVERSION.
-    #[arg(long, value_name = "REGISTRY", default_value = "ghcr.io/guard-rs")]
-    pub private_registry: String,
+    /// Registry of guard's image: the image is REGISTRY/guard:VERSION.
+    /// [default: ghcr.io/guard-rs, where `cargo xtask dist` names it]
+    #[arg(long, value_name = "REGISTRY")]
+    pub private_registry: Option<String>,
+
+    /// guard's image as a full reference (REGISTRY/NAME:TAG or
+    /// NAME@sha256:DIGEST), instead of REGISTRY/guard:VERSION.
+    #[arg(long, value_name = "IMAGE", conflicts_with = "private_registry")]
+    pub image: Option<String>,
+
+    /// imagePullPolicy of guard's container. [default: Kubernetes' own:
+    /// IfNotPresent for a tag other than latest]
+    #[arg(long, value_name = "POLICY", value_parser = guard_installer::image::PULL_POLICIES)]
+    pub image_pull_policy: Option<String>,
 
     /// Name of a Secret for pulling the image from a private registry.
     #[arg(long, value_name = "SECRET")]

@@ -65,11 +65,11 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
         namespace: args.namespace.clone(),
         addr: args.addr.clone().unwrap_or_else(|| default_addr.to_owned()),
         run_on_master: args.run_on_master,
-        image: format!(
-            "{}/guard:v{}",
-            args.private_registry.trim_end_matches('/'),
-            env!("CARGO_PKG_VERSION")
+        image: guard_installer::image::reference(
+            args.image.as_deref(),
+            args.private_registry.as_deref(),
         ),
+        image_pull_policy: args.image_pull_policy.clone(),
         image_pull_secret: args.image_pull_secret.clone(),
         verbosity: verbosity.unwrap_or(3),
         replicas: args.replicas,

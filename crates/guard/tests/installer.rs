@@ -228,6 +228,16 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
                 "--v=5",
                 "--addr=guard.kube-system.svc:443",
             ]),
+            standard.clone(),
+        ),
+        (
+            // The image loaded into kind or pushed to a local registry
+            // (docs/install.md), never pulled.
+            "image",
+            base(&[
+                "--image=localhost:5001/guard@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "--image-pull-policy=Never",
+            ]),
             standard,
         ),
     ]
@@ -418,6 +428,23 @@ fn bad_options_fail_before_printing() {
     fails(
         &["--auth-providers=token-auth", &tokens, "--replicas=0"],
         "at least 1",
+    );
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            &tokens,
+            "--image=my.registry/guard:1",
+            "--private-registry=other.registry",
+        ],
+        "cannot be used with",
+    );
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            &tokens,
+            "--image-pull-policy=Sometimes",
+        ],
+        "IfNotPresent",
     );
     fails(
         &[
