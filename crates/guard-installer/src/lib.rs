@@ -3,9 +3,16 @@
 //! * [`webhook_config`]: the kubeconfig file for kube-apiserver's
 //!   `--authentication-token-webhook-config-file`.
 //! * [`installer`]: the manifests that deploy guard (`guard get installer`).
+//! * [`kubeadm`]: the kubeadm `ClusterConfiguration` that wires
+//!   kube-apiserver to guard (`guard get kubeadm-config`), with
+//!   [`authn_config`] (`guard get authn-config`) and [`authz_config`].
 
+pub mod authn_config;
+pub mod authz_config;
 mod error;
 pub mod installer;
+pub mod kube_version;
+pub mod kubeadm;
 pub mod login;
 pub mod webhook_config;
 mod yaml;
