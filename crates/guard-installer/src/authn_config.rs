@@ -297,6 +297,11 @@ fn anonymous(
         ));
         return Ok(None);
     }
+    if paths.is_empty() {
+        notes.push("anonymous requests are off: kube-apiserver's own probes (/livez, /readyz) then fail on a kubeadm cluster and the kubelet restarts it".into());
+    } else if !paths.iter().any(|p| p == "/livez") || !paths.iter().any(|p| p == "/readyz") {
+        notes.push("the probes of a kubeadm API server call /livez, /readyz (and the startup probe /livez): leave them open to anonymous requests, or change the probes".into());
+    }
     Ok(Some(AnonymousAuthConfig {
         enabled: !paths.is_empty(),
         conditions: paths
