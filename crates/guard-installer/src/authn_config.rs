@@ -11,12 +11,14 @@
 //! * for the OpenID Connect style providers, `jwt` authenticators that
 //!   accept the same tokens and map them to the same users as guard does, so
 //!   an operator can let the API server check them itself. Each provider
-//!   describes its authenticator as plain data ([`JwtAuthenticatorSpec`]);
-//!   this module turns it into the API type.
+//!   describes its authenticator as plain data
+//!   ([`guard_api::JwtAuthenticatorSpec`]); this module turns it into the
+//!   API type.
 //!
 //! The types mirror `k8s.io/apiserver/pkg/apis/apiserver/v1` (the same field
 //! names in v1beta1): only the fields guard fills in are declared.
 
+pub use guard_api::{JwtAuthenticatorSpec, PrefixedClaim, UsernameMapping};
 use serde::{Deserialize, Serialize};
 
 use crate::InstallerError;
@@ -31,53 +33,6 @@ pub const HEALTH_PATHS: [&str; 3] = ["/livez", "/readyz", "/healthz"];
 /// made on it).
 pub const KUBEADM_CLUSTER_INFO_PATH: &str =
     "/api/v1/namespaces/kube-public/configmaps/cluster-info";
-
-/// How one issuer's tokens are checked and mapped to a user: what an OIDC
-/// style provider fills in from its options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwtAuthenticatorSpec {
-    /// The provider it stands for (named in messages).
-    pub provider: String,
-    /// The `iss` of the tokens; https.
-    pub issuer: String,
-    /// The full URL of the discovery document when it is not at
-    /// `ISSUER/.well-known/openid-configuration`.
-    pub discovery_url: Option<String>,
-    /// PEM CA certificates for the issuer's HTTPS server.
-    pub certificate_authority: Option<String>,
-    /// Accepted `aud` values (any one of them).
-    pub audiences: Vec<String>,
-    /// The username.
-    pub username: UsernameMapping,
-    /// The claim holding the groups (a string or a list) and their prefix.
-    pub groups: Option<PrefixedClaim>,
-    /// The claim holding the uid.
-    pub uid_claim: Option<String>,
-    /// String claims that must be present with exactly this value.
-    pub required_claims: Vec<(String, String)>,
-    /// CEL expressions over `claims` that must all be true, with the
-    /// message given when one is not.
-    pub claim_rules: Vec<(String, String)>,
-}
-
-/// Where the username comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UsernameMapping {
-    /// A claim, prefixed (`""` for none). With the claim `email`, the API
-    /// server also requires `email_verified` to be true when present.
-    Claim(PrefixedClaim),
-    /// A CEL expression over `claims` (no prefix).
-    Expression(String),
-}
-
-/// A claim and the prefix put before its values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrefixedClaim {
-    /// The claim.
-    pub claim: String,
-    /// The prefix; empty for none.
-    pub prefix: String,
-}
 
 /// What to put in the configuration.
 #[derive(Debug, Clone)]

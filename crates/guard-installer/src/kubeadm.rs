@@ -374,8 +374,12 @@ pub struct Existing {
 /// `kubeadm init --config` file).
 pub fn read_existing(text: &str) -> Result<Existing, InstallerError> {
     let invalid = |why: String| InstallerError::Invalid(format!("--merge: {why}"));
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(text).map_err(|e| invalid(format!("not YAML: {e}")))?;
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        // The parser's message carries a source snippet: keep its first line.
+        let message = e.to_string();
+        let first = message.lines().next().unwrap_or_default().trim();
+        invalid(format!("not YAML: {}", first.trim_start_matches("error: ")))
+    })?;
     let docs: Vec<serde_json::Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     let clusters: Vec<usize> = docs
         .iter()

@@ -6,9 +6,8 @@ use std::io::Read as _;
 
 use anyhow::{Context, bail};
 use guard_api::AuthProvider;
-use guard_installer::authn_config::{
-    self, AuthnConfigSpec, JwtAuthenticatorSpec, PrefixedClaim, UsernameMapping,
-};
+use guard_api::{JwtAuthenticatorSpec, JwtAuthenticators, PrefixedClaim, UsernameMapping};
+use guard_installer::authn_config::{self, AuthnConfigSpec};
 use guard_installer::kube_version::KubeVersion;
 use guard_installer::kubeadm::{self, KubeadmApi, KubeadmSpec, Written};
 use guard_providers::oidc::azure::AzureOptions;
@@ -96,20 +95,19 @@ pub fn authn_config(args: &AuthnConfigArgs) -> anyhow::Result<()> {
         bail!("--google.domain is set but google is not in --auth-providers");
     }
     for provider in enabled {
-        match provider {
-            AuthProvider::Oidc => jwt.push(oidc_authenticator(&flags.oidc())?),
-            AuthProvider::Google => jwt.push(google_authenticator(
-                &flags.google(),
-                &args.google_domains,
-                &mut notes,
-            )?),
-            AuthProvider::Azure => {
-                jwt.extend(azure_authenticators(&flags.azure(), &mut notes)?);
-            }
-            other => notes.push(format!(
-                "{other}: kube-apiserver has no in-tree authenticator for it; keep guard's token webhook (--authentication-token-webhook-config-file, see guard get kubeadm-config), which works next to this file"
-            )),
-        }
+        let part = match provider {
+            AuthProvider::Oidc => oidc_authenticators(&flags.oidc())?,
+            AuthProvider::Google => google_authenticators(&flags.google(), &args.google_domains)?,
+            AuthProvider::Azure => azure_authenticators(&flags.azure())?,
+            other => JwtAuthenticators {
+                authenticators: Vec::new(),
+                notes: vec![format!(
+                    "{other}: kube-apiserver has no in-tree authenticator for it; keep guard's token webhook (--authentication-token-webhook-config-file, see guard get kubeadm-config), which works next to this file"
+                )],
+            },
+        };
+        jwt.extend(part.authenticators);
+        notes.extend(part.notes);
     }
     let config = authn_config::build(&AuthnConfigSpec {
         kube_version: args.kube_version.unwrap_or(KubeVersion::LATEST),
@@ -135,7 +133,7 @@ fn non_empty(paths: &[String]) -> Vec<String> {
 /// provider follows: the username claim prefixed with `ISSUER#` unless the
 /// claim is `email` or a prefix is given (`-` for none), groups with their
 /// prefix, the uid from `sub`, required claims as claim rules.
-fn oidc_authenticator(o: &OidcOptions) -> anyhow::Result<JwtAuthenticatorSpec> {
+fn oidc_authenticators(o: &OidcOptions) -> anyhow::Result<JwtAuthenticators> {
     o.validate().map_err(anyhow::Error::msg)?;
     let claim = o.username_claim.clone();
     let prefix = match o.username_prefix.as_deref() {
@@ -161,8 +159,8 @@ fn oidc_authenticator(o: &OidcOptions) -> anyhow::Result<JwtAuthenticatorSpec> {
         ),
         None => None,
     };
-    Ok(JwtAuthenticatorSpec {
-        provider: "oidc".into(),
+    let authenticator = JwtAuthenticatorSpec {
+        provider: "oidc",
         issuer: o.issuer_url.clone(),
         discovery_url,
         certificate_authority,
@@ -175,6 +173,10 @@ fn oidc_authenticator(o: &OidcOptions) -> anyhow::Result<JwtAuthenticatorSpec> {
         uid_claim: Some("sub".into()),
         required_claims: o.required_claims.clone(),
         claim_rules: Vec::new(),
+    };
+    Ok(JwtAuthenticators {
+        authenticators: vec![authenticator],
+        notes: Vec::new(),
     })
 }
 
@@ -182,11 +184,11 @@ fn oidc_authenticator(o: &OidcOptions) -> anyhow::Result<JwtAuthenticatorSpec> {
 /// Workspace domain and `email_verified` true, the email as username, the
 /// uid from `sub`. Groups come from the Directory API, which the in-tree
 /// authenticator cannot ask.
-fn google_authenticator(
+fn google_authenticators(
     o: &GoogleOptions,
     domains: &[String],
-    notes: &mut Vec<String>,
-) -> anyhow::Result<JwtAuthenticatorSpec> {
+) -> anyhow::Result<JwtAuthenticators> {
+    let mut notes = Vec::new();
     let mut domains: Vec<String> = domains
         .iter()
         .map(|d| d.trim().to_ascii_lowercase())
@@ -230,8 +232,8 @@ fn google_authenticator(
         "google: the in-tree authenticator accepts only the issuer {}, not the older accounts.google.com guard also takes",
         google::ISSUER
     ));
-    Ok(JwtAuthenticatorSpec {
-        provider: "google".into(),
+    let authenticator = JwtAuthenticatorSpec {
+        provider: "google",
         issuer: google::ISSUER.into(),
         discovery_url: None,
         certificate_authority: None,
@@ -248,6 +250,10 @@ fn google_authenticator(
         uid_claim: Some("sub".into()),
         required_claims,
         claim_rules,
+    };
+    Ok(JwtAuthenticators {
+        authenticators: vec![authenticator],
+        notes,
     })
 }
 
@@ -255,10 +261,8 @@ fn google_authenticator(
 /// client id as audience, the username from `upn`, else `unique_name`,
 /// else `oid`, the uid from `oid`; groups from the token's `groups` claim
 /// when guard reads them from there too.
-fn azure_authenticators(
-    o: &AzureOptions,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<Vec<JwtAuthenticatorSpec>> {
+fn azure_authenticators(o: &AzureOptions) -> anyhow::Result<JwtAuthenticators> {
+    let mut notes = Vec::new();
     if o.tenant_id.trim().is_empty() {
         bail!("azure is enabled: set --azure.tenant-id");
     }
@@ -288,7 +292,7 @@ fn azure_authenticators(
     let issuers = o.token_issuers().map_err(anyhow::Error::msg)?;
     let authenticator = |issuer: String, discovery_url: Option<String>| {
         JwtAuthenticatorSpec {
-        provider: "azure".into(),
+        provider: "azure",
         issuer,
         discovery_url,
         certificate_authority: None,
@@ -306,8 +310,11 @@ fn azure_authenticators(
         )],
     }
     };
-    Ok(vec![
-        authenticator(issuers.v2, None),
-        authenticator(issuers.v1, Some(issuers.v1_discovery)),
-    ])
+    Ok(JwtAuthenticators {
+        authenticators: vec![
+            authenticator(issuers.v2, None),
+            authenticator(issuers.v1, Some(issuers.v1_discovery)),
+        ],
+        notes,
+    })
 }

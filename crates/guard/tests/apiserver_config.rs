@@ -873,3 +873,122 @@ fn the_field_check_catches_mistakes() {
         );
     }
 }
+
+/// `get kubeadm-config acme -o github ARGS --merge=-` with `input` on stdin.
+fn merge_stdin(sb: &Sandbox, input: &str, args: &[&str]) -> std::process::Output {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = sb
+        .guard()
+        .args(["get", "kubeadm-config", "acme", "-o", "github", "--merge=-"])
+        .arg(format!("--out-dir={}", dir.path().display()))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn merging_twice_changes_nothing() {
+    let sb = pki();
+    let original = std::fs::read_to_string(data("init-v1beta3.yaml")).unwrap();
+    for args in [
+        vec!["--authz", "--kube-version=1.29"],
+        vec!["--kube-version=1.30", "--authz"],
+    ] {
+        let once = merge_stdin(&sb, &original, &args);
+        assert!(
+            once.status.success(),
+            "{}",
+            String::from_utf8_lossy(&once.stderr)
+        );
+        let once = String::from_utf8(once.stdout).unwrap();
+        let twice = merge_stdin(&sb, &once, &args);
+        assert!(
+            twice.status.success(),
+            "{}",
+            String::from_utf8_lossy(&twice.stderr)
+        );
+        assert_eq!(String::from_utf8(twice.stdout).unwrap(), once, "{args:?}");
+    }
+}
+
+#[test]
+fn merge_refuses_settings_it_would_break() {
+    let sb = pki();
+    let v1beta4 = |args: &str| {
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n{args}"
+        )
+    };
+    let cases = [
+        // Another authorization mode than kubeadm's default.
+        (
+            v1beta4("  - name: authorization-mode\n    value: Node,RBAC,ABAC\n"),
+            vec!["--authz"],
+            "--authorization-mode=Node,RBAC,ABAC",
+        ),
+        // Someone else's configuration files.
+        (
+            v1beta4("  - name: authentication-config\n    value: /etc/kubernetes/oidc.yaml\n"),
+            vec![],
+            "--authentication-config=/etc/kubernetes/oidc.yaml",
+        ),
+        (
+            v1beta4("  - name: authorization-config\n    value: /etc/kubernetes/authz.yaml\n"),
+            vec!["--authz"],
+            "--authorization-config=/etc/kubernetes/authz.yaml",
+        ),
+        // Flags kube-apiserver refuses next to guard's files.
+        (
+            v1beta4("  - name: authorization-webhook-config-file\n    value: /etc/other.yaml\n"),
+            vec!["--authz"],
+            "--authorization-webhook-config-file",
+        ),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n".to_owned(),
+            vec![],
+            "kubeadm config migrate",
+        ),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n".to_owned(),
+            vec![],
+            "expected one ClusterConfiguration, found 0",
+        ),
+        ("apiServer: [unclosed\n".to_owned(), vec![], "not YAML"),
+    ];
+    for (input, args, expected) in cases {
+        let out = merge_stdin(&sb, &input, &args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success(), "{input} was merged");
+        assert!(err.contains(expected), "expected {expected:?} in {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // Without --authz, an authorization mode of the operator's is left alone,
+    // and the other settings are merged.
+    let out = merge_stdin(
+        &sb,
+        &v1beta4("  - name: authorization-mode\n    value: Node,RBAC,ABAC\n"),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = String::from_utf8(out.stdout).unwrap();
+    assert!(merged.contains("value: Node,RBAC,ABAC"), "{merged}");
+    assert!(
+        merged.contains("authentication-token-webhook-config-file"),
+        "{merged}"
+    );
+}
