@@ -600,6 +600,10 @@ fn refusals_are_one_clear_line() {
 //   v1beta3/types.go at 428c3fe9540a2cbe8daf4645879a87b30bbf1d02.
 // * core/v1 HostPathType from k8s.io/api/core/v1/types.go.
 // Types guard never writes into are `any`.
+//
+// This stands in for a real parser: kubeadm (`kubeadm config validate`) is
+// packaged neither for Debian nor on PyPI, there is no kube-apiserver to
+// load the files, and kubernetes-validate knows only the served kinds.
 // ---------------------------------------------------------------------------
 
 const UPSTREAM_APISERVER: &str = "
