@@ -367,6 +367,9 @@ pub struct Existing {
     cluster: usize,
     /// Its kubeadm API.
     pub api: KubeadmApi,
+    /// Its `kubernetesVersion`, when that names a release (`v1.29.9`, not
+    /// `stable`).
+    pub kube_version: Option<KubeVersion>,
 }
 
 /// Reads a kubeadm configuration (one or more YAML documents, e.g. the
@@ -399,7 +402,15 @@ pub fn read_existing(text: &str) -> Result<Existing, InstallerError> {
             "the ClusterConfiguration is {api_version:?}; guard writes kubeadm.k8s.io/v1beta4 and v1beta3 (`kubeadm config migrate` converts older files)"
         ))
     })?;
-    Ok(Existing { docs, cluster, api })
+    let kube_version = docs[cluster]["kubernetesVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok());
+    Ok(Existing {
+        docs,
+        cluster,
+        api,
+        kube_version,
+    })
 }
 
 /// Puts `ours` into the existing configuration: each of our flags replaces

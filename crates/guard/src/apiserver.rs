@@ -55,6 +55,7 @@ pub fn kubeadm_config(args: &KubeadmConfigArgs) -> anyhow::Result<()> {
         api,
         kube_version: args
             .kube_version
+            .or_else(|| existing.as_ref().and_then(|e| e.kube_version))
             .unwrap_or_else(|| api.default_kube_version()),
         cache_ttl: args.webhook_cache_ttl,
         authz: args.authz,

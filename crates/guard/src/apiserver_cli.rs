@@ -42,7 +42,8 @@ pub struct KubeadmConfigArgs {
     pub kubeadm_api: Option<KubeadmApi>,
 
     /// The cluster's Kubernetes release: it decides which configuration
-    /// files kube-apiserver accepts [default: 1.34 and later; 1.30 with
+    /// files kube-apiserver accepts [default: the --merge file's
+    /// kubernetesVersion, else 1.34 and later; 1.30 with
     /// --kubeadm-api=v1beta3].
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<KubeVersion>,

@@ -139,14 +139,8 @@ fn cases() -> Vec<Case> {
         ),
         kubeadm(
             "kubeadm-merge-v1beta3",
-            &[
-                "acme",
-                "-o",
-                "github",
-                "--kube-version=1.29",
-                "--authz",
-                &merge_v1beta3,
-            ],
+            // 1.29: the file's kubernetesVersion.
+            &["acme", "-o", "github", "--authz", &merge_v1beta3],
             29,
             &[],
             WEBHOOKS,
