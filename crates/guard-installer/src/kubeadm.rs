@@ -285,6 +285,12 @@ pub fn build(spec: &KubeadmSpec<'_>) -> Result<KubeadmConfig, InstallerError> {
         }
     }
     if spec.authz {
+        if spec.provider != AuthProvider::Azure {
+            return Err(InstallerError::Invalid(format!(
+                "--authz: guard authorizes Azure AD users (Azure RBAC), and only for an API server that presents an azure client certificate: use -o azure, not -o {}",
+                spec.provider
+            )));
+        }
         files.push(KubeadmFile {
             name: AUTHZ_WEBHOOK_FILE,
             contents: webhook(Mode::Authz)?,

@@ -54,7 +54,7 @@ pub struct KubeadmConfigArgs {
     pub webhook_cache_ttl: Duration,
 
     /// Also make guard the authorization webhook (POST
-    /// /subjectaccessreviews), after Node and RBAC.
+    /// /subjectaccessreviews), after Node and RBAC. Azure only (-o azure).
     #[arg(long)]
     pub authz: bool,
 

@@ -81,7 +81,7 @@ fn cases() -> Vec<Case> {
         ),
         kubeadm(
             "kubeadm-v1beta4-authz",
-            &["acme", "-o", "github", "--authz"],
+            &["-o", "azure", "--authz"],
             34,
             BOTH,
             WEBHOOKS,
@@ -90,9 +90,8 @@ fn cases() -> Vec<Case> {
         kubeadm(
             "kubeadm-1.33",
             &[
-                "acme",
                 "-o",
-                "github",
+                "azure",
                 "--kube-version=v1.33.4",
                 "--dir=/srv/guard/",
                 "--addr=guard.example:8443",
@@ -107,7 +106,7 @@ fn cases() -> Vec<Case> {
         ),
         kubeadm(
             "kubeadm-v1beta3",
-            &["acme", "-o", "github", "--kubeadm-api=v1beta3", "--authz"],
+            &["-o", "azure", "--kubeadm-api=v1beta3", "--authz"],
             30,
             AUTHZ,
             WEBHOOKS,
@@ -116,9 +115,9 @@ fn cases() -> Vec<Case> {
         kubeadm(
             "kubeadm-v1beta3-1.29",
             &[
-                "acme",
+                "contoso",
                 "-o",
-                "github",
+                "azure",
                 "--kubeadm-api=v1beta3",
                 "--kube-version=1.29",
                 "--authz",
@@ -131,7 +130,7 @@ fn cases() -> Vec<Case> {
         ),
         kubeadm(
             "kubeadm-merge-v1beta4",
-            &["acme", "-o", "github", "--authz", &merge_v1beta4],
+            &["-o", "azure", "--authz", &merge_v1beta4],
             34,
             BOTH,
             WEBHOOKS,
@@ -140,7 +139,7 @@ fn cases() -> Vec<Case> {
         kubeadm(
             "kubeadm-merge-v1beta3",
             // 1.29: the file's kubernetesVersion.
-            &["acme", "-o", "github", "--authz", &merge_v1beta3],
+            &["-o", "azure", "--authz", &merge_v1beta3],
             29,
             &[],
             WEBHOOKS,
@@ -233,12 +232,21 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// A sandbox with a CA and the client certificate acme@github.
+/// A sandbox with a CA and the client certificates acme@github,
+/// azure@azure and contoso@azure.
 fn pki() -> Sandbox {
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     sb.ok(&["init", "client", "acme", "-o", "github"]);
+    sb.ok(&["init", "client", "-o", "azure"]);
+    sb.ok(&["init", "client", "contoso", "-o", "azure"]);
     sb
+}
+
+/// The case's `[NAME] -o PROVIDER` arguments.
+fn client_args(case: &Case) -> Vec<&str> {
+    let o = case.args.iter().position(|a| a == "-o").unwrap();
+    case.args[..o + 2].iter().map(String::as_str).collect()
 }
 
 /// Runs a case; returns (stdout, stderr, the directory written to).
@@ -324,15 +332,12 @@ fn outputs_and_files_match_the_golden_files() {
             if !case.webhooks.contains(&file) {
                 continue;
             }
-            let expected = sb.ok(&[
-                "get",
-                "webhook-config",
-                "acme",
-                "-o",
-                "github",
-                &format!("--addr={addr}"),
-                &format!("--mode={mode}"),
-            ]);
+            let addr = format!("--addr={addr}");
+            let mode = format!("--mode={mode}");
+            let mut args = vec!["get", "webhook-config"];
+            args.extend(client_args(&case));
+            args.extend([addr.as_str(), mode.as_str()]);
+            let expected = sb.ok(&args);
             let written = std::fs::read_to_string(dir.path().join(file)).unwrap();
             assert_eq!(written, expected, "{}: {file}", case.name);
         }
@@ -378,17 +383,13 @@ fn files_are_private_and_rewritten_only_when_asked() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("guard");
     let out_dir = format!("--out-dir={}", dir.display());
-    let args = [
-        "get",
-        "kubeadm-config",
-        "acme",
-        "-o",
-        "github",
-        "--authz",
-        &out_dir,
-    ];
+    let args = ["get", "kubeadm-config", "-o", "azure", "--authz", &out_dir];
     let first = sb.run(&args);
-    assert!(first.status.success());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let stderr = String::from_utf8(first.stderr).unwrap();
     assert!(stderr.contains("guard-webhook.yaml: written"), "{stderr}");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -436,7 +437,7 @@ fn merge_reads_standard_input_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let out = sb
         .guard()
-        .args(["get", "kubeadm-config", "acme", "-o", "github", "--merge=-"])
+        .args(["get", "kubeadm-config", "-o", "azure", "--merge=-"])
         .arg(format!("--out-dir={}", dir.path().display()))
         .stdin(std::fs::File::open(data("cluster-v1beta4.yaml")).unwrap())
         .output()
@@ -509,6 +510,7 @@ fn refusals_are_one_clear_line() {
         ),
         (kubeadm(&[&merge_missing]), "cannot read --merge file"),
         (kubeadm(&["--dir=etc/guard"]), "must be an absolute path"),
+        (kubeadm(&["--authz"]), "use -o azure, not -o github"),
         (
             kubeadm(&["--kubeadm-api=v1beta2"]),
             "expected v1beta4 or v1beta3",
@@ -872,13 +874,13 @@ fn the_field_check_catches_mistakes() {
     }
 }
 
-/// `get kubeadm-config acme -o github ARGS --merge=-` with `input` on stdin.
+/// `get kubeadm-config -o azure ARGS --merge=-` with `input` on stdin.
 fn merge_stdin(sb: &Sandbox, input: &str, args: &[&str]) -> std::process::Output {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
     let mut child = sb
         .guard()
-        .args(["get", "kubeadm-config", "acme", "-o", "github", "--merge=-"])
+        .args(["get", "kubeadm-config", "-o", "azure", "--merge=-"])
         .arg(format!("--out-dir={}", dir.path().display()))
         .args(args)
         .stdin(std::process::Stdio::piped())
