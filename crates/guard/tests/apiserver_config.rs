@@ -992,3 +992,144 @@ fn merge_refuses_settings_it_would_break() {
         "{merged}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// CEL: every expression guard writes parses with the CEL grammar (cel-rust
+// uses cel-go's ANTLR grammar), and decides as guard's own checks do.
+// ---------------------------------------------------------------------------
+
+/// Every CEL expression in a document.
+fn expressions(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v.as_str()) {
+                    ("expression" | "valueExpression", Some(e)) => out.push(e.to_owned()),
+                    _ => expressions(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| expressions(v, out)),
+        _ => {}
+    }
+}
+
+/// Evaluates `expression` with `variable` bound to `value`.
+fn cel(expression: &str, variable: &str, value: serde_json::Value) -> cel::Value {
+    let program = cel::Program::compile(expression).unwrap();
+    let mut context = cel::Context::default();
+    context.add_variable(variable, value).unwrap();
+    program
+        .execute(&context)
+        .unwrap_or_else(|e| panic!("{expression}: {e}"))
+}
+
+#[test]
+fn every_cel_expression_parses() {
+    let mut all = Vec::new();
+    for case in cases() {
+        let mut files = vec![format!("{}.yaml", case.name)];
+        files.extend(case.files.iter().map(|f| format!("{}.{f}", case.name)));
+        for file in files {
+            let text = std::fs::read_to_string(golden(&file)).unwrap();
+            let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+            docs.iter().for_each(|d| expressions(d, &mut all));
+        }
+    }
+    all.sort();
+    all.dedup();
+    assert!(all.len() >= 5, "{all:?}");
+    for expression in &all {
+        if let Err(e) = cel::Program::compile(expression) {
+            panic!("{expression:?} does not parse: {e}");
+        }
+    }
+    // The parser is not lenient.
+    assert!(cel::Program::compile("claims.hd in ['a'").is_err());
+}
+
+#[test]
+fn cel_rules_decide_as_guard_does() {
+    use serde_json::json;
+    let doc = |name: &str| -> serde_json::Value {
+        serde_saphyr::from_str(&std::fs::read_to_string(golden(name)).unwrap()).unwrap()
+    };
+
+    // azure: username = upn, else unique_name, else oid (guard's order, email aside).
+    let azure = doc("authn-azure.yaml");
+    let username = azure["jwt"][0]["claimMappings"]["username"]["expression"]
+        .as_str()
+        .unwrap();
+    for (claims, expected) in [
+        (
+            json!({"upn": "u@x", "unique_name": "n@x", "oid": "o"}),
+            "u@x",
+        ),
+        (json!({"unique_name": "n@x", "oid": "o"}), "n@x"),
+        (json!({"oid": "o"}), "o"),
+    ] {
+        assert_eq!(
+            cel(username, "claims", claims.clone()),
+            cel::Value::String(expected.to_owned().into()),
+            "{claims}"
+        );
+    }
+    let oid_rule = azure["jwt"][0]["claimValidationRules"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        cel(oid_rule, "claims", json!({"oid": "o"})),
+        cel::Value::Bool(true)
+    );
+    assert_eq!(
+        cel(oid_rule, "claims", json!({"upn": "u"})),
+        cel::Value::Bool(false)
+    );
+
+    // google: email_verified must be the boolean true; hd one of the domains.
+    let google = doc("authn-google-domains.yaml");
+    let rules = google["jwt"][0]["claimValidationRules"].as_array().unwrap();
+    let rule = |i: usize| rules[i]["expression"].as_str().unwrap();
+    for (claims, verified) in [
+        (json!({"email_verified": true}), true),
+        (json!({"email_verified": false}), false),
+        (json!({"email_verified": "true"}), false),
+        (json!({}), false),
+    ] {
+        assert_eq!(
+            cel(rule(1), "claims", claims.clone()),
+            cel::Value::Bool(verified),
+            "{claims}"
+        );
+    }
+    for (claims, allowed) in [
+        (json!({"hd": "a.example"}), true),
+        (json!({"hd": "b.example"}), true),
+        (json!({"hd": "c.example"}), false),
+        (json!({}), false),
+    ] {
+        assert_eq!(
+            cel(rule(0), "claims", claims.clone()),
+            cel::Value::Bool(allowed),
+            "{claims}"
+        );
+    }
+
+    // authz: system: users never reach guard.
+    let authz = doc("kubeadm-v1beta4-authz.authorization-config.yaml");
+    let condition = authz["authorizers"][2]["webhook"]["matchConditions"][0]["expression"]
+        .as_str()
+        .unwrap();
+    for (user, asked) in [
+        ("system:kube-controller-manager", false),
+        ("system:serviceaccount:kube-system:default", false),
+        ("system:anonymous", false),
+        ("alice@contoso.com", true),
+    ] {
+        assert_eq!(
+            cel(condition, "request", json!({"user": user, "groups": []})),
+            cel::Value::Bool(asked),
+            "{user}"
+        );
+    }
+}
