@@ -29,6 +29,16 @@ pub enum InstallerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A file cannot be written.
+    #[error("cannot write {path}: {source}{hint}")]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What to do about it.
+        hint: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Serialising the output failed.
     #[error("cannot serialise the output: {0}")]
     Serialize(String),

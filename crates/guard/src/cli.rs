@@ -107,6 +107,27 @@ pub enum GetCommand {
     /// address, and the client certificate NAME@PROVIDER the API server
     /// presents. Write it to a file on every control-plane node.
     WebhookConfig(WebhookConfigArgs),
+    /// Print a kubeadm ClusterConfiguration that wires kube-apiserver to
+    /// guard, and write the files it points at.
+    ///
+    /// The webhook kubeconfig (and, with --authz, the authorization one)
+    /// goes into --dir on the control-plane node, with an
+    /// AuthenticationConfiguration that lets anonymous requests reach only
+    /// the API server's probes and `kubeadm join`; apiServer.extraArgs and
+    /// extraVolumes point the API server at them. Use the output with
+    /// `kubeadm init --config`, or, with --merge and the cluster's own
+    /// ClusterConfiguration, with `kubeadm init phase control-plane
+    /// apiserver --config` on an existing cluster (docs/kube-apiserver.md).
+    KubeadmConfig(Box<crate::apiserver_cli::KubeadmConfigArgs>),
+    /// Print an AuthenticationConfiguration for kube-apiserver's
+    /// --authentication-config.
+    ///
+    /// Anonymous requests may reach only the API server's probe paths.
+    /// With --auth-providers and the same flags as `guard run`, oidc,
+    /// google and azure become in-tree jwt authenticators that accept the
+    /// same tokens and map them to the same users (groups from Graph or
+    /// the Directory API excepted); other providers keep guard's webhook.
+    AuthnConfig(Box<crate::apiserver_cli::AuthnConfigArgs>),
 }
 
 /// `guard get token`

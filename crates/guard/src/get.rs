@@ -13,6 +13,8 @@ pub fn run(cmd: GetCommand, verbosity: Option<u8>) -> anyhow::Result<()> {
         GetCommand::WebhookConfig(args) => webhook(&args),
         GetCommand::Installer(args) => installer(&args, verbosity),
         GetCommand::Token(args) => token(&args),
+        GetCommand::KubeadmConfig(args) => crate::apiserver::kubeadm_config(&args),
+        GetCommand::AuthnConfig(args) => crate::apiserver::authn_config(&args),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `guard`: the command line. Definitions and wiring only; the work is done
 //! by the library crates.
 
+mod apiserver;
+mod apiserver_cli;
 mod cli;
 mod connection_flags;
 mod get;

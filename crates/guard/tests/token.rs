@@ -136,9 +136,10 @@ fn github_and_gitlab_explain_how_to_get_a_token() {
             .unwrap();
         assert!(out.status.success());
     }
-    // The browser is started in the background: wait for its line.
+    // The browser is started in the background: wait for its whole line
+    // (the file exists a moment before the shell has written into it).
     common::server::eventually(std::time::Duration::from_secs(10), "the browser", || {
-        opened.exists()
+        std::fs::read_to_string(&opened).is_ok_and(|s| s.ends_with('\n'))
     });
     let opened = std::fs::read_to_string(&opened).unwrap();
     assert_eq!(

@@ -112,7 +112,33 @@ fn environment(name: &str) -> Result<(&'static str, &'static str, &'static str),
     })
 }
 
+/// The issuers of a tenant's tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIssuers {
+    /// v2 tokens' `iss`: `LOGIN/TENANT/v2.0`, or `--azure.discovery-url`.
+    pub v2: String,
+    /// v1 tokens' `iss`: `STS/TENANT/`.
+    pub v1: String,
+    /// Where the v1 issuer's discovery document is: `LOGIN/TENANT/.well-known/openid-configuration`.
+    pub v1_discovery: String,
+}
+
 impl AzureOptions {
+    /// The issuers guard accepts for this tenant and environment.
+    pub fn token_issuers(&self) -> Result<TokenIssuers, String> {
+        let (login, _, v1) = environment(&self.environment)?;
+        let tenant = self.tenant_id.trim();
+        let v2 = self
+            .discovery_url
+            .clone()
+            .unwrap_or_else(|| format!("{login}{tenant}/v2.0"));
+        Ok(TokenIssuers {
+            v2: v2.trim_end_matches('/').to_owned(),
+            v1: format!("{v1}{tenant}/"),
+            v1_discovery: format!("{login}{tenant}/.well-known/openid-configuration"),
+        })
+    }
+
     /// Checks the options; messages name the flag.
     pub fn validate(&self) -> Result<(), String> {
         if self.tenant_id.trim().is_empty() {
@@ -155,19 +181,16 @@ impl AzureProvider {
     /// Builds the provider on the shared client.
     pub fn new(client: reqwest::Client, options: AzureOptions) -> Result<Self, String> {
         options.validate()?;
-        let (login, graph, v1) = environment(&options.environment)?;
-        let discovery = options
-            .discovery_url
-            .clone()
-            .unwrap_or_else(|| format!("{login}{}/v2.0", options.tenant_id));
-        let discovery_url = super::generic::check_https(&discovery, "--azure.discovery-url")?;
-        let v2_issuer = discovery.trim_end_matches('/').to_owned();
+        let (_, graph, _) = environment(&options.environment)?;
+        let issuers = options.token_issuers()?;
+        let discovery = options.discovery_url.as_deref().unwrap_or(&issuers.v2);
+        let discovery_url = super::generic::check_https(discovery, "--azure.discovery-url")?;
         let verifier = Verifier::new(
             client.clone(),
             VerifierConfig {
                 name: "Azure AD",
                 discovery_url,
-                issuers: vec![v2_issuer, format!("{v1}{}/", options.tenant_id)],
+                issuers: vec![issuers.v2, issuers.v1],
                 audience: options.verify_client_id.then(|| options.client_id.clone()),
                 leeway: options.leeway,
             },

@@ -26,7 +26,8 @@ use crate::http;
 /// made for Go Guard keep working.
 pub const GUARD_GO_CLIENT_ID: &str =
     "37154062056-220683ek37naab43v23vc5qg01k1j14g.apps.googleusercontent.com";
-const ISSUER: &str = "https://accounts.google.com";
+/// The issuer of Google ID tokens (older ones say `accounts.google.com`).
+pub const ISSUER: &str = "https://accounts.google.com";
 const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.group.readonly";
 
 /// Options (`--google.*`).
