@@ -844,7 +844,22 @@ async fn refusals_sent_before_the_body_is_read_reach_every_http2_client() {
             .await;
         conn.body(1, review.as_bytes()).await;
         let mut frames = conn.answer(1).await.unwrap();
-        frames.extend(conn.sync().await.unwrap());
+        if identity.is_some() {
+            frames.extend(conn.sync().await.unwrap());
+        } else {
+            // A connection without a certificate is closed as soon as its
+            // request is answered: GOAWAY (NO_ERROR), then the end. A PING
+            // sent now may race the close, so read to the end instead.
+            while let Ok(frame) = conn.read().await {
+                frames.push(frame);
+            }
+            assert!(
+                frames
+                    .iter()
+                    .any(|f| f.kind == GOAWAY && f.payload.get(4..8) == Some(&[0, 0, 0, 0][..])),
+                "{status}: no GOAWAY (NO_ERROR) before the close: {frames:?}"
+            );
+        }
         assert!(
             frames.iter().any(|f| f.kind == DATA && f.stream == 1),
             "{status}: no answer: {frames:?}"
