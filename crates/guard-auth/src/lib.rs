@@ -3,15 +3,19 @@
 //! * [`Provider`]: what every identity provider implements.
 //! * [`Authenticator`]: the enabled providers, a per-review deadline, and a
 //!   [result cache](cache) with request coalescing in front of them.
-//! * [`reload`]: noticing changed files, for providers and the server.
+//! * [`reload`]: values loaded from files and reloaded when they change,
+//!   for providers and the server.
+//! * [`ErrorChain`]: an error and its causes on one line, for logs.
 //! * [`Outcome`]: the answer, in the three shapes the API server tells apart
 //!   (authenticated, denied, provider unavailable).
 
 mod authenticator;
 pub mod cache;
+mod chain;
 mod provider;
 pub mod reload;
 
 pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review};
 pub use cache::{CacheConfig, Source};
+pub use chain::ErrorChain;
 pub use provider::{BoxFuture, CheckError, Identity, Provider};

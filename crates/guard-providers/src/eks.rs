@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use guard_api::{AuthProvider, BearerToken};
-use guard_auth::reload::{FileStamp, spawn_periodic};
+use guard_auth::reload::Reloading;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 use reqwest::Url;
 use serde::Deserialize;
@@ -340,8 +340,7 @@ impl Mapping {
 pub struct EksProvider {
     client: reqwest::Client,
     extra_endpoint: Option<Url>,
-    mapping_file: Option<PathBuf>,
-    mapping: RwLock<(Arc<Mapping>, Option<FileStamp>)>,
+    mapping: Option<Arc<Reloading<Mapping, String>>>,
 }
 
 impl EksProvider {
@@ -354,37 +353,34 @@ impl EksProvider {
                 Url::parse(e).map_err(|err| format!("invalid --eks.sts-endpoint {e:?}: {err}"))
             })
             .transpose()?;
-        let (mapping, stamp) = match &options.mapping_file {
-            Some(path) => (Mapping::load(path)?, FileStamp::of(path)),
-            None => (Mapping::default(), None),
+        let mapping = match &options.mapping_file {
+            Some(path) => {
+                let file = path.clone();
+                Some(Reloading::load(vec![path.clone()], move || {
+                    Mapping::load(&file)
+                })?)
+            }
+            None => None,
         };
         Ok(Arc::new(EksProvider {
             client,
             extra_endpoint,
-            mapping_file: options.mapping_file.clone(),
-            mapping: RwLock::new((Arc::new(mapping), stamp)),
+            mapping,
         }))
     }
 
     /// Re-reads the mapping file when it changed; a broken one keeps the old.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        spawn_periodic(self, interval, |p| {
-            let Some(path) = &p.mapping_file else { return };
-            let stamp = FileStamp::of(path);
-            if p.mapping.read().unwrap_or_else(|e| e.into_inner()).1 == stamp {
-                return;
-            }
-            let result = Mapping::load(path);
-            let mut state = p.mapping.write().unwrap_or_else(|e| e.into_inner());
-            state.1 = stamp;
-            match result {
-                Ok(m) => {
-                    state.0 = Arc::new(m);
-                    tracing::info!(file = %path.display(), "EKS mapping file reloaded");
-                }
+        match &self.mapping {
+            Some(mapping) => mapping.spawn_reloader(interval, |mapping, result| match result {
+                Ok(_) => tracing::info!(
+                    file = %mapping.paths()[0].display(),
+                    "EKS mapping file reloaded"
+                ),
                 Err(e) => tracing::error!("{e}; keeping the previous mapping"),
-            }
-        })
+            }),
+            None => tokio::spawn(async {}),
+        }
     }
 
     async fn check_token(
@@ -449,10 +445,9 @@ impl EksProvider {
         };
         let mapping = self
             .mapping
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .clone();
+            .as_ref()
+            .map(|m| m.current())
+            .unwrap_or_default();
         let (username, groups) = mapping.map(&caller).ok_or_else(|| {
             CheckError::Denied(format!(
                 "{} is not in the EKS mapping",

@@ -13,12 +13,12 @@
 //! the line, never the token.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use guard_api::{AuthProvider, BearerToken};
-use guard_auth::reload::{FileStamp, spawn_periodic};
-use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+use guard_auth::reload::Reloading;
+use guard_auth::{BoxFuture, CheckError, ErrorChain, Identity, Provider};
 
 /// Why a token file cannot be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -293,29 +293,21 @@ fn record_line(data: &[u8], n: u32) -> u64 {
 /// The `token-auth` provider: looks tokens up in the file, and reloads it
 /// when it changes on disk. A broken new version keeps the old one in use.
 pub struct TokenFileProvider {
-    path: PathBuf,
-    state: RwLock<(Arc<TokenFile>, Option<FileStamp>)>,
+    tokens: Arc<Reloading<TokenFile, TokenFileError>>,
 }
 
 impl TokenFileProvider {
     /// Loads `path`; fails if the file is missing or malformed.
     pub fn load(path: impl Into<PathBuf>) -> Result<Arc<Self>, TokenFileError> {
         let path = path.into();
-        let stamp = FileStamp::of(&path);
-        let file = TokenFile::load(&path)?;
-        Ok(Arc::new(TokenFileProvider {
-            path,
-            state: RwLock::new((Arc::new(file), stamp)),
-        }))
+        let file = path.clone();
+        let tokens = Reloading::load(vec![path], move || TokenFile::load(&file))?;
+        Ok(Arc::new(TokenFileProvider { tokens }))
     }
 
     /// The tokens in use now.
     pub fn current(&self) -> Arc<TokenFile> {
-        self.state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone()
+        self.tokens.current()
     }
 
     /// Reloads the file if it changed since the last load. Returns
@@ -323,37 +315,21 @@ impl TokenFileProvider {
     /// when nothing changed, and the error (old tokens kept) when the new
     /// version is broken.
     pub fn reload_if_changed(&self) -> Result<Option<usize>, TokenFileError> {
-        let stamp = FileStamp::of(&self.path);
-        {
-            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-            if state.1 == stamp {
-                return Ok(None);
-            }
-        }
-        let result = TokenFile::load(&self.path);
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        // Remember the stamp either way, so a broken file is reported once.
-        state.1 = stamp;
-        let file = result?;
-        let n = file.len();
-        state.0 = Arc::new(file);
-        Ok(Some(n))
+        Ok(self.tokens.reload_if_changed()?.map(|file| file.len()))
     }
 
     /// Checks the file for changes every `interval`, logging reloads and
     /// errors, while the provider is alive.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        spawn_periodic(self, interval, |provider| {
-            match provider.reload_if_changed() {
-                Ok(Some(n)) => tracing::info!(
-                    file = %provider.path.display(),
-                    tokens = n,
+        self.tokens
+            .spawn_reloader(interval, |tokens, result| match result {
+                Ok(file) => tracing::info!(
+                    file = %tokens.paths()[0].display(),
+                    tokens = file.len(),
                     "token file reloaded"
                 ),
-                Ok(None) => {}
-                Err(e) => tracing::error!("{e}; keeping the previous tokens"),
-            }
-        })
+                Err(e) => tracing::error!("{}; keeping the previous tokens", ErrorChain(e)),
+            })
     }
 }
 

@@ -2,10 +2,11 @@
 //! changes on disk (Kubernetes rotates Secret volumes in place).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use guard_auth::reload::{FileStamp, spawn_periodic};
+use guard_auth::ErrorChain;
+use guard_auth::reload::Reloading;
 
 use rustls::ServerConfig as TlsConfig;
 use rustls::server::WebPkiClientVerifier;
@@ -44,7 +45,7 @@ pub enum ClientAuth {
 
 impl TlsFiles {
     /// Builds a rustls configuration from the files.
-    pub fn load(&self) -> Result<Arc<TlsConfig>, ServerError> {
+    pub fn load(&self) -> Result<TlsConfig, ServerError> {
         let tls_err = |path: &Path, reason: String| ServerError::Tls {
             path: path.to_owned(),
             reason,
@@ -93,64 +94,42 @@ impl TlsFiles {
                 )
             })?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
-    }
-
-    fn stamps(&self) -> Stamps {
-        [&self.ca, &self.cert, &self.key].map(|p| FileStamp::of(p))
+        Ok(config)
     }
 }
 
-type Stamps = [Option<FileStamp>; 3];
-
 /// The TLS configuration in use, swapped when the files change.
 pub struct TlsReloader {
-    files: TlsFiles,
-    state: RwLock<(Arc<TlsConfig>, Stamps)>,
+    config: Arc<Reloading<TlsConfig, ServerError>>,
 }
 
 impl TlsReloader {
     /// Loads the files; fails when they are missing or unusable.
     pub fn new(files: TlsFiles) -> Result<Arc<Self>, ServerError> {
-        let stamps = files.stamps();
-        let config = files.load()?;
-        Ok(Arc::new(TlsReloader {
-            files,
-            state: RwLock::new((config, stamps)),
-        }))
+        let paths = vec![files.ca.clone(), files.cert.clone(), files.key.clone()];
+        let config = Reloading::load(paths, move || files.load())?;
+        Ok(Arc::new(TlsReloader { config }))
     }
 
     /// The configuration for the next connection.
     pub fn current(&self) -> Arc<TlsConfig> {
-        self.state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone()
+        self.config.current()
     }
 
     /// Rebuilds the configuration if a file changed. A broken new set keeps
     /// the old configuration and returns the error.
     pub fn reload_if_changed(&self) -> Result<bool, ServerError> {
-        let stamps = self.files.stamps();
-        if self.state.read().unwrap_or_else(|p| p.into_inner()).1 == stamps {
-            return Ok(false);
-        }
-        let result = self.files.load();
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        state.1 = stamps;
-        state.0 = result?;
-        Ok(true)
+        Ok(self.config.reload_if_changed()?.is_some())
     }
 
     /// Checks for changes every `interval` while the reloader is alive.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        spawn_periodic(self, interval, |reloader| {
-            match reloader.reload_if_changed() {
-                Ok(true) => tracing::info!("TLS certificate, key or CA reloaded"),
-                Ok(false) => {}
-                Err(e) => tracing::error!("{e}; keeping the previous TLS configuration"),
-            }
-        })
+        self.config
+            .spawn_reloader(interval, |_, result| match result {
+                Ok(_) => tracing::info!("TLS certificate, key or CA reloaded"),
+                Err(e) => {
+                    tracing::error!("{}; keeping the previous TLS configuration", ErrorChain(e))
+                }
+            })
     }
 }
