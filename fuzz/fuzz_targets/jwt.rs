@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
-use guard_providers::oidc::verifier::{self, ClaimChecks};
+use guard_providers::openid::verifier::{self, ClaimChecks};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 static KEYS: LazyLock<(EncodingKey, DecodingKey)> = LazyLock::new(|| {

@@ -2,7 +2,7 @@
 //! a broken one. A file that parses must answer lookups for its own tokens.
 #![no_main]
 
-use guard_providers::token_file::TokenFile;
+use guard_providers::token_auth::TokenFile;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(file) = TokenFile::parse(data) {

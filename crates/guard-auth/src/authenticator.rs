@@ -1,8 +1,7 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 
 use crate::cache::{CacheConfig, CacheKey, ReviewCache, Source};
 use crate::provider::{CheckError, Identity, Provider};
@@ -21,19 +20,16 @@ pub enum Outcome {
     Denied(String),
     /// The provider could not answer (reason for `status.error`).
     Unavailable(String),
-    /// The client certificate names a provider that is not enabled.
-    NotEnabled(AuthProvider),
 }
 
 impl Outcome {
     /// A short label for logs and metrics: `authenticated`, `denied`,
-    /// `unavailable`, `not_enabled`.
+    /// `unavailable`.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Authenticated { .. } => "authenticated",
             Outcome::Denied(_) => "denied",
             Outcome::Unavailable(_) => "unavailable",
-            Outcome::NotEnabled(_) => "not_enabled",
         }
     }
 }
@@ -43,22 +39,61 @@ impl Outcome {
 pub struct Review {
     /// The answer.
     pub outcome: Outcome,
+    /// The provider that gave it.
+    pub provider: &'static str,
     /// Where it came from.
     pub source: Source,
     /// Time spent.
     pub elapsed: Duration,
 }
 
+/// Why a client certificate leads to no provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The certificate has no organization (`O`).
+    #[error("the client certificate has no organization (O)")]
+    NoOrganization,
+    /// The organization is no provider guard knows.
+    #[error("client certificate organization: unknown provider {name:?}: expected one of {known}")]
+    Unknown {
+        /// The organization as written (trimmed).
+        name: String,
+        /// The names guard knows, comma separated.
+        known: String,
+    },
+    /// The provider is known but not enabled.
+    #[error("guard does not provide service for {0}: it is not in --auth-providers")]
+    NotEnabled(&'static str),
+}
+
+/// The providers a review goes to, chosen by the client certificate's
+/// organizations (`O`). Today the first organization picks one provider
+/// (Go Guard's rule, and what a certificate from `guard init client`
+/// holds); the type keeps the choice opaque so that an ordered list of
+/// providers per certificate can take its place.
+pub struct Route<'a> {
+    provider: &'a Arc<dyn Provider>,
+}
+
+impl Route<'_> {
+    /// A label for metrics and logs: the provider's name.
+    pub fn label(&self) -> &'static str {
+        self.provider.name()
+    }
+}
+
 /// The enabled providers behind a cache and a deadline.
 pub struct Authenticator {
-    providers: HashMap<AuthProvider, Arc<dyn Provider>>,
+    providers: Vec<Arc<dyn Provider>>,
+    known: Vec<&'static str>,
     cache: ReviewCache,
     deadline: Duration,
 }
 
 /// Builds an [`Authenticator`].
 pub struct AuthenticatorBuilder {
-    providers: HashMap<AuthProvider, Arc<dyn Provider>>,
+    providers: Vec<Arc<dyn Provider>>,
+    known: Vec<&'static str>,
     cache: CacheConfig,
     deadline: Duration,
 }
@@ -66,7 +101,8 @@ pub struct AuthenticatorBuilder {
 impl Default for AuthenticatorBuilder {
     fn default() -> Self {
         AuthenticatorBuilder {
-            providers: HashMap::new(),
+            providers: Vec::new(),
+            known: Vec::new(),
             cache: CacheConfig::default(),
             deadline: Duration::from_secs(10),
         }
@@ -74,9 +110,18 @@ impl Default for AuthenticatorBuilder {
 }
 
 impl AuthenticatorBuilder {
-    /// Enables a provider.
+    /// Enables a provider (a later one with the same name replaces it).
     pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
-        self.providers.insert(provider.kind(), provider);
+        self.providers.retain(|p| p.name() != provider.name());
+        self.providers.push(provider);
+        self
+    }
+
+    /// Every provider name guard knows, enabled or not, so that a client
+    /// certificate naming a disabled provider is told apart from one naming
+    /// no provider at all. Default: the enabled ones.
+    pub fn known_providers(mut self, names: impl IntoIterator<Item = &'static str>) -> Self {
+        self.known = names.into_iter().collect();
         self
     }
 
@@ -94,9 +139,15 @@ impl AuthenticatorBuilder {
     }
 
     /// Finishes.
-    pub fn build(self) -> Authenticator {
+    pub fn build(mut self) -> Authenticator {
+        for p in &self.providers {
+            if !self.known.contains(&p.name()) {
+                self.known.push(p.name());
+            }
+        }
         Authenticator {
             providers: self.providers,
+            known: self.known,
             cache: ReviewCache::new(self.cache),
             deadline: self.deadline,
         }
@@ -109,9 +160,9 @@ impl Authenticator {
         AuthenticatorBuilder::default()
     }
 
-    /// Whether `provider` is enabled.
-    pub fn is_enabled(&self, provider: AuthProvider) -> bool {
-        self.providers.contains_key(&provider)
+    /// The names of the enabled providers.
+    pub fn enabled(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.providers.iter().map(|p| p.name())
     }
 
     /// The result cache (for metrics).
@@ -119,28 +170,42 @@ impl Authenticator {
         &self.cache
     }
 
-    /// Reviews `token` with `provider` for organisation `org`.
-    pub async fn review(&self, provider: AuthProvider, org: &str, token: &BearerToken) -> Review {
-        let started = Instant::now();
-        let Some(p) = self.providers.get(&provider) else {
-            return Review {
-                outcome: Outcome::NotEnabled(provider),
-                source: Source::Provider,
-                elapsed: started.elapsed(),
-            };
+    /// The providers for a client certificate with these organizations
+    /// (`O`, in certificate order; names are matched case-insensitively).
+    pub fn route(&self, organizations: &[String]) -> Result<Route<'_>, RouteError> {
+        let first = organizations.first().ok_or(RouteError::NoOrganization)?;
+        let wanted = first.trim();
+        let Some(name) = self.known.iter().find(|k| k.eq_ignore_ascii_case(wanted)) else {
+            return Err(RouteError::Unknown {
+                name: wanted.to_owned(),
+                known: self.known.join(", "),
+            });
         };
+        self.providers
+            .iter()
+            .find(|p| p.name() == *name)
+            .map(|provider| Route { provider })
+            .ok_or(RouteError::NotEnabled(name))
+    }
+
+    /// Reviews `token` for organisation `org` (the certificate's `CN`) with
+    /// the providers of `route`.
+    pub async fn review(&self, route: &Route<'_>, org: &str, token: &BearerToken) -> Review {
+        let started = Instant::now();
+        let p = route.provider;
+        let name = p.name();
         let check = || async {
             match tokio::time::timeout(self.deadline, p.check(org, token)).await {
                 Ok(result) => result,
                 Err(_) => Err(CheckError::Unavailable(format!(
-                    "{provider} did not answer within {}s",
+                    "{name} did not answer within {}s",
                     self.deadline.as_secs_f32()
                 ))),
             }
         };
         let (result, source) = if p.cacheable() {
             self.cache
-                .get_or_check(CacheKey::new(provider, org, token), check)
+                .get_or_check(CacheKey::new(name, org, token), check)
                 .await
         } else {
             (check().await, Source::Uncached)
@@ -155,6 +220,7 @@ impl Authenticator {
         };
         Review {
             outcome,
+            provider: name,
             source,
             elapsed: started.elapsed(),
         }
@@ -166,10 +232,10 @@ mod tests {
     use super::*;
     use crate::provider::BoxFuture;
 
-    struct Fixed(AuthProvider, Result<Identity, CheckError>, bool);
+    struct Fixed(&'static str, Result<Identity, CheckError>, bool);
 
     impl Provider for Fixed {
-        fn kind(&self) -> AuthProvider {
+        fn name(&self) -> &'static str {
             self.0
         }
         fn check<'a>(
@@ -188,39 +254,51 @@ mod tests {
         }
     }
 
+    fn orgs(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
     #[tokio::test]
-    async fn routes_by_provider_and_reports_not_enabled() {
+    async fn routes_by_the_first_organization_and_tells_unknown_from_disabled() {
         let id = Identity {
             username: "u".into(),
             ..Identity::default()
         };
         let auth = Authenticator::builder()
-            .provider(Arc::new(Fixed(AuthProvider::Github, Ok(id.clone()), false)))
+            .provider(Arc::new(Fixed("github", Ok(id.clone()), false)))
+            .known_providers(["github", "gitlab"])
             .build();
         let t = BearerToken::new("t");
+        let route = auth.route(&orgs(&[" GitHub ", "gitlab"])).unwrap();
+        assert_eq!(route.label(), "github");
+        let review = auth.review(&route, "acme", &t).await;
+        assert_eq!(review.provider, "github");
         assert!(matches!(
-            auth.review(AuthProvider::Github, "acme", &t).await.outcome,
+            review.outcome,
             Outcome::Authenticated { identity, .. } if identity == id
         ));
         assert_eq!(
-            auth.review(AuthProvider::Gitlab, "acme", &t).await.outcome,
-            Outcome::NotEnabled(AuthProvider::Gitlab)
+            auth.route(&orgs(&["gitlab"])).err(),
+            Some(RouteError::NotEnabled("gitlab"))
         );
+        let unknown = auth.route(&orgs(&["appscode"])).err().unwrap();
+        assert!(
+            unknown
+                .to_string()
+                .contains("\"appscode\": expected one of github, gitlab"),
+            "{unknown}"
+        );
+        assert_eq!(auth.route(&[]).err(), Some(RouteError::NoOrganization));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_hanging_provider_is_cut_off_at_the_deadline() {
         let auth = Authenticator::builder()
-            .provider(Arc::new(Fixed(
-                AuthProvider::Github,
-                Ok(Identity::default()),
-                true,
-            )))
+            .provider(Arc::new(Fixed("github", Ok(Identity::default()), true)))
             .deadline(Duration::from_secs(3))
             .build();
-        let review = auth
-            .review(AuthProvider::Github, "acme", &BearerToken::new("t"))
-            .await;
+        let route = auth.route(&orgs(&["github"])).unwrap();
+        let review = auth.review(&route, "acme", &BearerToken::new("t")).await;
         match review.outcome {
             Outcome::Unavailable(reason) => assert!(reason.contains("within 3s"), "{reason}"),
             other => panic!("expected unavailable, got {other:?}"),

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -42,14 +42,14 @@ impl Default for CacheConfig {
 /// The cache key: no token, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
-    provider: AuthProvider,
+    provider: &'static str,
     org: String,
     token_sha256: [u8; 32],
 }
 
 impl CacheKey {
     /// Builds the key for a review.
-    pub fn new(provider: AuthProvider, org: &str, token: &BearerToken) -> Self {
+    pub fn new(provider: &'static str, org: &str, token: &BearerToken) -> Self {
         CacheKey {
             provider,
             org: org.to_owned(),
@@ -234,7 +234,7 @@ mod tests {
     use super::*;
 
     fn key(token: &str) -> CacheKey {
-        CacheKey::new(AuthProvider::Github, "acme", &BearerToken::new(token))
+        CacheKey::new("github", "acme", &BearerToken::new(token))
     }
 
     fn alice() -> CheckResult {
@@ -291,7 +291,7 @@ mod tests {
             cache.get_or_check(key("b"), || async { alice() }).await.1,
             Source::Provider
         );
-        let other_org = CacheKey::new(AuthProvider::Github, "other", &BearerToken::new("a"));
+        let other_org = CacheKey::new("github", "other", &BearerToken::new("a"));
         assert_eq!(
             cache.get_or_check(other_org, || async { alice() }).await.1,
             Source::Provider

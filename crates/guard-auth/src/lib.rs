@@ -15,7 +15,7 @@ mod chain;
 mod provider;
 pub mod reload;
 
-pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review};
+pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review, Route, RouteError};
 pub use cache::{CacheConfig, Source};
 pub use chain::ErrorChain;
 pub use provider::{BoxFuture, CheckError, Identity, Provider};

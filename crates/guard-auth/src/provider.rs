@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use guard_api::{AuthProvider, BearerToken, UserInfo};
+use guard_api::{BearerToken, UserInfo};
 
 /// A boxed future, so that providers can be stored as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -48,8 +48,9 @@ pub enum CheckError {
 
 /// An identity provider.
 pub trait Provider: Send + Sync + 'static {
-    /// Which provider this is.
-    fn kind(&self) -> AuthProvider;
+    /// The provider's registered name (`github`, `token-auth`, ...): the
+    /// `O` of the client certificates it serves.
+    fn name(&self) -> &'static str;
 
     /// Checks `token` for the organisation `org` (the client certificate's
     /// `CN`: a GitHub organisation, a Google domain...).

@@ -7,9 +7,9 @@
 //! a Go Guard installation in place.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use guard_api::AuthProvider;
+use guard_api::InstallerPart;
 use guard_pki::PkiDir;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
@@ -64,9 +64,10 @@ pub struct InstallerSpec {
     /// Outbound proxy settings.
     pub proxy: Proxy,
     /// `--auth-providers` as given.
-    pub auth_providers: Vec<AuthProvider>,
-    /// What each enabled provider adds.
-    pub providers: Vec<ProviderInstall>,
+    pub auth_providers: Vec<String>,
+    /// What each enabled provider adds, in the order their flags and
+    /// Secrets are written (the registry's).
+    pub providers: Vec<InstallerPart>,
 }
 
 /// Outbound proxy for the providers' calls (`--proxy-*`).
@@ -85,335 +86,6 @@ pub struct Proxy {
 impl Proxy {
     fn is_set(&self) -> bool {
         self.http.is_some() || self.https.is_some() || self.no_proxy.is_some()
-    }
-}
-
-/// What one provider adds to the installation: `guard run` flags, a Secret
-/// with its files mounted at `/etc/guard/auth/<dir>`, and environment
-/// variables taken from that Secret.
-#[derive(Debug, Clone)]
-pub struct ProviderInstall {
-    /// The provider.
-    pub provider: AuthProvider,
-    /// Flags for `guard run`, in order.
-    pub args: Vec<String>,
-    /// The provider's Secret, if it needs files.
-    pub secret: Option<ProviderSecret>,
-    /// `(environment variable, Secret key)` pairs.
-    pub env: Vec<(String, String)>,
-}
-
-/// A provider's Secret and where it is mounted.
-#[derive(Debug, Clone)]
-pub struct ProviderSecret {
-    /// Secret name (`guard-token-auth`, ...).
-    pub name: String,
-    /// Mount path in the container.
-    pub mount_path: String,
-    /// File name → contents.
-    pub files: BTreeMap<String, Vec<u8>>,
-}
-
-/// The `token-auth` provider's part: the token file, checked, in Secret
-/// `guard-token-auth` as `token.csv`.
-pub fn token_auth(file: &Path) -> Result<ProviderInstall, InstallerError> {
-    let data = std::fs::read(file).map_err(|source| InstallerError::File {
-        flag: "--token-auth-file",
-        path: file.to_owned(),
-        source,
-    })?;
-    guard_providers::token_file::TokenFile::parse(&data).map_err(|(line, problem)| {
-        InstallerError::Invalid(format!(
-            "token file {}, line {line}: {problem}",
-            file.display()
-        ))
-    })?;
-    let mount_path = "/etc/guard/auth/token".to_owned();
-    Ok(ProviderInstall {
-        provider: AuthProvider::TokenAuth,
-        args: vec![format!("--token-auth-file={mount_path}/token.csv")],
-        secret: Some(ProviderSecret {
-            name: "guard-token-auth".into(),
-            mount_path,
-            files: BTreeMap::from([("token.csv".to_owned(), data)]),
-        }),
-        env: Vec::new(),
-    })
-}
-
-/// The `github` provider's part: its flags (no files).
-pub fn github(options: &guard_providers::github::GithubOptions) -> ProviderInstall {
-    let mut args = Vec::new();
-    if let Some(url) = &options.base_url {
-        args.push(format!("--github.base-url={url}"));
-    }
-    if options.use_team_slug {
-        args.push("--github.use-team-slug=true".into());
-    }
-    ProviderInstall {
-        provider: AuthProvider::Github,
-        args,
-        secret: None,
-        env: Vec::new(),
-    }
-}
-
-/// The `gitlab` provider's part: its flags (no files).
-pub fn gitlab(options: &guard_providers::gitlab::GitlabOptions) -> ProviderInstall {
-    let mut args = Vec::new();
-    if let Some(url) = &options.base_url {
-        args.push(format!("--gitlab.base-url={url}"));
-    }
-    args.push(format!("--gitlab.use-group-id={}", options.use_group_id));
-    ProviderInstall {
-        provider: AuthProvider::Gitlab,
-        args,
-        secret: None,
-        env: Vec::new(),
-    }
-}
-
-/// The `ldap` provider's part: its flags, and Secret `guard-ldap-auth` with
-/// the service account (as `LDAP_BIND_DN`/`LDAP_BIND_PASSWORD`, never in the
-/// arguments) and the CA certificate.
-pub fn ldap(o: &guard_providers::ldap::LdapOptions) -> Result<ProviderInstall, InstallerError> {
-    use guard_providers::ldap::MemberValue;
-    o.validate().map_err(InstallerError::Invalid)?;
-    let mount_path = "/etc/guard/auth/ldap".to_owned();
-    let mut args = vec![
-        format!("--ldap.server-address={}", o.server_address),
-        format!("--ldap.server-port={}", o.server_port),
-        format!("--ldap.user-search-dn={}", o.user_search_dn),
-        format!("--ldap.user-search-filter={}", o.user_search_filter),
-        format!("--ldap.user-attribute={}", o.user_attribute),
-        format!("--ldap.group-search-dn={}", o.group_search_dn),
-        format!("--ldap.group-search-filter={}", o.group_search_filter),
-        format!("--ldap.group-member-attribute={}", o.group_member_attribute),
-        format!("--ldap.group-name-attribute={}", o.group_name_attribute),
-    ];
-    if o.group_member_value == MemberValue::Username {
-        args.push("--ldap.group-member-value=username".into());
-    }
-    if o.nested_group_depth > 0 {
-        args.push(format!(
-            "--ldap.nested-group-depth={}",
-            o.nested_group_depth
-        ));
-    }
-    if let Some(a) = &o.uid_attribute {
-        args.push(format!("--ldap.uid-attribute={a}"));
-    }
-    for (on, flag) in [
-        (o.skip_tls_verification, "--ldap.skip-tls-verification"),
-        (o.is_secure_ldap, "--ldap.is-secure-ldap"),
-        (o.start_tls, "--ldap.start-tls"),
-    ] {
-        if on {
-            args.push(flag.into());
-        }
-    }
-    let mut files = BTreeMap::new();
-    let mut env = Vec::new();
-    if let (Some(dn), Some(pw)) = (&o.bind_dn, &o.bind_password) {
-        files.insert("bind-dn".to_owned(), dn.clone().into_bytes());
-        files.insert("bind-password".to_owned(), pw.clone().into_bytes());
-        env.push(("LDAP_BIND_DN".to_owned(), "bind-dn".to_owned()));
-        env.push(("LDAP_BIND_PASSWORD".to_owned(), "bind-password".to_owned()));
-    }
-    if let Some(path) = &o.ca_cert_file {
-        let pem = std::fs::read(path).map_err(|source| InstallerError::File {
-            flag: "--ldap.ca-cert-file",
-            path: path.clone(),
-            source,
-        })?;
-        files.insert("ca.crt".to_owned(), pem);
-        args.push(format!("--ldap.ca-cert-file={mount_path}/ca.crt"));
-    }
-    args.push("--ldap.auth-choice=Simple".into());
-    Ok(ProviderInstall {
-        provider: AuthProvider::Ldap,
-        args,
-        secret: (!files.is_empty()).then(|| ProviderSecret {
-            name: "guard-ldap-auth".into(),
-            mount_path,
-            files,
-        }),
-        env,
-    })
-}
-
-fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, InstallerError> {
-    std::fs::read(path).map_err(|source| InstallerError::File {
-        flag,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// The `google` provider's part: flags, and Secret `guard-google-auth` with
-/// the service account key as `sa.json`.
-pub fn google(
-    o: &guard_providers::oidc::google::GoogleOptions,
-) -> Result<ProviderInstall, InstallerError> {
-    let mount_path = "/etc/guard/auth/google".to_owned();
-    let mut args = Vec::new();
-    if let Some(id) = &o.client_id {
-        args.push(format!("--google.client-id={id}"));
-    }
-    let mut secret = None;
-    if let (Some(file), Some(admin)) = (&o.sa_json_file, &o.admin_email) {
-        let json = read_file("--google.sa-json-file", file)?;
-        serde_json::from_slice::<serde_json::Value>(&json).map_err(|e| {
-            InstallerError::Invalid(format!(
-                "--google.sa-json-file {} is not JSON: {e}",
-                file.display()
-            ))
-        })?;
-        args.push(format!("--google.sa-json-file={mount_path}/sa.json"));
-        args.push(format!("--google.admin-email={admin}"));
-        secret = Some(ProviderSecret {
-            name: "guard-google-auth".into(),
-            mount_path,
-            files: BTreeMap::from([("sa.json".to_owned(), json)]),
-        });
-    }
-    Ok(ProviderInstall {
-        provider: AuthProvider::Google,
-        args,
-        secret,
-        env: Vec::new(),
-    })
-}
-
-/// The `azure` provider's part: flags (all of them, unlike Go Guard's
-/// installer), and Secret `guard-azure-auth` with `client-secret`, passed as
-/// `AZURE_CLIENT_SECRET`.
-pub fn azure(
-    o: &guard_providers::oidc::azure::AzureOptions,
-) -> Result<ProviderInstall, InstallerError> {
-    o.validate().map_err(InstallerError::Invalid)?;
-    let mut args = Vec::new();
-    if !o.environment.is_empty() {
-        args.push(format!("--azure.environment={}", o.environment));
-    }
-    if !o.client_id.is_empty() {
-        args.push(format!("--azure.client-id={}", o.client_id));
-    }
-    args.push(format!("--azure.tenant-id={}", o.tenant_id));
-    args.push(format!("--azure.auth-mode={}", o.auth_mode));
-    args.push(format!("--azure.use-group-uid={}", o.use_group_uid));
-    args.push(format!(
-        "--azure.graph-call-on-overage-claim={}",
-        o.graph_call_on_overage_claim
-    ));
-    args.push(format!("--azure.verify-clientID={}", o.verify_client_id));
-    args.push(format!(
-        "--azure.skip-group-membership-resolution={}",
-        o.skip_group_membership_resolution
-    ));
-    let (secret, env) = match &o.client_secret {
-        Some(value) => (
-            Some(ProviderSecret {
-                name: "guard-azure-auth".into(),
-                mount_path: "/etc/guard/auth/azure".into(),
-                files: BTreeMap::from([("client-secret".to_owned(), value.clone().into_bytes())]),
-            }),
-            vec![("AZURE_CLIENT_SECRET".to_owned(), "client-secret".to_owned())],
-        ),
-        None => (None, Vec::new()),
-    };
-    Ok(ProviderInstall {
-        provider: AuthProvider::Azure,
-        args,
-        secret,
-        env,
-    })
-}
-
-/// The `oidc` provider's part: flags, and Secret `guard-oidc-auth` with the
-/// issuer's CA certificate when one is given.
-pub fn oidc(
-    o: &guard_providers::oidc::generic::OidcOptions,
-) -> Result<ProviderInstall, InstallerError> {
-    o.validate().map_err(InstallerError::Invalid)?;
-    let mount_path = "/etc/guard/auth/oidc".to_owned();
-    let mut args = vec![
-        format!("--oidc.issuer-url={}", o.issuer_url),
-        format!("--oidc.client-id={}", o.client_id),
-        format!("--oidc.username-claim={}", o.username_claim),
-    ];
-    let optional = [
-        ("--oidc.discovery-url", &o.discovery_url),
-        ("--oidc.username-prefix", &o.username_prefix),
-        ("--oidc.groups-claim", &o.groups_claim),
-        ("--oidc.groups-prefix", &o.groups_prefix),
-    ];
-    for (flag, value) in optional {
-        if let Some(v) = value {
-            args.push(format!("{flag}={v}"));
-        }
-    }
-    for (k, v) in &o.required_claims {
-        args.push(format!("--oidc.required-claim={k}={v}"));
-    }
-    let secret = match &o.ca_file {
-        Some(path) => {
-            args.push(format!("--oidc.ca-file={mount_path}/ca.crt"));
-            Some(ProviderSecret {
-                name: "guard-oidc-auth".into(),
-                mount_path,
-                files: BTreeMap::from([("ca.crt".to_owned(), read_file("--oidc.ca-file", path)?)]),
-            })
-        }
-        None => None,
-    };
-    Ok(ProviderInstall {
-        provider: AuthProvider::Oidc,
-        args,
-        secret,
-        env: Vec::new(),
-    })
-}
-
-/// The `eks` provider's part: the mapping file in Secret `guard-eks-auth`.
-pub fn eks(o: &guard_providers::eks::EksOptions) -> Result<ProviderInstall, InstallerError> {
-    let mount_path = "/etc/guard/auth/eks".to_owned();
-    let mut args = Vec::new();
-    let mut secret = None;
-    if let Some(path) = &o.mapping_file {
-        let text = read_file("--eks.mapping-file", path)?;
-        guard_providers::eks::Mapping::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
-            InstallerError::Invalid(format!("--eks.mapping-file {}: {e}", path.display()))
-        })?;
-        args.push(format!("--eks.mapping-file={mount_path}/mapping.yaml"));
-        secret = Some(ProviderSecret {
-            name: "guard-eks-auth".into(),
-            mount_path,
-            files: BTreeMap::from([("mapping.yaml".to_owned(), text)]),
-        });
-    }
-    if let Some(e) = &o.sts_endpoint {
-        args.push(format!("--eks.sts-endpoint={e}"));
-    }
-    Ok(ProviderInstall {
-        provider: AuthProvider::Eks,
-        args,
-        secret,
-        env: Vec::new(),
-    })
-}
-
-/// Go Guard's order for provider flags and Secrets.
-fn provider_rank(p: AuthProvider) -> u8 {
-    match p {
-        AuthProvider::TokenAuth => 0,
-        AuthProvider::Google => 1,
-        AuthProvider::Azure => 2,
-        AuthProvider::Ldap => 3,
-        AuthProvider::Github => 4,
-        AuthProvider::Gitlab => 5,
-        AuthProvider::Oidc => 6,
-        AuthProvider::Eks => 7,
     }
 }
 
@@ -537,8 +209,7 @@ pub fn generate(
         )));
     }
 
-    let mut providers = spec.providers.clone();
-    providers.sort_by_key(|p| provider_rank(p.provider));
+    let providers = &spec.providers;
 
     let mut objects: Vec<serde_json::Value> = Vec::new();
     let mut push = |o: serde_json::Value| objects.push(o);
@@ -588,7 +259,7 @@ pub fn generate(
         ))?);
     }
 
-    let pod = pod_spec(spec, &providers, &host, port, proxy_cert.is_some());
+    let pod = pod_spec(spec, providers, &host, port, proxy_cert.is_some());
     let template = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels()),
@@ -632,7 +303,7 @@ pub fn generate(
             ("tls.key".to_owned(), pki.read(&key)?.into_bytes()),
         ]),
     ))?);
-    for p in &providers {
+    for p in providers {
         if let Some(s) = &p.secret {
             push(value(&secret(&s.name, ns, s.files.clone()))?);
         }
@@ -677,7 +348,7 @@ pub fn generate(
 
 fn pod_spec(
     spec: &InstallerSpec,
-    providers: &[ProviderInstall],
+    providers: &[InstallerPart],
     host: &str,
     port: i32,
     proxy_cert: bool,
@@ -693,14 +364,7 @@ fn pod_spec(
         format!("--tls-ca-file={PKI_MOUNT}/ca.crt"),
         format!("--tls-cert-file={PKI_MOUNT}/tls.crt"),
         format!("--tls-private-key-file={PKI_MOUNT}/tls.key"),
-        format!(
-            "--auth-providers={}",
-            spec.auth_providers
-                .iter()
-                .map(|p| p.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        format!("--auth-providers={}", spec.auth_providers.join(",")),
     ];
     if spec.host_network {
         args.push(format!("--secure-addr={host}:{port}"));
@@ -734,13 +398,13 @@ fn pod_spec(
         if let Some(s) = &p.secret {
             volumes.push(secret_volume(&s.name));
             mounts.push(mount(&s.name, &s.mount_path));
-            for (var, key) in &p.env {
+            for var in &s.env {
                 env.push(EnvVar {
-                    name: var.clone(),
+                    name: var.variable.clone(),
                     value_from: Some(EnvVarSource {
                         secret_key_ref: Some(SecretKeySelector {
                             name: s.name.clone(),
-                            key: key.clone(),
+                            key: var.key.clone(),
                             ..SecretKeySelector::default()
                         }),
                         ..EnvVarSource::default()

@@ -24,7 +24,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use guard_api::AuthProvider;
 use guard_pki::PkiDir;
 use serde::{Deserialize, Serialize};
 
@@ -180,8 +179,8 @@ pub struct KubeadmSpec<'a> {
     pub pki: &'a PkiDir,
     /// The client certificate's name (its `CN`).
     pub name: &'a str,
-    /// The client certificate's provider (its `O`).
-    pub provider: AuthProvider,
+    /// The client certificate's provider name (its `O`).
+    pub provider: &'a str,
     /// `HOST:PORT` at which the API server reaches guard.
     pub addr: &'a str,
     /// The directory on the control-plane node (hostPath and mountPath).
@@ -285,7 +284,7 @@ pub fn build(spec: &KubeadmSpec<'_>) -> Result<KubeadmConfig, InstallerError> {
         }
     }
     if spec.authz {
-        if spec.provider != AuthProvider::Azure {
+        if spec.provider != "azure" {
             return Err(InstallerError::Invalid(format!(
                 "--authz: guard authorizes Azure AD users (Azure RBAC), and only for an API server that presents an azure client certificate: use -o azure, not -o {}",
                 spec.provider

@@ -7,7 +7,6 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use guard_api::AuthProvider;
 use guard_pki::PkiDir;
 use kube_client::config::{
     AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext, Preferences,
@@ -64,8 +63,8 @@ impl FromStr for Mode {
 pub struct WebhookConfigSpec<'a> {
     /// The client certificate's name (its `CN`).
     pub name: &'a str,
-    /// The client certificate's provider (its `O`).
-    pub provider: AuthProvider,
+    /// The client certificate's provider name (its `O`).
+    pub provider: &'a str,
     /// `host:port` of the guard server as the API server reaches it.
     pub addr: &'a str,
     /// authn or authz.

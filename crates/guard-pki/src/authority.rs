@@ -9,7 +9,6 @@ use time::OffsetDateTime;
 
 use crate::PkiError;
 use crate::key::KeyAlgorithm;
-use guard_api::AuthProvider;
 use rcgen::PublicKeyData as _;
 
 /// How long a certificate is valid.
@@ -63,8 +62,8 @@ pub struct ServerSpec {
 pub struct ClientSpec {
     /// The `CN`: the organisation, domain or any name the provider uses.
     pub name: String,
-    /// The provider, written as the certificate's `O`.
-    pub provider: AuthProvider,
+    /// The provider's name, written as the certificate's `O`.
+    pub provider: String,
     /// Key algorithm of the new key.
     pub key_algorithm: KeyAlgorithm,
     /// Lifetime.
@@ -182,7 +181,7 @@ impl CertificateAuthority {
 
     /// Issues a client certificate: `O=PROVIDER, CN=NAME`, clientAuth.
     pub fn issue_client(&self, spec: &ClientSpec) -> Result<IssuedPair, PkiError> {
-        let mut params = base_params(&spec.name, Some(spec.provider.name()), spec.validity)?;
+        let mut params = base_params(&spec.name, Some(&spec.provider), spec.validity)?;
         // Go Guard also puts the name in a DNS SAN; keep it when it is a valid one.
         if let Ok(san) = dns_san(&spec.name) {
             params.subject_alt_names = vec![san];

@@ -3,8 +3,6 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use guard_api::AuthProvider;
-
 use crate::{CertificateAuthority, IssuedPair, PkiError};
 
 /// Whether an existing certificate or key may be replaced.
@@ -53,7 +51,7 @@ impl PkiDir {
 
     /// The base name of a client pair: `lower(NAME)@PROVIDER`, as Go Guard
     /// names it (the certificate's `CN` keeps the case as typed).
-    pub fn client_base(name: &str, provider: AuthProvider) -> Result<String, PkiError> {
+    pub fn client_base(name: &str, provider: &str) -> Result<String, PkiError> {
         let name = name.trim();
         if name.is_empty() {
             return Err(PkiError::Generate("the client name is empty".into()));
@@ -63,7 +61,7 @@ impl PkiDir {
                 "client name {name:?} cannot be used as a file name (no '/', '\\' or leading '.')"
             )));
         }
-        Ok(format!("{}@{}", name.to_lowercase(), provider.name()))
+        Ok(format!("{}@{provider}", name.to_lowercase()))
     }
 
     /// The files of `base` that already exist.

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use guard_providers::token_file::TokenFile;
+use guard_providers::token_auth::TokenFile;
 
 fn main() {
     let lines: usize = std::env::args()

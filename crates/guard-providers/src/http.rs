@@ -1,13 +1,18 @@
-//! The one HTTP client every network provider shares: rustls on aws-lc-rs,
-//! the system's trusted roots, `HTTP(S)_PROXY`/`NO_PROXY` from the
-//! environment, connection pooling, HTTP/2 when the server offers it, and
-//! timeouts on connecting and on every request.
+//! The HTTP client every network provider shares, and the helpers both
+//! sides use (the server's providers and guard-client's logins): rustls on
+//! aws-lc-rs, the system's trusted roots, `HTTP(S)_PROXY`/`NO_PROXY` from
+//! the environment, connection pooling, HTTP/2 when the server offers it,
+//! no redirects (a token must not follow one), timeouts on connecting and
+//! on every request, and answers read with a size limit.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use guard_auth::CheckError;
 use reqwest::header::{HeaderMap, LINK};
 use reqwest::{StatusCode, Url};
+
+use crate::ProviderError;
 
 /// Time to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -15,14 +20,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most pages a provider follows for one user (100 items each).
 pub const MAX_PAGES: usize = 100;
+/// Largest upstream answer a provider reads (one page of teams or groups
+/// is ~100 KiB).
+pub const MAX_BODY: usize = 4 << 20;
 
-/// Why the shared client cannot be built.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot set up the HTTP client: {0}")]
-pub struct HttpClientError(String);
-
-/// The settings every guard client shares: timeouts, user agent, no
-/// redirects (a token must not follow one), pooled idle connections.
+/// The settings every guard client shares.
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -33,43 +35,161 @@ fn builder() -> reqwest::ClientBuilder {
 }
 
 /// Builds the shared client.
-pub fn client() -> Result<reqwest::Client, HttpClientError> {
-    builder()
-        .build()
-        .map_err(|e| HttpClientError(e.to_string()))
+pub fn client() -> Result<reqwest::Client, ProviderError> {
+    builder().build().map_err(ProviderError::HttpClient)
 }
 
 /// A client like [`client`] that also trusts the CA certificates in
-/// `ca_file` (for issuers with a private CA).
-pub fn client_with_ca(ca_file: &std::path::Path) -> Result<reqwest::Client, HttpClientError> {
-    let pem = std::fs::read(ca_file)
-        .map_err(|e| HttpClientError(format!("cannot read {}: {e}", ca_file.display())))?;
+/// `ca_file` (named by `flag`), for issuers with a private CA.
+pub fn client_with_ca(
+    flag: &'static str,
+    ca_file: &Path,
+) -> Result<reqwest::Client, ProviderError> {
+    let pem = ProviderError::read(flag, ca_file)?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| HttpClientError(format!("{}: {e}", ca_file.display())))?;
+        .map_err(|e| ProviderError::bad_file(flag, ca_file, "not a PEM certificate bundle", e))?;
     if certs.is_empty() {
-        return Err(HttpClientError(format!(
-            "{} holds no PEM certificate",
-            ca_file.display()
-        )));
+        return Err(ProviderError::BadFile {
+            flag,
+            path: ca_file.to_owned(),
+            problem: "holds no PEM certificate".into(),
+            source: None,
+        });
     }
     builder()
         .tls_certs_merge(certs)
         .build()
-        .map_err(|e| HttpClientError(e.to_string()))
+        .map_err(ProviderError::HttpClient)
 }
 
 /// Normalises a base URL: parses it and makes sure it ends with `/`, so
 /// relative paths join below it.
-pub fn base_url(raw: &str, flag: &str) -> Result<Url, String> {
-    let mut url = Url::parse(raw.trim()).map_err(|e| format!("invalid {flag} {raw:?}: {e}"))?;
+pub fn base_url(raw: &str, flag: &'static str) -> Result<Url, ProviderError> {
+    let mut url = Url::parse(raw.trim()).map_err(|source| ProviderError::BadUrl {
+        flag,
+        value: raw.to_owned(),
+        source,
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("invalid {flag} {raw:?}: expected an http(s) URL"));
+        return Err(ProviderError::NotHttp {
+            flag,
+            value: raw.to_owned(),
+        });
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);
     }
     Ok(url)
+}
+
+/// A base URL that must be https, or http on a loopback address (tests,
+/// local issuers).
+pub fn https_url(raw: &str, flag: &'static str) -> Result<Url, ProviderError> {
+    let parsed = base_url(raw, flag)?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !loopback {
+        return Err(ProviderError::NotHttps {
+            flag,
+            value: raw.to_owned(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// A request failure in words, with the origin it went to but never the
+/// path or query (which may hold a code or token).
+pub fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_decode() || e.is_body() {
+        "unreadable answer"
+    } else {
+        "request failed"
+    };
+    match e.url() {
+        Some(url) => format!(
+            "{what} ({}://{}{})",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        None => what.to_owned(),
+    }
+}
+
+/// Reads a body of at most `limit` bytes.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ProviderError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ProviderError::Transport(describe(&e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(ProviderError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads a JSON body of at most `limit` bytes.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<T, ProviderError> {
+    let body = read_body(response, limit).await?;
+    serde_json::from_slice(&body).map_err(ProviderError::UnexpectedAnswer)
+}
+
+// ------------------------------------------------------------ for reviews
+
+/// Reads a provider's JSON answer of at most [`MAX_BODY`] bytes; any
+/// failure is an outage of `provider`.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    response: reqwest::Response,
+) -> Result<T, CheckError> {
+    read_json(response, MAX_BODY).await.map_err(|e| match e {
+        ProviderError::TooLarge(limit) => CheckError::Unavailable(format!(
+            "{provider} sent an answer larger than {limit} bytes"
+        )),
+        ProviderError::UnexpectedAnswer(e) => {
+            tracing::warn!("{provider}: unexpected answer: {e}");
+            CheckError::Unavailable(format!("{provider} sent an unexpected answer"))
+        }
+        other => {
+            tracing::warn!("{provider}: {other}");
+            let what = match &other {
+                ProviderError::Transport(words) if words.starts_with("timed out") => "timed out",
+                _ => "sent an unreadable answer",
+            };
+            CheckError::Unavailable(format!("{provider} {what}"))
+        }
+    })
+}
+
+/// A transport failure (connect, TLS, timeout, body) as an outage. The URL
+/// is left out: it is configuration, and the error text reaches the API
+/// server's log.
+pub fn transport(provider: &str, e: &reqwest::Error) -> CheckError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_decode() || e.is_body() {
+        "sent an unreadable answer"
+    } else {
+        "request failed"
+    };
+    tracing::warn!("{provider}: {what}: {e}");
+    CheckError::Unavailable(format!("{provider} {what}"))
 }
 
 /// The `rel="next"` URL of a `Link` header, accepted only when it stays on
@@ -141,48 +261,64 @@ pub fn classify(
     }
 }
 
-/// Largest upstream answer read (one page of teams or groups is ~100 KiB).
-pub const MAX_BODY: usize = 4 << 20;
-
-/// Reads a JSON body of at most [`MAX_BODY`] bytes.
-pub async fn json<T: serde::de::DeserializeOwned>(
-    provider: &str,
-    mut response: reqwest::Response,
-) -> Result<T, CheckError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport(provider, &e))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(CheckError::Unavailable(format!(
-                "{provider} sent an answer larger than {MAX_BODY} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        tracing::warn!("{provider}: unexpected answer: {e}");
-        CheckError::Unavailable(format!("{provider} sent an unexpected answer"))
-    })
+/// An access token guard obtains for itself (Graph, Directory API), reused
+/// until a minute before it expires.
+#[derive(Default)]
+pub struct CachedToken {
+    slot: tokio::sync::Mutex<Option<(String, SystemTime)>>,
 }
 
-/// A transport failure (connect, TLS, timeout, body) as an outage. The URL
-/// is left out: it is configuration, and the error text reaches the API
-/// server's log.
-pub fn transport(provider: &str, e: &reqwest::Error) -> CheckError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_decode() || e.is_body() {
-        "sent an unreadable answer"
-    } else {
-        "request failed"
-    };
-    tracing::warn!("{provider}: {what}: {e}");
-    CheckError::Unavailable(format!("{provider} {what}"))
+impl CachedToken {
+    /// The cached token, or a new one from `fetch` (`(token, lifetime in
+    /// seconds)`). Concurrent callers wait for one fetch.
+    pub async fn get_or_fetch<F, Fut>(&self, fetch: F) -> Result<String, CheckError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, u64), CheckError>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((token, expires)) = slot.as_ref()
+            && SystemTime::now() < *expires
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = fetch().await?;
+        let valid_for = Duration::from_secs(lifetime.saturating_sub(60));
+        *slot = Some((token.clone(), SystemTime::now() + valid_for));
+        Ok(token)
+    }
+}
+
+/// Posts an OAuth 2.0 token request (`form`) to `endpoint`; returns the
+/// access token and its lifetime. `who` names the party in errors, `hint`
+/// says what to check when the request is refused.
+pub async fn oauth_token(
+    client: &reqwest::Client,
+    endpoint: &str,
+    form: &[(&str, &str)],
+    who: &str,
+    hint: &str,
+) -> Result<(String, u64), CheckError> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: String,
+        expires_in: Option<u64>,
+    }
+    let response = client
+        .post(endpoint)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| transport(who, &e))?;
+    if !response.status().is_success() {
+        tracing::error!("{who} token request answered {}", response.status());
+        return Err(CheckError::Unavailable(format!(
+            "{who} refused guard's token request ({}): {hint}",
+            response.status()
+        )));
+    }
+    let token: Token = json(who, response).await?;
+    Ok((token.access_token, token.expires_in.unwrap_or(3600)))
 }
 
 #[cfg(test)]
@@ -239,64 +375,23 @@ mod tests {
             CheckError::Unavailable(_)
         ));
     }
-}
 
-/// An access token guard obtains for itself (Graph, Directory API), reused
-/// until a minute before it expires.
-#[derive(Default)]
-pub struct CachedToken {
-    slot: tokio::sync::Mutex<Option<(String, std::time::SystemTime)>>,
-}
-
-impl CachedToken {
-    /// The cached token, or a new one from `fetch` (`(token, lifetime in
-    /// seconds)`). Concurrent callers wait for one fetch.
-    pub async fn get_or_fetch<F, Fut>(&self, fetch: F) -> Result<String, CheckError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<(String, u64), CheckError>>,
-    {
-        let mut slot = self.slot.lock().await;
-        if let Some((token, expires)) = slot.as_ref()
-            && std::time::SystemTime::now() < *expires
-        {
-            return Ok(token.clone());
-        }
-        let (token, lifetime) = fetch().await?;
-        let valid_for = Duration::from_secs(lifetime.saturating_sub(60));
-        *slot = Some((token.clone(), std::time::SystemTime::now() + valid_for));
-        Ok(token)
+    #[test]
+    fn urls_are_checked_and_normalised() {
+        assert_eq!(
+            base_url("https://x.example/api", "--f").unwrap().as_str(),
+            "https://x.example/api/"
+        );
+        assert!(matches!(
+            base_url("not a url", "--f"),
+            Err(ProviderError::BadUrl { flag: "--f", .. })
+        ));
+        assert!(matches!(
+            base_url("ftp://x.example", "--f"),
+            Err(ProviderError::NotHttp { .. })
+        ));
+        assert!(https_url("http://127.0.0.1:8080", "--f").is_ok());
+        let e = https_url("http://idp.example", "--oidc.issuer-url").unwrap_err();
+        assert!(e.to_string().contains("https"), "{e}");
     }
-}
-
-/// Posts an OAuth 2.0 token request (`form`) to `endpoint`; returns the
-/// access token and its lifetime. `who` names the party in errors, `hint`
-/// says what to check when the request is refused.
-pub async fn oauth_token(
-    client: &reqwest::Client,
-    endpoint: &str,
-    form: &[(&str, &str)],
-    who: &str,
-    hint: &str,
-) -> Result<(String, u64), CheckError> {
-    #[derive(serde::Deserialize)]
-    struct Token {
-        access_token: String,
-        expires_in: Option<u64>,
-    }
-    let response = client
-        .post(endpoint)
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| transport(who, &e))?;
-    if !response.status().is_success() {
-        tracing::error!("{who} token request answered {}", response.status());
-        return Err(CheckError::Unavailable(format!(
-            "{who} refused guard's token request ({}): {hint}",
-            response.status()
-        )));
-    }
-    let token: Token = json(who, response).await?;
-    Ok((token.access_token, token.expires_in.unwrap_or(3600)))
 }

@@ -3,8 +3,9 @@ use rustls_pki_types::CertificateDer;
 /// Who is calling, from the verified client certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientIdentity {
-    /// The first `O` of the subject: the provider's name.
-    pub organization: Option<String>,
+    /// The subject's organizations (`O`), in certificate order: the
+    /// providers' names.
+    pub organizations: Vec<String>,
     /// The `CN`: the organisation or domain passed to the provider.
     pub common_name: String,
 }
@@ -17,11 +18,11 @@ impl ClientIdentity {
         let leaf = certs?.first()?;
         let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
         let subject = cert.subject();
-        let organization = subject
+        let organizations = subject
             .iter_organization()
-            .next()
-            .and_then(|o| o.as_str().ok())
-            .map(str::to_owned);
+            .filter_map(|o| o.as_str().ok())
+            .map(str::to_owned)
+            .collect();
         let common_name = subject
             .iter_common_name()
             .next()
@@ -29,7 +30,7 @@ impl ClientIdentity {
             .unwrap_or_default()
             .to_owned();
         Some(ClientIdentity {
-            organization,
+            organizations,
             common_name,
         })
     }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use guard_api::{AuthProvider, ReviewApiVersion, TokenReview};
-use guard_auth::{Authenticator, Outcome, Source};
+use guard_api::{ReviewApiVersion, TokenReview};
+use guard_auth::{Authenticator, Outcome, RouteError, Source};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
@@ -183,36 +183,28 @@ where
             "no client certificate: the API server must present a certificate signed by guard's CA (see `guard get webhook-config`)".into(),
         );
     };
-    let Some(org) = client.organization.as_deref() else {
-        bad("none");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            v1,
-            format!(
-                "client certificate CN={} has no organization (O): create it with `guard init client NAME -o PROVIDER`",
-                client.common_name
-            ),
-        );
-    };
-    let provider = match org.parse::<AuthProvider>() {
-        Ok(p) if state.authenticator.is_enabled(p) => p,
-        Ok(p) => {
-            bad(p.name());
+    let route = match state.authenticator.route(&client.organizations) {
+        Ok(route) => route,
+        Err(RouteError::NoOrganization) => {
+            bad("none");
             return refuse(
                 StatusCode::FORBIDDEN,
                 v1,
-                format!("guard does not provide service for {p}: it is not in --auth-providers"),
+                format!(
+                    "client certificate CN={} has no organization (O): create it with `guard init client NAME -o PROVIDER`",
+                    client.common_name
+                ),
             );
         }
         Err(e) => {
-            bad("unknown");
-            return refuse(
-                StatusCode::FORBIDDEN,
-                v1,
-                format!("client certificate organization: {e}"),
-            );
+            bad(match &e {
+                RouteError::NotEnabled(name) => name,
+                _ => "unknown",
+            });
+            return refuse(StatusCode::FORBIDDEN, v1, e.to_string());
         }
     };
+    let provider = route.label();
 
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
         let media = ct
@@ -223,7 +215,7 @@ where
             .unwrap_or_default()
             .trim();
         if !media.eq_ignore_ascii_case("application/json") {
-            bad(provider.name());
+            bad(provider);
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 v1,
@@ -241,7 +233,7 @@ where
     {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            bad(provider.name());
+            bad(provider);
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 v1,
@@ -249,7 +241,7 @@ where
             );
         }
         Ok(Err(e)) => {
-            bad(provider.name());
+            bad(provider);
             return refuse(
                 StatusCode::BAD_REQUEST,
                 v1,
@@ -257,7 +249,7 @@ where
             );
         }
         Err(_) => {
-            bad(provider.name());
+            bad(provider);
             return refuse(
                 StatusCode::REQUEST_TIMEOUT,
                 v1,
@@ -269,15 +261,16 @@ where
     let request = match TokenReview::parse_request(&body) {
         Ok(r) => r,
         Err(e) => {
-            bad(provider.name());
+            bad(provider);
             return refuse(StatusCode::BAD_REQUEST, v1, e.to_string());
         }
     };
 
     let review = state
         .authenticator
-        .review(provider, &client.common_name, &request.token)
+        .review(&route, &client.common_name, &request.token)
         .await;
+    let provider = review.provider;
     let source = match review.source {
         Source::Cache => "hit",
         Source::Coalesced => "coalesced",
@@ -285,7 +278,7 @@ where
         Source::Uncached => "uncached",
     };
     state.metrics.review(
-        provider.name(),
+        provider,
         review.outcome.label(),
         Some(source),
         review.elapsed.as_secs_f64(),
@@ -297,7 +290,7 @@ where
             identity,
             audiences_checked,
         } => {
-            tracing::info!(%provider, org, user = %identity.username, outcome = "authenticated", source, latency_ms, "review");
+            tracing::info!(provider, org, user = %identity.username, outcome = "authenticated", source, latency_ms, "review");
             let audiences =
                 (audiences_checked && !request.audiences.is_empty()).then_some(request.audiences);
             (
@@ -306,21 +299,31 @@ where
             )
         }
         Outcome::Denied(reason) => {
-            tracing::info!(%provider, org, outcome = "denied", source, latency_ms, reason, "review");
+            tracing::info!(
+                provider,
+                org,
+                outcome = "denied",
+                source,
+                latency_ms,
+                reason,
+                "review"
+            );
             (StatusCode::OK, TokenReview::denied(request.version, None))
         }
         Outcome::Unavailable(reason) => {
-            tracing::warn!(%provider, org, outcome = "unavailable", latency_ms, reason, "review");
+            tracing::warn!(
+                provider,
+                org,
+                outcome = "unavailable",
+                latency_ms,
+                reason,
+                "review"
+            );
             (
                 StatusCode::OK,
                 TokenReview::denied(request.version, Some(reason)),
             )
         }
-        Outcome::NotEnabled(p) => refuse(
-            StatusCode::FORBIDDEN,
-            request.version,
-            format!("guard does not provide service for {p}: it is not in --auth-providers"),
-        ),
     }
 }
 
@@ -369,8 +372,8 @@ mod tests {
     }
 
     impl Provider for Fake {
-        fn kind(&self) -> AuthProvider {
-            AuthProvider::Github
+        fn name(&self) -> &'static str {
+            "github"
         }
         fn check<'a>(
             &'a self,
@@ -416,7 +419,7 @@ mod tests {
 
     fn github_client() -> Option<Arc<ClientIdentity>> {
         Some(Arc::new(ClientIdentity {
-            organization: Some("Github".into()),
+            organizations: vec!["Github".into()],
             common_name: "acme".into(),
         }))
     }
@@ -486,7 +489,7 @@ mod tests {
     #[tokio::test]
     async fn a_certificate_without_organization_is_forbidden() {
         let client = Some(Arc::new(ClientIdentity {
-            organization: None,
+            organizations: Vec::new(),
             common_name: "x".into(),
         }));
         let req = Request::post("/tokenreviews")

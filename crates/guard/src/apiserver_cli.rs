@@ -8,7 +8,9 @@ use guard_installer::authn_config::{HEALTH_PATHS, KUBEADM_CLUSTER_INFO_PATH};
 use guard_installer::kube_version::KubeVersion;
 use guard_installer::kubeadm::{DEFAULT_DIR, KubeadmApi};
 
-use crate::cli::{ClientName, PkiArgs, ProviderFlags, parse_duration};
+use guard_providers::ProviderFlags;
+
+use crate::cli::{ClientName, PkiArgs, parse_duration};
 
 /// `guard get kubeadm-config`
 #[derive(Debug, Args)]

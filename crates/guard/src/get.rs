@@ -1,12 +1,12 @@
 //! `guard get webhook-config` and `guard get installer`
 
 use anyhow::{Context, bail};
-use guard_api::AuthProvider;
 use guard_installer::installer::{self, InstallerSpec, Proxy};
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
 
 use crate::cli::{GetCommand, InstallerArgs, WebhookConfigArgs};
 use crate::init::{pki_dir, resolve_client};
+use guard_providers::ProviderName;
 
 pub fn run(cmd: GetCommand, verbosity: Option<u8>) -> anyhow::Result<()> {
     match cmd {
@@ -25,7 +25,7 @@ fn webhook(args: &WebhookConfigArgs) -> anyhow::Result<()> {
         &pki,
         &WebhookConfigSpec {
             name: &name,
-            provider,
+            provider: provider.as_str(),
             addr: &args.addr,
             mode: args.mode,
         },
@@ -38,30 +38,18 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
     if !args.authz_providers.is_empty() {
         bail!("--authz-providers: authorization webhooks are not supported by guard yet");
     }
-    let enabled = crate::providers::validate(&args.providers)?;
-    let mut providers = Vec::new();
-    for provider in enabled {
-        match provider {
-            AuthProvider::TokenAuth => {
-                if let Some(file) = &args.providers.token_auth_file {
-                    providers.push(installer::token_auth(file)?);
-                }
-            }
-            AuthProvider::Github => providers.push(installer::github(&args.providers.github())),
-            AuthProvider::Gitlab => providers.push(installer::gitlab(&args.providers.gitlab())),
-            AuthProvider::Ldap => providers.push(installer::ldap(&args.providers.ldap.options())?),
-            AuthProvider::Google => providers.push(installer::google(&args.providers.google())?),
-            AuthProvider::Azure => providers.push(installer::azure(&args.providers.azure())?),
-            AuthProvider::Oidc => providers.push(installer::oidc(&args.providers.oidc())?),
-            AuthProvider::Eks => providers.push(installer::eks(&args.providers.eks())?),
-        }
-    }
+    let providers = args.providers.enabled()?.installer_parts()?;
     let default_addr = if args.host_network {
         "127.0.0.1:8443"
     } else {
         webhook_config::DEFAULT_ADDR
     };
-    let mut auth_providers = args.providers.auth_providers.clone();
+    let mut auth_providers: Vec<String> = args
+        .providers
+        .auth_providers()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     auth_providers.dedup();
     let spec = InstallerSpec {
         namespace: args.namespace.clone(),
@@ -91,8 +79,8 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
 }
 
 fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
-    match args.provider {
-        AuthProvider::Eks => {
+    match args.provider.as_str() {
+        "eks" => {
             let cluster = args
                 .cluster_id
                 .as_deref()
@@ -107,7 +95,7 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
                 "client.authentication.k8s.io/v1",
             )
         }
-        AuthProvider::Ldap => {
+        "ldap" => {
             let user = args
                 .ldap_username
                 .as_deref()
@@ -130,8 +118,8 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
                 "client.authentication.k8s.io/v1",
             )
         }
-        AuthProvider::Github | AuthProvider::Gitlab => {
-            let (name, url, scope, var) = if args.provider == AuthProvider::Github {
+        "github" | "gitlab" => {
+            let (name, url, scope, var) = if args.provider.as_str() == "github" {
                 (
                     "GitHub",
                     "https://github.com/settings/tokens/new?scopes=read:org&description=guard",
@@ -173,10 +161,10 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        AuthProvider::Google | AuthProvider::Azure | AuthProvider::Oidc => {
+        "google" | "azure" | "oidc" => {
             let config = oidc_login_config(args.provider, &args.oidc)?;
             let http = match &args.oidc.certificate_authority {
-                Some(ca) => guard_providers::http::client_with_ca(ca)?,
+                Some(ca) => guard_providers::http::client_with_ca("--certificate-authority", ca)?,
                 None => guard_providers::http::client()?,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -192,7 +180,7 @@ fn token(args: &crate::cli::TokenArgs) -> anyhow::Result<()> {
                 "client.authentication.k8s.io/v1",
             )
         }
-        other => bail!("guard get token does not support -o {other}"),
+        _ => bail!("guard get token does not support -o {}", args.provider),
     }
 }
 
@@ -208,7 +196,7 @@ fn can_open_browser(no_browser: bool) -> bool {
 /// The login settings for google, azure or oidc, with each provider's
 /// issuer, scopes and parameters filled in.
 fn oidc_login_config(
-    provider: AuthProvider,
+    provider: ProviderName,
     args: &crate::cli::OidcClientArgs,
 ) -> anyhow::Result<guard_oauth::LoginConfig> {
     use crate::cli::GrantType;
@@ -216,15 +204,15 @@ fn oidc_login_config(
         "set --client-id (the OAuth client ID of the login application; ask your cluster operator)",
     )?;
     let (default_issuer, scopes, auth_params): (Option<String>, &[&str], &[(&str, &str)]) =
-        match provider {
+        match provider.as_str() {
             // Google gives refresh tokens to access_type=offline, and again
             // on later logins only with prompt=consent.
-            AuthProvider::Google => (
+            "google" => (
                 Some("https://accounts.google.com".into()),
                 &["email"],
                 &[("access_type", "offline"), ("prompt", "consent")],
             ),
-            AuthProvider::Azure => (
+            "azure" => (
                 args.azure_tenant_id
                     .as_deref()
                     .filter(|t| !t.is_empty())
@@ -239,8 +227,8 @@ fn oidc_login_config(
         .clone()
         .filter(|i| !i.is_empty())
         .or(default_issuer)
-        .with_context(|| match provider {
-            AuthProvider::Azure => "set --azure.tenant-id (or --issuer-url)",
+        .with_context(|| match provider.as_str() {
+            "azure" => "set --azure.tenant-id (or --issuer-url)",
             _ => "set --issuer-url (the issuer the guard server trusts)",
         })?;
     let issuer = url::Url::parse(&issuer)
@@ -316,13 +304,12 @@ fn eks_token(
     region: Option<&str>,
     role_arn: Option<&str>,
 ) -> anyhow::Result<(String, std::time::SystemTime)> {
-    use guard_providers::eks;
+    use guard_providers::eks::client as eks;
     let region = region.filter(|r| !r.is_empty());
     let endpoint = eks::sts_endpoint(
         region,
         std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     let mut credentials = eks::credentials_from_environment(dirs::home_dir().as_deref())
         .map_err(anyhow::Error::msg)?;
     if let Some(role) = role_arn {
@@ -396,7 +383,7 @@ fn read_password(user: &str) -> anyhow::Result<String> {
 }
 
 /// `guard login -o PROVIDER --cluster NAME`: writes the exec user and context.
-fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> anyhow::Result<()> {
+fn login_kubeconfig(provider: ProviderName, args: &crate::cli::LoginArgs) -> anyhow::Result<()> {
     use guard_installer::login::{LoginSpec, update_file};
     let cluster = args
         .cluster
@@ -407,10 +394,10 @@ fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> any
         "get".into(),
         "token".into(),
         "-o".into(),
-        provider.name().into(),
+        provider.to_string(),
     ];
-    match provider {
-        AuthProvider::Eks => {
+    match provider.as_str() {
+        "eks" => {
             token_args.push(format!(
                 "--cluster-id={}",
                 args.cluster_id.as_deref().unwrap_or(cluster)
@@ -422,20 +409,20 @@ fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> any
                 token_args.push(format!("--role-arn={r}"));
             }
         }
-        AuthProvider::Ldap => {
+        "ldap" => {
             let user = args
                 .ldap_username
                 .as_deref()
                 .context("pass --ldap.username")?;
             token_args.push(format!("--ldap.username={user}"));
         }
-        AuthProvider::Github | AuthProvider::Gitlab => {}
-        AuthProvider::Google | AuthProvider::Azure | AuthProvider::Oidc => {
+        "github" | "gitlab" => {}
+        "google" | "azure" | "oidc" => {
             // Fails now, not when kubectl first runs it.
             oidc_login_config(provider, &args.oidc)?;
             token_args.extend(args.oidc.to_args());
         }
-        other => bail!("guard login does not support -o {other}"),
+        _ => bail!("guard login does not support -o {provider}"),
     }
     token_args.push("--exec-credential".into());
     let path = match &args.kubeconfig {
@@ -467,12 +454,7 @@ fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> any
             .oidc
             .client_secret
             .iter()
-            .filter(|_| {
-                matches!(
-                    provider,
-                    AuthProvider::Google | AuthProvider::Azure | AuthProvider::Oidc
-                )
-            })
+            .filter(|_| matches!(provider.as_str(), "google" | "azure" | "oidc"))
             .map(|secret| ("GUARD_OIDC_CLIENT_SECRET".to_owned(), secret.clone()))
             .collect(),
     };
@@ -488,8 +470,8 @@ fn login_kubeconfig(provider: AuthProvider, args: &crate::cli::LoginArgs) -> any
             "note: the file has no cluster named {cluster}; add it with `kubectl config set-cluster {cluster} --server=...`."
         );
     }
-    if matches!(provider, AuthProvider::Github | AuthProvider::Gitlab) {
-        let var = if provider == AuthProvider::Github {
+    if matches!(provider.as_str(), "github" | "gitlab") {
+        let var = if provider.as_str() == "github" {
             "GITHUB_TOKEN"
         } else {
             "GITLAB_TOKEN"

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use guard_pki::{CertificateAuthority, ClientSpec, PkiDir, ServerSpec, Validity};
+use guard_providers::ProviderName;
 
 use crate::cli::{ClientName, InitCommand, PkiArgs};
 use crate::prompt::confirm_overwrite;
@@ -35,11 +36,11 @@ pub fn run(cmd: InitCommand) -> anyhow::Result<()> {
             let pki = pki_dir(&args.common.pki)?;
             let (name, provider) = resolve_client(&args.client)?;
             let ca = pki.load_ca()?;
-            let base = PkiDir::client_base(&name, provider)?;
+            let base = PkiDir::client_base(&name, provider.as_str())?;
             let overwrite = confirm_overwrite(&pki.existing(&base), args.common.force)?;
             let pair = ca.issue_client(&ClientSpec {
                 name,
-                provider,
+                provider: provider.to_string(),
                 key_algorithm: args.common.key_algorithm,
                 validity: Validity(args.duration),
             })?;
@@ -63,24 +64,13 @@ pub fn pki_dir(args: &PkiArgs) -> anyhow::Result<PkiDir> {
 }
 
 /// The client's name and provider, with Guard's defaulting of the name.
-pub fn resolve_client(args: &ClientName) -> anyhow::Result<(String, guard_api::AuthProvider)> {
+pub fn resolve_client(args: &ClientName) -> anyhow::Result<(String, ProviderName)> {
     let provider = args.provider.with_context(|| {
         format!(
             "missing provider: pass -o PROVIDER ({})",
-            guard_api::AuthProvider::valid_names()
+            guard_providers::registry::valid_names()
         )
     })?;
-    let name = match &args.name {
-        Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ if provider.name_is_optional() => provider.name().to_owned(),
-        _ => anyhow::bail!(
-            "missing client name: give it before -o ({}), e.g. `NAME -o {provider}`",
-            match provider {
-                guard_api::AuthProvider::Github => "the GitHub organisation",
-                guard_api::AuthProvider::Google => "the Google Workspace domain",
-                _ => "any name the API server is known by",
-            }
-        ),
-    };
+    let name = provider.client_name(args.name.as_deref())?;
     Ok((name, provider))
 }

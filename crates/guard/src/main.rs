@@ -8,7 +8,6 @@ mod connection_flags;
 mod get;
 mod init;
 mod prompt;
-mod providers;
 mod run;
 mod version;
 

@@ -4,11 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use guard_api::AuthProvider;
 use guard_auth::{Authenticator, CacheConfig};
-use guard_providers::github::GithubProvider;
-use guard_providers::gitlab::GitlabProvider;
-use guard_providers::token_file::TokenFileProvider;
 use guard_server::{Metrics, ServerConfig, TlsFiles, TlsReloader};
 
 use crate::cli::RunArgs;
@@ -42,8 +38,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         );
     }
 
-    let providers = crate::providers::validate(&args.providers)?;
+    let enabled = args.providers.enabled()?;
+    let built = enabled.build(args.reload_interval)?;
     let mut builder = Authenticator::builder()
+        .known_providers(guard_providers::registry::names())
         .cache(CacheConfig {
             ttl: args.cache_ttl,
             failure_ttl: args.cache_failure_ttl,
@@ -54,76 +52,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 .saturating_sub(Duration::from_secs(1))
                 .max(Duration::from_millis(500)),
         );
-    // One HTTP client (and connection pool) for every network provider.
-    let http_client = match providers.iter().any(|p| *p != AuthProvider::TokenAuth) {
-        true => Some(guard_providers::http::client()?),
-        false => None,
-    };
-    let http_client = || {
-        http_client
-            .clone()
-            .context("internal error: no HTTP client")
-    };
-    let mut background = Vec::new();
-    for provider in &providers {
-        match provider {
-            AuthProvider::TokenAuth => {
-                let path = args
-                    .providers
-                    .token_auth_file
-                    .as_ref()
-                    .context("token-auth is enabled: set --token-auth-file")?;
-                let tokens = TokenFileProvider::load(path)?;
-                tracing::info!(file = %path.display(), tokens = tokens.current().len(), "token file loaded");
-                background.push(tokens.spawn_reloader(args.reload_interval));
-                builder = builder.provider(tokens);
-            }
-            AuthProvider::Github => {
-                let github = GithubProvider::new(http_client()?, &args.providers.github())
-                    .map_err(anyhow::Error::msg)?;
-                builder = builder.provider(Arc::new(github));
-            }
-            AuthProvider::Gitlab => {
-                let gitlab = GitlabProvider::new(http_client()?, &args.providers.gitlab())
-                    .map_err(anyhow::Error::msg)?;
-                builder = builder.provider(Arc::new(gitlab));
-            }
-            AuthProvider::Ldap => {
-                let ldap = guard_providers::ldap::LdapProvider::new(args.providers.ldap.options())?;
-                builder = builder.provider(Arc::new(ldap));
-            }
-            AuthProvider::Eks => {
-                let eks =
-                    guard_providers::eks::EksProvider::new(http_client()?, &args.providers.eks())
-                        .map_err(anyhow::Error::msg)?;
-                background.push(eks.spawn_reloader(args.reload_interval));
-                builder = builder.provider(eks);
-            }
-            AuthProvider::Oidc => {
-                let oidc = guard_providers::oidc::generic::OidcProvider::new(
-                    http_client()?,
-                    args.providers.oidc(),
-                )
-                .map_err(anyhow::Error::msg)?;
-                builder = builder.provider(Arc::new(oidc));
-            }
-            AuthProvider::Google => {
-                let google = guard_providers::oidc::google::GoogleProvider::new(
-                    http_client()?,
-                    &args.providers.google(),
-                )
-                .map_err(anyhow::Error::msg)?;
-                builder = builder.provider(Arc::new(google));
-            }
-            AuthProvider::Azure => {
-                let azure = guard_providers::oidc::azure::AzureProvider::new(
-                    http_client()?,
-                    args.providers.azure(),
-                )
-                .map_err(anyhow::Error::msg)?;
-                builder = builder.provider(Arc::new(azure));
-            }
-        }
+    for provider in built.providers {
+        builder = builder.provider(provider);
     }
     let authenticator = Arc::new(builder.build());
 
@@ -139,7 +69,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     tracing::info!(
-        providers = %providers.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
+        providers = %enabled.names().join(","),
         "guard {} listening on {local}",
         env!("CARGO_PKG_VERSION")
     );
@@ -161,7 +91,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         shutdown,
     )
     .await?;
-    for task in background {
+    for task in built.background {
         task.abort();
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! The GitHub provider (`github`): the client certificate's `CN` is the
+//! The server side of `github`: the client certificate's `CN` is the
 //! GitHub organisation; the bearer token is the user's personal access
 //! token (or any token with `read:org`).
 //!
@@ -11,44 +11,19 @@
 //! One shared HTTP client serves every review, with the user's token set
 //! per request.
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::http;
-
-/// Options (`--github.*`).
-#[derive(Debug, Clone, Default)]
-pub struct GithubOptions {
-    /// `--github.base-url`: GitHub Enterprise's API root. Empty for github.com.
-    pub base_url: Option<String>,
-    /// `--github.use-team-slug`: groups are team slugs instead of names.
-    pub use_team_slug: bool,
-}
+use super::{GithubOptions, api_root};
+use crate::{ProviderError, http};
 
 /// The GitHub provider.
 pub struct GithubProvider {
     client: reqwest::Client,
     base: Url,
     use_team_slug: bool,
-}
-
-/// The API root for `--github.base-url`, with go-github's rule (so Go
-/// Guard's flag values keep working): `https://api.github.com/` by default;
-/// a custom URL gets `api/v3/` appended unless its path already ends with
-/// `/api/v3/` or its host is an `api.` host.
-pub fn api_root(base_url: Option<&str>) -> Result<Url, String> {
-    let Some(raw) = base_url.filter(|s| !s.trim().is_empty()) else {
-        return Url::parse("https://api.github.com/").map_err(|e| e.to_string());
-    };
-    let mut url = http::base_url(raw, "--github.base-url")?;
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    let api_host = host.starts_with("api.") || host.contains(".api.");
-    if !url.path().ends_with("/api/v3/") && !api_host {
-        url = url.join("api/v3/").map_err(|e| e.to_string())?;
-    }
-    Ok(url)
 }
 
 #[derive(Deserialize)]
@@ -77,7 +52,7 @@ struct Org {
 
 impl GithubProvider {
     /// Builds the provider on the shared client.
-    pub fn new(client: reqwest::Client, options: &GithubOptions) -> Result<Self, String> {
+    pub fn new(client: reqwest::Client, options: &GithubOptions) -> Result<Self, ProviderError> {
         Ok(GithubProvider {
             client,
             base: api_root(options.base_url.as_deref())?,
@@ -183,8 +158,8 @@ impl GithubProvider {
 }
 
 impl Provider for GithubProvider {
-    fn kind(&self) -> AuthProvider {
-        AuthProvider::Github
+    fn name(&self) -> &'static str {
+        super::NAME
     }
 
     fn check<'a>(
@@ -193,35 +168,5 @@ impl Provider for GithubProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(org, token))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_url_follows_go_githubs_rule() {
-        let root = |s: Option<&str>| api_root(s).unwrap().to_string();
-        assert_eq!(root(None), "https://api.github.com/");
-        assert_eq!(root(Some("")), "https://api.github.com/");
-        assert_eq!(
-            root(Some("https://ghe.example.com")),
-            "https://ghe.example.com/api/v3/"
-        );
-        assert_eq!(
-            root(Some("https://ghe.example.com/api/v3")),
-            "https://ghe.example.com/api/v3/"
-        );
-        assert_eq!(
-            root(Some("https://ghe.example.com/api/v3/")),
-            "https://ghe.example.com/api/v3/"
-        );
-        assert_eq!(
-            root(Some("https://api.ghe.example.com/")),
-            "https://api.ghe.example.com/"
-        );
-        assert!(api_root(Some("ftp://x")).is_err());
-        assert!(api_root(Some("not a url")).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The GitLab provider (`gitlab`): the bearer token is a GitLab personal,
+//! The server side of `gitlab`: the bearer token is a GitLab personal,
 //! project or group access token, or an OAuth token, sent as
 //! `Authorization: Bearer` (GitLab accepts every kind there; Go Guard's
 //! `PRIVATE-TOKEN` header accepts no OAuth token).
@@ -10,42 +10,19 @@
 //!    the user is a member of, even for an administrator's token (Go Guard
 //!    listed every group an administrator can see).
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::http;
-
-/// Options (`--gitlab.*`).
-#[derive(Debug, Clone, Default)]
-pub struct GitlabOptions {
-    /// `--gitlab.base-url`: the API root of a self-hosted GitLab.
-    pub base_url: Option<String>,
-    /// `--gitlab.use-group-id`: groups are numeric ids instead of full paths.
-    pub use_group_id: bool,
-}
+use super::{GitlabOptions, api_root};
+use crate::{ProviderError, http};
 
 /// The GitLab provider.
 pub struct GitlabProvider {
     client: reqwest::Client,
     base: Url,
     use_group_id: bool,
-}
-
-/// The API root for `--gitlab.base-url`, with go-gitlab's rule (so Go
-/// Guard's flag values keep working): `https://gitlab.com/api/v4/` by
-/// default; a custom URL gets `api/v4/` appended unless it already ends so.
-pub fn api_root(base_url: Option<&str>) -> Result<Url, String> {
-    let Some(raw) = base_url.filter(|s| !s.trim().is_empty()) else {
-        return Url::parse("https://gitlab.com/api/v4/").map_err(|e| e.to_string());
-    };
-    let url = http::base_url(raw, "--gitlab.base-url")?;
-    if url.path().ends_with("/api/v4/") {
-        Ok(url)
-    } else {
-        url.join("api/v4/").map_err(|e| e.to_string())
-    }
 }
 
 #[derive(Deserialize)]
@@ -62,7 +39,7 @@ struct Group {
 
 impl GitlabProvider {
     /// Builds the provider on the shared client.
-    pub fn new(client: reqwest::Client, options: &GitlabOptions) -> Result<Self, String> {
+    pub fn new(client: reqwest::Client, options: &GitlabOptions) -> Result<Self, ProviderError> {
         Ok(GitlabProvider {
             client,
             base: api_root(options.base_url.as_deref())?,
@@ -158,8 +135,8 @@ impl GitlabProvider {
 }
 
 impl Provider for GitlabProvider {
-    fn kind(&self) -> AuthProvider {
-        AuthProvider::Gitlab
+    fn name(&self) -> &'static str {
+        super::NAME
     }
 
     fn check<'a>(
@@ -168,28 +145,5 @@ impl Provider for GitlabProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(token))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_url_follows_go_gitlabs_rule() {
-        let root = |s: Option<&str>| api_root(s).unwrap().to_string();
-        assert_eq!(root(None), "https://gitlab.com/api/v4/");
-        assert_eq!(
-            root(Some("https://git.example.com")),
-            "https://git.example.com/api/v4/"
-        );
-        assert_eq!(
-            root(Some("https://git.example.com/gitlab/")),
-            "https://git.example.com/gitlab/api/v4/"
-        );
-        assert_eq!(
-            root(Some("https://git.example.com/api/v4")),
-            "https://git.example.com/api/v4/"
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! The generic OpenID Connect provider (`oidc`): any issuer, with the
+//! The server side of `oidc`: any OpenID Connect issuer, with the
 //! semantics of kube-apiserver's own `--oidc-*` flags (Kubernetes
 //! documentation, *Authenticating*, "OpenID Connect Tokens"):
 //!
@@ -10,68 +10,14 @@
 //!   prefixed with `--oidc.groups-prefix`.
 //! * `--oidc.required-claim key=value`: every one must be present and equal.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 
-use super::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
-use crate::http;
-
-/// Options (`--oidc.*`).
-#[derive(Debug, Clone, Default)]
-pub struct OidcOptions {
-    /// `--oidc.issuer-url`: the `iss` of the tokens (https).
-    pub issuer_url: String,
-    /// `--oidc.discovery-url`: where discovery is fetched, when not at the issuer URL.
-    pub discovery_url: Option<String>,
-    /// `--oidc.client-id`: the audience tokens must carry.
-    pub client_id: String,
-    /// `--oidc.username-claim`
-    pub username_claim: String,
-    /// `--oidc.username-prefix`
-    pub username_prefix: Option<String>,
-    /// `--oidc.groups-claim`
-    pub groups_claim: Option<String>,
-    /// `--oidc.groups-prefix`
-    pub groups_prefix: Option<String>,
-    /// `--oidc.required-claim key=value`
-    pub required_claims: Vec<(String, String)>,
-    /// `--oidc.ca-file`: CA of the issuer's HTTPS certificate.
-    pub ca_file: Option<PathBuf>,
-    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
-    pub leeway: Duration,
-}
-
-impl OidcOptions {
-    /// Checks the options; messages name the flag.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.issuer_url.trim().is_empty() {
-            return Err("oidc is enabled: set --oidc.issuer-url".into());
-        }
-        if self.client_id.trim().is_empty() {
-            return Err(
-                "oidc is enabled: set --oidc.client-id (the audience of the tokens)".into(),
-            );
-        }
-        check_https(&self.issuer_url, "--oidc.issuer-url")?;
-        if let Some(d) = &self.discovery_url {
-            check_https(d, "--oidc.discovery-url")?;
-        }
-        Ok(())
-    }
-}
-
-/// https, or http on a loopback address (tests, local issuers).
-pub fn check_https(url: &str, flag: &str) -> Result<reqwest::Url, String> {
-    let parsed = http::base_url(url, flag)?;
-    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if parsed.scheme() != "https" && !loopback {
-        return Err(format!("{flag} {url:?} must use https"));
-    }
-    Ok(parsed)
-}
+use super::options::{FLAG_CA_FILE, OidcOptions};
+use crate::openid::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
+use crate::{ProviderError, http};
 
 /// The generic OIDC provider.
 pub struct OidcProvider {
@@ -80,11 +26,16 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// Builds the provider; `client` is the shared one unless `--oidc.ca-file` is set.
-    pub fn new(client: reqwest::Client, options: OidcOptions) -> Result<Self, String> {
+    /// Builds the provider; `client` is the shared one unless `--oidc.ca-file`
+    /// is set. `leeway` is the clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub fn new(
+        client: reqwest::Client,
+        options: OidcOptions,
+        leeway: Duration,
+    ) -> Result<Self, ProviderError> {
         options.validate()?;
         let client = match &options.ca_file {
-            Some(ca) => http::client_with_ca(ca).map_err(|e| e.to_string())?,
+            Some(ca) => http::client_with_ca(FLAG_CA_FILE, ca)?,
             None => client,
         };
         let discovery = options
@@ -95,10 +46,10 @@ impl OidcProvider {
             client,
             VerifierConfig {
                 name: "OIDC",
-                discovery_url: check_https(discovery, "--oidc.discovery-url")?,
+                discovery_url: http::https_url(discovery, "--oidc.discovery-url")?,
                 issuers: vec![options.issuer_url.clone()],
                 audience: Some(options.client_id.clone()),
-                leeway: options.leeway,
+                leeway,
             },
         );
         Ok(OidcProvider { options, verifier })
@@ -145,8 +96,8 @@ impl OidcProvider {
 }
 
 impl Provider for OidcProvider {
-    fn kind(&self) -> AuthProvider {
-        AuthProvider::Oidc
+    fn name(&self) -> &'static str {
+        super::NAME
     }
 
     fn check<'a>(

@@ -1,4 +1,4 @@
-//! The Google provider (`google`): the client certificate's `CN` is the
+//! The server side of `google`: the client certificate's `CN` is the
 //! Google Workspace domain; the bearer token is a Google ID token.
 //!
 //! * Verified against `https://accounts.google.com` (discovery, JWKS),
@@ -11,16 +11,16 @@
 //!   bearer grant with domain-wide delegation to the admin) is cached until
 //!   shortly before it expires.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::verifier::{Verifier, VerifierConfig, string_claim};
-use crate::http;
+use super::options::{FLAG_SA_JSON_FILE, GoogleOptions};
+use crate::openid::verifier::{Verifier, VerifierConfig, string_claim};
+use crate::{ProviderError, http};
 
 /// The OAuth client id Go Guard's `get token -o google` uses, so tokens
 /// made for Go Guard keep working.
@@ -29,23 +29,6 @@ pub const GUARD_GO_CLIENT_ID: &str =
 /// The issuer of Google ID tokens (older ones say `accounts.google.com`).
 pub const ISSUER: &str = "https://accounts.google.com";
 const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.group.readonly";
-
-/// Options (`--google.*`).
-#[derive(Debug, Clone, Default)]
-pub struct GoogleOptions {
-    /// `--google.client-id`: the audience of the ID tokens.
-    pub client_id: Option<String>,
-    /// `--google.sa-json-file`: service account key (JSON) for the Directory API.
-    pub sa_json_file: Option<PathBuf>,
-    /// `--google.admin-email`: the Workspace admin the service account acts as.
-    pub admin_email: Option<String>,
-    /// `--google.discovery-url`: where discovery is fetched (tests, proxies).
-    pub discovery_url: Option<String>,
-    /// `--google.directory-url`: the Admin SDK root (tests, proxies).
-    pub directory_url: Option<String>,
-    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
-    pub leeway: Duration,
-}
 
 #[derive(Deserialize)]
 struct ServiceAccount {
@@ -76,23 +59,22 @@ pub struct GoogleProvider {
 
 impl GoogleProvider {
     /// Reads the service account (if any) and builds the provider.
-    pub fn new(client: reqwest::Client, o: &GoogleOptions) -> Result<Self, String> {
+    /// `leeway` is the clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub fn new(
+        client: reqwest::Client,
+        o: &GoogleOptions,
+        leeway: Duration,
+    ) -> Result<Self, ProviderError> {
+        o.validate()?;
         let directory = match (&o.sa_json_file, &o.admin_email) {
             (Some(file), Some(admin)) => {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| format!("--google.sa-json-file {}: {e}", file.display()))?;
-                let account: ServiceAccount = serde_json::from_str(&text).map_err(|e| {
-                    format!(
-                        "--google.sa-json-file {} is not a service account key: {e}",
-                        file.display()
-                    )
+                let data = ProviderError::read(FLAG_SA_JSON_FILE, file)?;
+                let account: ServiceAccount = serde_json::from_slice(&data).map_err(|e| {
+                    ProviderError::bad_file(FLAG_SA_JSON_FILE, file, "not a service account key", e)
                 })?;
                 let key = jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes())
                     .map_err(|e| {
-                    format!(
-                        "--google.sa-json-file {}: bad private_key ({e})",
-                        file.display()
-                    )
+                    ProviderError::bad_file(FLAG_SA_JSON_FILE, file, "bad private_key", e)
                 })?;
                 let root = http::base_url(
                     o.directory_url
@@ -108,25 +90,21 @@ impl GoogleProvider {
                     token: http::CachedToken::default(),
                 })
             }
-            (None, None) => None,
-            _ => return Err(
-                "set both --google.sa-json-file and --google.admin-email for groups, or neither"
-                    .into(),
-            ),
+            _ => None,
         };
         let discovery = o.discovery_url.as_deref().unwrap_or(ISSUER);
         let verifier = Verifier::new(
             client.clone(),
             VerifierConfig {
                 name: "Google",
-                discovery_url: super::generic::check_https(discovery, "--google.discovery-url")?,
+                discovery_url: http::https_url(discovery, "--google.discovery-url")?,
                 issuers: vec![ISSUER.into(), "accounts.google.com".into()],
                 audience: Some(
                     o.client_id
                         .clone()
                         .unwrap_or_else(|| GUARD_GO_CLIENT_ID.into()),
                 ),
-                leeway: o.leeway,
+                leeway,
             },
         );
         Ok(GoogleProvider {
@@ -260,8 +238,8 @@ struct Group {
 }
 
 impl Provider for GoogleProvider {
-    fn kind(&self) -> AuthProvider {
-        AuthProvider::Google
+    fn name(&self) -> &'static str {
+        super::NAME
     }
 
     fn check<'a>(

@@ -16,13 +16,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::DiscoveryDocument;
+use crate::{ProviderError, http};
 use guard_auth::CheckError;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Url;
-use serde::Deserialize;
-
-use crate::http;
 
 /// Claims of a verified token.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -45,13 +44,6 @@ pub struct VerifierConfig {
     pub audience: Option<String>,
     /// Clock skew tolerated on `exp`, `nbf`, `iat`.
     pub leeway: Duration,
-}
-
-#[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-    token_endpoint: Option<String>,
 }
 
 #[derive(Default)]
@@ -163,30 +155,22 @@ impl Verifier {
         }
         let mut state = self.state.write().await;
         if state.jwks_uri.is_none() {
-            let url = self
-                .config
-                .discovery_url
-                .join(".well-known/openid-configuration")
-                .map_err(|e| CheckError::Unavailable(format!("invalid discovery URL: {e}")))?;
-            let response = self
-                .client
-                .get(url)
-                .send()
+            let name = self.config.name;
+            let discovery = DiscoveryDocument::fetch(&self.client, &self.config.discovery_url)
                 .await
-                .map_err(|e| http::transport(self.config.name, &e))?;
-            if !response.status().is_success() {
-                tracing::warn!(
-                    "{} discovery answered {}",
-                    self.config.name,
-                    response.status()
-                );
-                return Err(CheckError::Unavailable(format!(
-                    "{} discovery answered {}",
-                    self.config.name,
-                    response.status()
-                )));
-            }
-            let discovery: Discovery = http::json(self.config.name, response).await?;
+                .map_err(|e| {
+                    tracing::warn!("{name} discovery failed: {e}");
+                    CheckError::Unavailable(match e {
+                        ProviderError::Status { status, .. } => {
+                            format!("{name} discovery answered {status}")
+                        }
+                        ProviderError::Transport(words) if words.starts_with("timed out") => {
+                            format!("{name} timed out")
+                        }
+                        ProviderError::Transport(_) => format!("{name} cannot connect"),
+                        _ => format!("{name} sent an unexpected answer"),
+                    })
+                })?;
             if !self.config.issuers.is_empty() && !self.config.issuers.contains(&discovery.issuer) {
                 tracing::error!(
                     "{} discovery names issuer {:?}, expected one of {:?}",
@@ -199,12 +183,13 @@ impl Verifier {
                     self.config.name
                 )));
             }
-            let jwks_uri = Url::parse(&discovery.jwks_uri).map_err(|_| {
-                CheckError::Unavailable(format!(
-                    "{} discovery has an invalid jwks_uri",
-                    self.config.name
-                ))
-            })?;
+            let jwks_uri =
+                Url::parse(discovery.jwks_uri.as_deref().unwrap_or_default()).map_err(|_| {
+                    CheckError::Unavailable(format!(
+                        "{} discovery has an invalid jwks_uri",
+                        self.config.name
+                    ))
+                })?;
             state.issuer = Some(discovery.issuer);
             state.token_endpoint = discovery.token_endpoint;
             state.jwks_uri = Some(jwks_uri);

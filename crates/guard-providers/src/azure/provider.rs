@@ -1,4 +1,4 @@
-//! The Azure AD (Entra ID) provider (`azure`): the bearer token is an Azure
+//! The server side of `azure` (Azure AD, Entra ID): the bearer token is an Azure
 //! AD ID or access token of the tenant (what `kubelogin` obtains).
 //!
 //! * Verified against the tenant's keys (discovery at
@@ -21,152 +21,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use guard_api::{AuthProvider, BearerToken};
+use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
 use reqwest::Url;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
-use super::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
-use crate::http;
-
-/// Options (`--azure.*`).
-#[derive(Debug, Clone)]
-pub struct AzureOptions {
-    /// `--azure.tenant-id`
-    pub tenant_id: String,
-    /// `--azure.client-id`
-    pub client_id: String,
-    /// `--azure.client-secret` (`AZURE_CLIENT_SECRET`)
-    pub client_secret: Option<String>,
-    /// `--azure.environment`: AzurePublicCloud (default), AzureChinaCloud,
-    /// AzureUSGovernmentCloud, AzureGermanCloud.
-    pub environment: String,
-    /// `--azure.auth-mode`
-    pub auth_mode: String,
-    /// `--azure.verify-clientID`
-    pub verify_client_id: bool,
-    /// `--azure.use-group-uid`
-    pub use_group_uid: bool,
-    /// `--azure.graph-call-on-overage-claim`
-    pub graph_call_on_overage_claim: bool,
-    /// `--azure.skip-group-membership-resolution`
-    pub skip_group_membership_resolution: bool,
-    /// `--azure.enable-pop`
-    pub enable_pop: bool,
-    /// `--azure.discovery-url`: overrides `LOGIN/TENANT/v2.0` (tests, proxies).
-    pub discovery_url: Option<String>,
-    /// `--azure.graph-url`: overrides the environment's Graph root.
-    pub graph_url: Option<String>,
-    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
-    pub leeway: Duration,
-}
-
-impl Default for AzureOptions {
-    fn default() -> Self {
-        AzureOptions {
-            tenant_id: String::new(),
-            client_id: String::new(),
-            client_secret: None,
-            environment: String::new(),
-            auth_mode: "client-credential".into(),
-            verify_client_id: false,
-            use_group_uid: true,
-            graph_call_on_overage_claim: false,
-            skip_group_membership_resolution: false,
-            enable_pop: false,
-            discovery_url: None,
-            graph_url: None,
-            leeway: Duration::from_secs(30),
-        }
-    }
-}
-
-/// `(login, graph, v1 issuer host)` of an Azure environment.
-fn environment(name: &str) -> Result<(&'static str, &'static str, &'static str), String> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "" | "azurepubliccloud" => (
-            "https://login.microsoftonline.com/",
-            "https://graph.microsoft.com/",
-            "https://sts.windows.net/",
-        ),
-        "azurechinacloud" => (
-            "https://login.chinacloudapi.cn/",
-            "https://microsoftgraph.chinacloudapi.cn/",
-            "https://sts.chinacloudapi.cn/",
-        ),
-        "azureusgovernmentcloud" => (
-            "https://login.microsoftonline.us/",
-            "https://graph.microsoft.us/",
-            "https://sts.windows.net/",
-        ),
-        "azuregermancloud" => (
-            "https://login.microsoftonline.de/",
-            "https://graph.microsoft.de/",
-            "https://sts.microsoftonline.de/",
-        ),
-        other => {
-            return Err(format!(
-                "unknown --azure.environment {other:?}: AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud or AzureGermanCloud"
-            ));
-        }
-    })
-}
-
-/// The issuers of a tenant's tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenIssuers {
-    /// v2 tokens' `iss`: `LOGIN/TENANT/v2.0`, or `--azure.discovery-url`.
-    pub v2: String,
-    /// v1 tokens' `iss`: `STS/TENANT/`.
-    pub v1: String,
-    /// Where the v1 issuer's discovery document is: `LOGIN/TENANT/.well-known/openid-configuration`.
-    pub v1_discovery: String,
-}
-
-impl AzureOptions {
-    /// The issuers guard accepts for this tenant and environment.
-    pub fn token_issuers(&self) -> Result<TokenIssuers, String> {
-        let (login, _, v1) = environment(&self.environment)?;
-        let tenant = self.tenant_id.trim();
-        let v2 = self
-            .discovery_url
-            .clone()
-            .unwrap_or_else(|| format!("{login}{tenant}/v2.0"));
-        Ok(TokenIssuers {
-            v2: v2.trim_end_matches('/').to_owned(),
-            v1: format!("{v1}{tenant}/"),
-            v1_discovery: format!("{login}{tenant}/.well-known/openid-configuration"),
-        })
-    }
-
-    /// Checks the options; messages name the flag.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.tenant_id.trim().is_empty() {
-            return Err("azure is enabled: set --azure.tenant-id".into());
-        }
-        environment(&self.environment)?;
-        let mode = self.auth_mode.to_ascii_lowercase();
-        if mode != "client-credential" {
-            return Err(format!(
-                "--azure.auth-mode={mode} is not supported yet; use client-credential"
-            ));
-        }
-        if self.enable_pop {
-            return Err("--azure.enable-pop (PoP tokens) is not supported yet".into());
-        }
-        if self.verify_client_id && self.client_id.trim().is_empty() {
-            return Err("--azure.verify-clientID needs --azure.client-id".into());
-        }
-        let needs_graph = !self.skip_group_membership_resolution;
-        if needs_graph
-            && (self.client_id.trim().is_empty()
-                || self.client_secret.as_deref().unwrap_or_default().is_empty())
-        {
-            return Err("azure groups come from Microsoft Graph: set --azure.client-id and --azure.client-secret (or AZURE_CLIENT_SECRET), or --azure.skip-group-membership-resolution".into());
-        }
-        Ok(())
-    }
-}
+use super::options::{AzureOptions, environment};
+use crate::openid::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
+use crate::{ProviderError, http};
 
 /// The Azure AD provider.
 pub struct AzureProvider {
@@ -178,13 +41,18 @@ pub struct AzureProvider {
 }
 
 impl AzureProvider {
-    /// Builds the provider on the shared client.
-    pub fn new(client: reqwest::Client, options: AzureOptions) -> Result<Self, String> {
+    /// Builds the provider on the shared client. `leeway` is the clock skew
+    /// tolerated on `exp`, `nbf`, `iat`.
+    pub fn new(
+        client: reqwest::Client,
+        options: AzureOptions,
+        leeway: Duration,
+    ) -> Result<Self, ProviderError> {
         options.validate()?;
         let (_, graph, _) = environment(&options.environment)?;
         let issuers = options.token_issuers()?;
         let discovery = options.discovery_url.as_deref().unwrap_or(&issuers.v2);
-        let discovery_url = super::generic::check_https(discovery, "--azure.discovery-url")?;
+        let discovery_url = http::https_url(discovery, "--azure.discovery-url")?;
         let verifier = Verifier::new(
             client.clone(),
             VerifierConfig {
@@ -192,7 +60,7 @@ impl AzureProvider {
                 discovery_url,
                 issuers: vec![issuers.v2, issuers.v1],
                 audience: options.verify_client_id.then(|| options.client_id.clone()),
-                leeway: options.leeway,
+                leeway,
             },
         );
         let graph = http::base_url(
@@ -265,7 +133,11 @@ impl AzureProvider {
             .get_or_fetch(|| async {
                 let endpoint = self.verifier.token_endpoint().await?;
                 let scope = format!("{}.default", self.graph.as_str());
-                let secret = self.options.client_secret.as_deref().unwrap_or_default();
+                let secret = self
+                    .options
+                    .client_secret()
+                    .map(|s| s.expose_secret())
+                    .unwrap_or_default();
                 let form = [
                     ("client_id", self.options.client_id.as_str()),
                     ("client_secret", secret),
@@ -368,8 +240,8 @@ impl AzureProvider {
 }
 
 impl Provider for AzureProvider {
-    fn kind(&self) -> AuthProvider {
-        AuthProvider::Azure
+    fn name(&self) -> &'static str {
+        super::NAME
     }
 
     fn check<'a>(

@@ -1,0 +1,47 @@
+//! What `azure` adds to the installer: its flags (all of them, unlike Go
+//! Guard's installer), and Secret `guard-azure-auth` with `client-secret`,
+//! passed as `AZURE_CLIENT_SECRET`.
+
+use std::collections::BTreeMap;
+
+use guard_api::{InstallerPart, InstallerSecret, SecretEnv};
+use secrecy::ExposeSecret as _;
+
+use super::AzureOptions;
+
+/// The installer part.
+pub fn part(o: &AzureOptions) -> InstallerPart {
+    let mut args = Vec::new();
+    if !o.environment.is_empty() {
+        args.push(format!("--azure.environment={}", o.environment));
+    }
+    if !o.client_id.is_empty() {
+        args.push(format!("--azure.client-id={}", o.client_id));
+    }
+    args.push(format!("--azure.tenant-id={}", o.tenant_id));
+    args.push(format!("--azure.auth-mode={}", o.auth_mode));
+    args.push(format!("--azure.use-group-uid={}", o.use_group_uid));
+    args.push(format!(
+        "--azure.graph-call-on-overage-claim={}",
+        o.graph_call_on_overage_claim
+    ));
+    args.push(format!("--azure.verify-clientID={}", o.verify_client_id));
+    args.push(format!(
+        "--azure.skip-group-membership-resolution={}",
+        o.skip_group_membership_resolution
+    ));
+    let secret = o.client_secret().map(|value| InstallerSecret {
+        name: "guard-azure-auth".into(),
+        mount_path: "/etc/guard/auth/azure".into(),
+        files: BTreeMap::from([(
+            "client-secret".to_owned(),
+            value.expose_secret().as_bytes().to_vec(),
+        )]),
+        env: vec![SecretEnv::new("AZURE_CLIENT_SECRET", "client-secret")],
+    });
+    InstallerPart {
+        args,
+        secret,
+        ..InstallerPart::default()
+    }
+}
