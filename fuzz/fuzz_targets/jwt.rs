@@ -39,7 +39,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         };
         format!("{signing_input}.{signature}")
     };
-    let _ = guard_oauth::IdToken::parse(&token);
+    let _ = guard_client::oidc::IdToken::parse(&token);
     let Ok((header, _family)) = verifier::read_header(&token) else {
         return;
     };

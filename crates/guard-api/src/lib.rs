@@ -8,6 +8,8 @@
 //!   installer renders.
 //! * [`JwtAuthenticators`]: an OpenID Connect style provider's in-tree
 //!   kube-apiserver authenticator, as plain data.
+//! * [`yaml`]: Kubernetes objects as YAML, keys sorted as kubectl writes
+//!   them.
 //!
 //! Provider names are plain strings here: the registry in guard-providers
 //! is the one list of them.
@@ -15,6 +17,7 @@
 pub mod install;
 mod jwt_authenticator;
 mod token_review;
+pub mod yaml;
 
 pub use install::{InstallerPart, InstallerSecret, SecretEnv};
 pub use jwt_authenticator::{

@@ -345,5 +345,5 @@ fn jwt_authenticator(spec: &JwtAuthenticatorSpec) -> Result<JwtAuthenticator, In
 
 /// Renders the configuration as YAML with keys sorted.
 pub fn to_yaml(config: &AuthenticationConfiguration) -> Result<String, InstallerError> {
-    crate::yaml::to_sorted_yaml(config)
+    Ok(guard_api::yaml::to_sorted_yaml(config)?)
 }

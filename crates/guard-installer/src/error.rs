@@ -20,13 +20,14 @@ pub enum InstallerError {
     #[error("{0}")]
     Invalid(String),
     /// A file named by a flag cannot be read.
-    #[error("cannot read {flag} file {path}: {source}")]
+    #[error("cannot read {flag} file {}", path.display())]
     File {
         /// The flag.
         flag: &'static str,
         /// The file.
         path: std::path::PathBuf,
         /// The cause.
+        #[source]
         source: std::io::Error,
     },
     /// A file cannot be written.
@@ -40,6 +41,12 @@ pub enum InstallerError {
         source: std::io::Error,
     },
     /// Serialising the output failed.
-    #[error("cannot serialise the output: {0}")]
-    Serialize(String),
+    #[error("cannot serialise the output")]
+    Serialize(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<guard_api::yaml::YamlError> for InstallerError {
+    fn from(e: guard_api::yaml::YamlError) -> Self {
+        InstallerError::Serialize(Box::new(e))
+    }
 }

@@ -593,12 +593,14 @@ fn pod_spec(
 pub fn to_yaml(objects: &[serde_json::Value]) -> Result<String, InstallerError> {
     let docs = objects
         .iter()
-        .map(crate::yaml::to_sorted_yaml)
+        .map(|o| {
+            guard_api::yaml::to_sorted_yaml(o).map_err(|e| InstallerError::Serialize(Box::new(e)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(docs.join("---\n"))
 }
 
 /// A typed object as a JSON value (whose maps keep keys sorted).
 fn value<T: Serialize>(object: &T) -> Result<serde_json::Value, InstallerError> {
-    serde_json::to_value(object).map_err(|e| InstallerError::Serialize(e.to_string()))
+    serde_json::to_value(object).map_err(|e| InstallerError::Serialize(Box::new(e)))
 }

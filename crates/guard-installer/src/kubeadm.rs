@@ -306,7 +306,7 @@ pub fn build(spec: &KubeadmSpec<'_>) -> Result<KubeadmConfig, InstallerError> {
             ]);
             files.push(KubeadmFile {
                 name: AUTHZ_CONFIG_FILE,
-                contents: crate::yaml::to_sorted_yaml(&authz)?,
+                contents: guard_api::yaml::to_sorted_yaml(&authz)?,
             });
         } else {
             args.extend([
@@ -361,7 +361,7 @@ pub fn build(spec: &KubeadmSpec<'_>) -> Result<KubeadmConfig, InstallerError> {
 
 /// Renders a configuration as YAML with keys sorted.
 pub fn to_yaml(config: &ClusterConfiguration) -> Result<String, InstallerError> {
-    crate::yaml::to_sorted_yaml(config)
+    Ok(guard_api::yaml::to_sorted_yaml(config)?)
 }
 
 /// An existing kubeadm configuration file: every YAML document, and which
@@ -529,14 +529,14 @@ pub fn merge(existing: &Existing, ours: &KubeadmConfig) -> Result<String, Instal
     });
     for volume in ours_volumes {
         volumes.push(
-            serde_json::to_value(volume).map_err(|e| InstallerError::Serialize(e.to_string()))?,
+            serde_json::to_value(volume).map_err(|e| InstallerError::Serialize(Box::new(e)))?,
         );
     }
     api_server.insert("extraVolumes".into(), serde_json::Value::Array(volumes));
 
     let rendered = docs
         .iter()
-        .map(crate::yaml::to_sorted_yaml)
+        .map(guard_api::yaml::to_sorted_yaml)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rendered.join("---\n"))
 }

@@ -15,9 +15,7 @@ pub mod image;
 pub mod installer;
 pub mod kube_version;
 pub mod kubeadm;
-pub mod login;
 mod probes;
 pub mod webhook_config;
-mod yaml;
 
 pub use error::InstallerError;

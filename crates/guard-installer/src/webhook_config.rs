@@ -135,5 +135,5 @@ pub fn build(pki: &PkiDir, spec: &WebhookConfigSpec<'_>) -> Result<Kubeconfig, I
 
 /// Renders the kubeconfig as YAML with keys sorted, as client-go writes it.
 pub fn to_yaml(config: &Kubeconfig) -> Result<String, InstallerError> {
-    crate::yaml::to_sorted_yaml(config)
+    guard_api::yaml::to_sorted_yaml(config).map_err(|e| InstallerError::Serialize(Box::new(e)))
 }

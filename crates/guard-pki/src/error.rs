@@ -10,7 +10,7 @@ pub enum PkiError {
         dir: PathBuf,
     },
     /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done ("cannot read", "cannot write", ...).
         action: &'static str,

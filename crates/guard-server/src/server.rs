@@ -40,7 +40,7 @@ pub enum ServerError {
     #[error("invalid --secure-addr {0:?}: expected HOST:PORT or :PORT")]
     BadAddr(String),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: String,

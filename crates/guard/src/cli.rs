@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use guard_pki::KeyAlgorithm;
+use guard_providers::flags::parse_secret;
 use guard_providers::{ProviderFlags, ProviderName};
+use secrecy::SecretString;
 
 /// Log in to Kubernetes with the identity you already have.
 ///
@@ -166,9 +168,10 @@ pub struct TokenArgs {
     #[arg(
         long = "ldap.password",
         value_name = "PASSWORD",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_secret
     )]
-    pub ldap_password: Option<String>,
+    pub ldap_password: Option<SecretString>,
 
     #[command(flatten)]
     pub oidc: OidcClientArgs,
@@ -198,9 +201,10 @@ pub struct OidcClientArgs {
         long = "client-secret",
         value_name = "SECRET",
         env = "GUARD_OIDC_CLIENT_SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_secret
     )]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
 
     /// Another scope to ask for (repeat, or separate with commas), e.g. groups.
     #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]

@@ -7,8 +7,10 @@ mod cli;
 mod connection_flags;
 mod get;
 mod init;
+mod login;
 mod prompt;
 mod run;
+mod token;
 mod version;
 
 use std::process::ExitCode;
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
         cli::Command::Init(cmd) => init::run(cmd),
         cli::Command::Get(cmd) => get::run(cmd, cli.verbosity),
         cli::Command::Run(args) => run::run(*args),
-        cli::Command::Login(args) => get::login(&args),
+        cli::Command::Login(args) => login::run(&args),
         cli::Command::Version(args) => version::run(&args),
     };
     match result {

@@ -9,7 +9,6 @@
 //! * [`provider`]: the STS call and the mapping, reloaded when it changes.
 
 pub mod arn;
-pub mod client;
 pub mod install;
 pub mod mapping;
 pub mod options;

@@ -2,13 +2,15 @@
 //! kubectl exec credential plugin, and a context that uses it, to a
 //! kubeconfig — keeping everything else in the file as it was.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kube_client::config::{
     AuthInfo, Context, ExecConfig, ExecInteractiveMode, Kubeconfig, NamedAuthInfo, NamedContext,
 };
 
-use crate::InstallerError;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::ClientError;
 
 /// What to add.
 #[derive(Debug, Clone)]
@@ -25,7 +27,7 @@ pub struct LoginSpec {
     pub args: Vec<String>,
     /// Environment variables kubectl sets for it (secrets go here, not in
     /// the arguments, which every user of the machine can see in `ps`).
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(String, SecretString)>,
 }
 
 /// What `apply` changed, for the user.
@@ -52,7 +54,7 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
                     .map(|(name, value)| {
                         [
                             ("name".to_owned(), name.clone()),
-                            ("value".to_owned(), value.clone()),
+                            ("value".to_owned(), value.expose_secret().to_owned()),
                         ]
                         .into_iter()
                         .collect()
@@ -110,25 +112,48 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
     }
 }
 
+/// The kubeconfig `guard login` changes when none is named: the first file
+/// of `$KUBECONFIG`, else `~/.kube/config`.
+pub fn default_path() -> Result<PathBuf, ClientError> {
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(list) => std::env::split_paths(&list)
+            .next()
+            .ok_or_else(|| ClientError::Invalid("KUBECONFIG is empty".into())),
+        None => dirs::home_dir()
+            .map(|home| home.join(".kube/config"))
+            .ok_or_else(|| {
+                ClientError::Invalid("cannot find the home directory; pass --kubeconfig".into())
+            }),
+    }
+}
+
 /// Reads `path` (an empty config when it does not exist), applies `spec`,
 /// and writes the file back (mode 0600, replaced atomically).
-pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, InstallerError> {
-    let io = |e: std::io::Error| InstallerError::Invalid(format!("{}: {e}", path.display()));
+pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, ClientError> {
+    let io = |action: &'static str| {
+        move |source: std::io::Error| ClientError::File {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
     let mut config = match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => serde_saphyr::from_str::<Kubeconfig>(&text)
-            .map_err(|e| {
-                InstallerError::Invalid(format!("{} is not a kubeconfig: {e}", path.display()))
+            .map_err(|source| ClientError::NotKubeconfig {
+                path: path.to_owned(),
+                source: Box::new(source),
             })?,
         Ok(_) => Kubeconfig::default(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Kubeconfig::default(),
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(io("cannot read")(e)),
     };
     config.api_version.get_or_insert_with(|| "v1".into());
     config.kind.get_or_insert_with(|| "Config".into());
     let changes = apply(&mut config, spec);
-    let yaml = crate::yaml::to_sorted_yaml(&config)?;
+    let yaml =
+        guard_api::yaml::to_sorted_yaml(&config).map_err(|e| ClientError::Output(Box::new(e)))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(io("cannot create the directory of"))?;
     }
     let tmp = path.with_extension("guard-tmp");
     {
@@ -140,10 +165,70 @@ pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, Instal
             .truncate(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(io)?;
-        f.write_all(yaml.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
+            .map_err(io("cannot write"))?;
+        f.write_all(yaml.as_bytes()).map_err(io("cannot write"))?;
+        f.sync_all().map_err(io("cannot write"))?;
     }
-    std::fs::rename(&tmp, path).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io("cannot write"))?;
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(args: &[&str]) -> LoginSpec {
+        LoginSpec {
+            cluster: "prod".into(),
+            user: "prod-oidc".into(),
+            context: "prod-oidc".into(),
+            command: "/usr/local/bin/guard".into(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: vec![(
+                "GUARD_OIDC_CLIENT_SECRET".into(),
+                SecretString::from("shh".to_owned()),
+            )],
+        }
+    }
+
+    #[test]
+    fn adds_then_updates_and_keeps_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kube/config");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://10.0.0.1:6443\nusers:\n- name: other\n  user:\n    token: keep-me\n",
+        )
+        .unwrap();
+        let first = update_file(&path, &spec(&["get", "token"])).unwrap();
+        assert_eq!(
+            (first.user, first.context, first.cluster_known),
+            ("added", "added", true)
+        );
+        let again = update_file(&path, &spec(&["get", "token", "-o", "oidc"])).unwrap();
+        assert_eq!((again.user, again.context), ("updated", "updated"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("keep-me") && text.contains("https://10.0.0.1:6443"),
+            "{text}"
+        );
+        assert_eq!(text.matches("name: prod-oidc").count(), 2, "{text}");
+        assert!(text.contains("- oidc"), "{text}");
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_kubeconfig_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, "clusters: 42\n").unwrap();
+        let e = update_file(&path, &spec(&[])).unwrap_err();
+        assert!(matches!(e, ClientError::NotKubeconfig { .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "clusters: 42\n");
+    }
 }

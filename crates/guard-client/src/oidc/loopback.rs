@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::OAuthError;
+use crate::ClientError;
 
 /// Page shown once the code has arrived.
 const DONE_PAGE: &str = "<!doctype html><title>guard</title><p>You are logged in. You can close this tab and return to the terminal.</p>";
@@ -29,13 +29,13 @@ pub struct Loopback {
 impl Loopback {
     /// Binds `addr` (port 0: any free port); the redirect URI names
     /// `host` and the bound port.
-    pub async fn bind(addr: SocketAddr, host: &str) -> Result<Self, OAuthError> {
+    pub async fn bind(addr: SocketAddr, host: &str) -> Result<Self, ClientError> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
-            OAuthError::Login(format!("cannot listen on {addr} for the redirect: {e}"))
+            ClientError::Login(format!("cannot listen on {addr} for the redirect: {e}"))
         })?;
         let port = listener
             .local_addr()
-            .map_err(|e| OAuthError::Login(e.to_string()))?
+            .map_err(|e| ClientError::Login(e.to_string()))?
             .port();
         Ok(Loopback {
             listener,
@@ -50,7 +50,7 @@ impl Loopback {
 
     /// Waits for the redirect that carries `state`; returns its code.
     /// Requests with another state or path are answered and ignored.
-    pub async fn wait_for_code(self, state: &str) -> Result<String, OAuthError> {
+    pub async fn wait_for_code(self, state: &str) -> Result<String, ClientError> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Result<String, String>>();
         let mut connections = tokio::task::JoinSet::new();
         let outcome = loop {
@@ -78,7 +78,7 @@ impl Loopback {
             while connections.join_next().await.is_some() {}
         })
         .await;
-        outcome.map_err(OAuthError::Login)
+        outcome.map_err(ClientError::Login)
     }
 }
 

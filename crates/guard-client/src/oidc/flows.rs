@@ -13,8 +13,11 @@ use oauth2::{
     TokenResponse as _, TokenUrl,
 };
 
-use crate::loopback::Loopback;
-use crate::{CachedTokens, Endpoints, Grant, IdToken, LoginConfig, OAuthError};
+use secrecy::ExposeSecret as _;
+
+use super::loopback::Loopback;
+use super::{CachedTokens, Endpoints, Grant, IdToken, LoginConfig};
+use crate::ClientError;
 
 /// The largest answer read from the identity provider.
 const MAX_BODY: usize = 1 << 20;
@@ -51,39 +54,7 @@ pub(crate) enum RefreshError {
     /// The provider no longer accepts the refresh token: log in again.
     Rejected(String),
     /// Anything else: report it.
-    Other(OAuthError),
-}
-
-/// A reqwest error in words, without the URL's query (which may hold a code).
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    match e.url() {
-        Some(url) => format!(
-            "{what} ({}://{}{})",
-            url.scheme(),
-            url.host_str().unwrap_or_default(),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        None => what.to_owned(),
-    }
-}
-
-/// Reads a response body of at most [`MAX_BODY`] bytes.
-pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(format!("answer larger than {MAX_BODY} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    Other(ClientError),
 }
 
 /// Sends one `oauth2` request through reqwest.
@@ -98,27 +69,29 @@ async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| TransportError(describe(&e)))?;
+        .map_err(|e| TransportError(guard_providers::http::describe(&e)))?;
     let mut builder = http::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
-    let body = read_capped(response).await.map_err(TransportError)?;
+    let body = guard_providers::http::read_body(response, MAX_BODY)
+        .await
+        .map_err(|e| TransportError(e.to_string()))?;
     builder
         .body(body)
         .map_err(|e| TransportError(e.to_string()))
 }
 
 /// Maps an `oauth2` error to ours; never includes a response body.
-fn token_error<T>(e: RequestTokenError<TransportError, T>) -> OAuthError
+fn token_error<T>(e: RequestTokenError<TransportError, T>) -> ClientError
 where
     T: oauth2::ErrorResponse + std::fmt::Display + 'static,
 {
     match e {
-        RequestTokenError::ServerResponse(answer) => OAuthError::Refused(answer.to_string()),
-        RequestTokenError::Request(e) => OAuthError::Unreachable(e.0),
-        RequestTokenError::Parse(e, _) => OAuthError::BadAnswer(format!("{}", e.path())),
-        RequestTokenError::Other(e) => OAuthError::BadAnswer(e),
+        RequestTokenError::ServerResponse(answer) => ClientError::Refused(answer.to_string()),
+        RequestTokenError::Request(e) => ClientError::Unreachable(e.0),
+        RequestTokenError::Parse(e, _) => ClientError::BadAnswer(format!("{}", e.path())),
+        RequestTokenError::Other(e) => ClientError::BadAnswer(e),
     }
 }
 
@@ -131,18 +104,19 @@ impl CachedTokens {
     }
 
     /// The ID token of a fresh answer, checked for the login's `nonce`.
-    pub(crate) fn checked(&self, nonce: Option<&str>) -> Result<IdToken, OAuthError> {
+    pub(crate) fn checked(&self, nonce: Option<&str>) -> Result<IdToken, ClientError> {
         let raw = self.id_token.as_deref().ok_or_else(|| {
-            OAuthError::BadAnswer(
+            ClientError::BadAnswer(
                 "no id_token in the answer (is `openid` among the scopes?)".into(),
             )
         })?;
-        let token = IdToken::parse(raw)
-            .ok_or_else(|| OAuthError::BadAnswer("the id_token is not a JWT with an exp".into()))?;
+        let token = IdToken::parse(raw).ok_or_else(|| {
+            ClientError::BadAnswer("the id_token is not a JWT with an exp".into())
+        })?;
         if let Some(expected) = nonce
             && token.nonce.as_deref() != Some(expected)
         {
-            return Err(OAuthError::BadAnswer(
+            return Err(ClientError::BadAnswer(
                 "the id_token's nonce does not match this login".into(),
             ));
         }
@@ -176,9 +150,9 @@ impl<'a> Flows<'a> {
         endpoints: &Endpoints,
         http: &'a reqwest::Client,
         notify: &'a (dyn Fn(&str) + Sync),
-    ) -> Result<Self, OAuthError> {
+    ) -> Result<Self, ClientError> {
         let url = |what: &str, value: &str| {
-            OAuthError::BadAnswer(format!(
+            ClientError::BadAnswer(format!(
                 "the discovery document's {what} {value} is not a URL"
             ))
         };
@@ -198,7 +172,7 @@ impl<'a> Flows<'a> {
             .set_token_uri(token)
             .set_device_authorization_url_option(device);
         if let Some(secret) = &config.client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+            client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
             let methods = &endpoints.token_endpoint_auth_methods_supported;
             if !methods.is_empty()
                 && !methods.iter().any(|m| m == "client_secret_basic")
@@ -257,7 +231,7 @@ impl<'a> Flows<'a> {
     }
 
     /// Logs in; returns the tokens and the nonce the ID token must carry.
-    pub(crate) async fn login(&self) -> Result<(CachedTokens, Option<String>), OAuthError> {
+    pub(crate) async fn login(&self) -> Result<(CachedTokens, Option<String>), ClientError> {
         let device_offered = self.client.device_authorization_url().is_some();
         let grant = match self.config.grant {
             Grant::Auto if !self.config.open_browser && device_offered => Grant::Device,
@@ -265,9 +239,9 @@ impl<'a> Flows<'a> {
             other => other,
         };
         match grant {
-            Grant::Device if !device_offered => {
-                Err(OAuthError::NoDeviceEndpoint(self.config.issuer.to_string()))
-            }
+            Grant::Device if !device_offered => Err(ClientError::NoDeviceEndpoint(
+                self.config.issuer.to_string(),
+            )),
             Grant::Device => Ok((self.device().await?, None)),
             _ => {
                 let (tokens, nonce) = self.browser().await?;
@@ -276,10 +250,10 @@ impl<'a> Flows<'a> {
         }
     }
 
-    async fn browser(&self) -> Result<(CachedTokens, String), OAuthError> {
+    async fn browser(&self) -> Result<(CachedTokens, String), ClientError> {
         let loopback = Loopback::bind(self.config.listen, &self.config.redirect_host).await?;
         let redirect = RedirectUrl::new(loopback.redirect_uri().to_owned())
-            .map_err(|e| OAuthError::Login(format!("bad redirect URI: {e}")))?;
+            .map_err(|e| ClientError::Login(format!("bad redirect URI: {e}")))?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let nonce = CsrfToken::new_random().secret().clone();
         let mut request = self
@@ -300,16 +274,14 @@ impl<'a> Flows<'a> {
         if self.config.open_browser {
             let url = url.to_string();
             // The browser may take its time; the listener runs meanwhile.
-            tokio::task::spawn_blocking(move || {
-                let _ = webbrowser::open(&url);
-            });
+            tokio::task::spawn_blocking(move || crate::browser::open(&url));
         }
         let code = tokio::time::timeout(
             self.config.login_timeout,
             loopback.wait_for_code(state.secret()),
         )
         .await
-        .map_err(|_| OAuthError::Timeout(self.config.login_timeout))??;
+        .map_err(|_| ClientError::Timeout(self.config.login_timeout))??;
         let http = |r| send(self.http, r);
         let response = self
             .client
@@ -322,12 +294,12 @@ impl<'a> Flows<'a> {
         Ok((CachedTokens::from_response(&response), nonce))
     }
 
-    async fn device(&self) -> Result<CachedTokens, OAuthError> {
+    async fn device(&self) -> Result<CachedTokens, ClientError> {
         let http = |r| send(self.http, r);
         let request = self
             .client
             .exchange_device_code()
-            .map_err(|e| OAuthError::Login(e.to_string()))?
+            .map_err(|e| ClientError::Login(e.to_string()))?
             .add_scopes(self.scopes());
         let details: StandardDeviceAuthorizationResponse =
             request.request_async(&http).await.map_err(token_error)?;
@@ -353,7 +325,7 @@ impl<'a> Flows<'a> {
                 RequestTokenError::ServerResponse(ref answer)
                     if answer.error().to_string() == "expired_token" =>
                 {
-                    OAuthError::Timeout(timeout)
+                    ClientError::Timeout(timeout)
                 }
                 other => token_error(other),
             })?;

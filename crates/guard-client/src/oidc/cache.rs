@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::OAuthError;
+use crate::ClientError;
 
 /// What is kept between runs.
 #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -66,14 +66,14 @@ impl TokenCache {
         &self.path
     }
 
-    fn error(&self, reason: impl std::fmt::Display) -> OAuthError {
-        OAuthError::Cache {
+    fn error(&self, source: std::io::Error) -> ClientError {
+        ClientError::Cache {
             path: self.path.clone(),
-            reason: reason.to_string(),
+            source,
         }
     }
 
-    fn ensure_dir(&self) -> Result<(), OAuthError> {
+    fn ensure_dir(&self) -> Result<(), ClientError> {
         match self.path.parent() {
             Some(dir) => std::fs::DirBuilder::new()
                 .recursive(true)
@@ -85,7 +85,7 @@ impl TokenCache {
     }
 
     /// Takes the cache's exclusive lock (waits for another guard holding it).
-    pub fn lock(&self) -> Result<CacheLock, OAuthError> {
+    pub fn lock(&self) -> Result<CacheLock, ClientError> {
         self.ensure_dir()?;
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -114,9 +114,10 @@ impl TokenCache {
     }
 
     /// Replaces the cache with `tokens` (0600, atomically).
-    pub fn save(&self, tokens: &CachedTokens) -> Result<(), OAuthError> {
+    pub fn save(&self, tokens: &CachedTokens) -> Result<(), ClientError> {
         self.ensure_dir()?;
-        let json = serde_json::to_vec_pretty(tokens).map_err(|e| self.error(e))?;
+        let json =
+            serde_json::to_vec_pretty(tokens).map_err(|e| ClientError::Output(Box::new(e)))?;
         let tmp = self.path.with_extension("tmp");
         let mut file = std::fs::OpenOptions::new()
             .create(true)

@@ -1,6 +1,7 @@
 //! The user's side of OpenID Connect, for `guard get token -o
 //! google|azure|oidc`: an ID token for the user, from the cache when it is
-//! still valid, else by a silent refresh, else by logging in.
+//! still valid, else by a silent refresh, else by logging in. Each
+//! provider's issuer, scopes and parameters are its [`Preset`].
 //!
 //! Logging in is the OAuth 2.0 authorization-code flow with PKCE and a
 //! loopback redirect on 127.0.0.1 (RFC 8252), or the device-code flow (RFC
@@ -19,6 +20,7 @@ mod discovery;
 mod flows;
 mod id_token;
 mod loopback;
+mod presets;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +29,10 @@ use std::time::{Duration, SystemTime};
 pub use cache::{CachedTokens, TokenCache};
 pub use discovery::Endpoints;
 pub use id_token::IdToken;
+pub use presets::{LoginSettings, Preset};
+use secrecy::SecretString;
+
+use crate::ClientError;
 
 /// How to log in when no cached or refreshable token exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +55,7 @@ pub struct LoginConfig {
     pub client_id: String,
     /// The client secret, for providers that want one from installed
     /// applications (Google); public clients have none.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
     /// Scopes to ask for (`openid` is always added).
     pub scopes: Vec<String>,
     /// Extra parameters on the authorization request (Google:
@@ -70,47 +76,6 @@ pub struct LoginConfig {
     pub cache_dir: PathBuf,
     /// A cached ID token is reused only if it is valid this much longer.
     pub min_validity: Duration,
-}
-
-/// Why no ID token could be had.
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    /// Discovery failed.
-    #[error("cannot read the OpenID configuration of {issuer}: {reason}")]
-    Discovery {
-        /// The issuer.
-        issuer: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The device flow was asked for, but the issuer offers none.
-    #[error(
-        "{0} offers no device authorization endpoint: log in with the browser flow (--grant-type browser)"
-    )]
-    NoDeviceEndpoint(String),
-    /// The identity provider answered with an OAuth error.
-    #[error("the identity provider refused: {0}")]
-    Refused(String),
-    /// The identity provider could not be reached.
-    #[error("cannot reach the identity provider: {0}")]
-    Unreachable(String),
-    /// The identity provider answered something this client cannot use.
-    #[error("unexpected answer from the identity provider: {0}")]
-    BadAnswer(String),
-    /// The login itself failed (denied, wrong state, listener problems).
-    #[error("login failed: {0}")]
-    Login(String),
-    /// The user did not finish in time.
-    #[error("nobody logged in within {}s: run the command again", .0.as_secs())]
-    Timeout(Duration),
-    /// The cache could not be read or written.
-    #[error("token cache {path}: {reason}")]
-    Cache {
-        /// The cache file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
 }
 
 /// Gets ID tokens for one issuer and client, telling the user what happens
@@ -139,7 +104,7 @@ impl<'a> Session<'a> {
     /// A valid ID token: the cached one, a refreshed one, or a new login.
     /// The cache is locked meanwhile, so concurrent kubectl calls log in
     /// once.
-    pub async fn id_token(&self) -> Result<IdToken, OAuthError> {
+    pub async fn id_token(&self) -> Result<IdToken, ClientError> {
         let cache = TokenCache::for_client(
             &self.config.cache_dir,
             self.config.issuer.as_str(),

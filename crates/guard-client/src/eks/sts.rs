@@ -1,0 +1,218 @@
+//! AWS STS on the user's side: the endpoint a token is presigned for,
+//! SigV4 signing (aws-sigv4), and `AssumeRole`.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::Url;
+use secrecy::ExposeSecret as _;
+use serde::Deserialize;
+
+use super::AwsCredentials;
+use crate::ClientError;
+
+/// The STS endpoint a token is presigned for: `override_url`
+/// (`AWS_ENDPOINT_URL_STS`, as the aws CLI honours it), else the regional
+/// endpoint, else the global one.
+pub fn endpoint(region: Option<&str>, override_url: Option<&str>) -> Result<Url, ClientError> {
+    if let Some(u) = override_url.filter(|u| !u.is_empty()) {
+        return Ok(guard_providers::http::base_url(u, "AWS_ENDPOINT_URL_STS")?);
+    }
+    let host = match region {
+        None | Some("") => "sts.amazonaws.com".to_owned(),
+        Some(r) if r.starts_with("cn-") => format!("sts.{r}.amazonaws.com.cn"),
+        Some(r) => format!("sts.{r}.amazonaws.com"),
+    };
+    Ok(guard_providers::http::base_url(
+        &format!("https://{host}/"),
+        "--region",
+    )?)
+}
+
+/// A request to sign.
+pub(crate) struct Unsigned<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    /// `Some(lifetime)`: presign (signature in the query) instead of
+    /// signing the headers.
+    pub presign_for: Option<Duration>,
+}
+
+/// Signs `request` for STS in `region` (us-east-1 by default) at `now`;
+/// returns the signed request's head.
+pub(crate) fn sign(
+    credentials: &AwsCredentials,
+    region: Option<&str>,
+    now: SystemTime,
+    request: &Unsigned<'_>,
+) -> Result<http::Request<()>, ClientError> {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    let signing = |e: Box<dyn std::error::Error + Send + Sync>| ClientError::Signing(e);
+    let identity = aws_credential_types::Credentials::new(
+        &credentials.access_key_id,
+        credentials.secret_access_key.expose_secret(),
+        credentials
+            .session_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        None,
+        "guard",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    if let Some(lifetime) = request.presign_for {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(lifetime);
+    }
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region.filter(|r| !r.is_empty()).unwrap_or("us-east-1"))
+        .name("sts")
+        .time(now)
+        .settings(settings)
+        .build()
+        .map_err(|e| signing(Box::new(e)))?
+        .into();
+    let signable = SignableRequest::new(
+        request.method,
+        request.url,
+        request.headers.iter().copied(),
+        SignableBody::Bytes(request.body),
+    )
+    .map_err(|e| signing(Box::new(e)))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| signing(e.into()))?
+        .into_parts();
+    let mut builder = http::Request::builder()
+        .method(request.method)
+        .uri(request.url);
+    for (name, value) in request.headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut signed = builder.body(()).map_err(|e| signing(Box::new(e)))?;
+    instructions.apply_to_request_http1x(&mut signed);
+    Ok(signed)
+}
+
+/// Assumes `role_arn` with `credentials` (STS `AssumeRole`), returning the
+/// temporary credentials.
+pub async fn assume_role(
+    client: &reqwest::Client,
+    credentials: &AwsCredentials,
+    role_arn: &str,
+    session_name: &str,
+    region: Option<&str>,
+    endpoint: &Url,
+) -> Result<AwsCredentials, ClientError> {
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName={}",
+        urlencode(role_arn),
+        urlencode(session_name)
+    );
+    let signed = sign(
+        credentials,
+        region,
+        SystemTime::now(),
+        &Unsigned {
+            method: "POST",
+            url: endpoint.as_str(),
+            headers: &[
+                (
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                ),
+                ("accept", "application/json"),
+            ],
+            body: body.as_bytes(),
+            presign_for: None,
+        },
+    )?;
+    let mut call = client.post(endpoint.clone()).body(body);
+    for (name, value) in signed.headers() {
+        call = call.header(name.as_str(), value.as_bytes());
+    }
+    let response = call.send().await.map_err(|e| {
+        ClientError::Sts(format!(
+            "cannot reach it: {}",
+            guard_providers::http::describe(&e)
+        ))
+    })?;
+    if !response.status().is_success() {
+        return Err(ClientError::Sts(format!(
+            "AssumeRole for {role_arn} refused ({})",
+            response.status()
+        )));
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Envelope {
+        assume_role_response: Inner,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Inner {
+        assume_role_result: Result_,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Result_ {
+        credentials: Creds,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Creds {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: String,
+    }
+    let body: Envelope = guard_providers::http::read_json(response, 1 << 20)
+        .await
+        .map_err(|e| ClientError::Sts(format!("unexpected AssumeRole answer: {e}")))?;
+    let c = body.assume_role_response.assume_role_result.credentials;
+    Ok(AwsCredentials {
+        access_key_id: c.access_key_id,
+        secret_access_key: c.secret_access_key.into(),
+        session_token: Some(c.session_token.into()),
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_follow_the_region_and_the_override() {
+        assert_eq!(
+            endpoint(None, None).unwrap().as_str(),
+            "https://sts.amazonaws.com/"
+        );
+        assert_eq!(
+            endpoint(Some("cn-north-1"), None).unwrap().as_str(),
+            "https://sts.cn-north-1.amazonaws.com.cn/"
+        );
+        assert_eq!(
+            endpoint(Some("eu-west-1"), Some("http://127.0.0.1:5000"))
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:5000/"
+        );
+        assert_eq!(
+            urlencode("arn:aws:iam::1:role/a b"),
+            "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b"
+        );
+    }
+}

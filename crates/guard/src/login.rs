@@ -1,0 +1,122 @@
+//! `guard login`: a kubeconfig user that runs `guard get token`, and a
+//! context; and Go Guard's `login -p eks -k CLUSTER`.
+
+use anyhow::{Context, bail};
+use guard_client::kubeconfig::{LoginSpec, default_path, update_file};
+use guard_client::{UserSide, exec_credential, user_side};
+use guard_providers::ProviderName;
+
+use crate::cli::LoginArgs;
+use crate::token::{eks_token, login_settings, print_token};
+
+pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
+    if let Some(provider) = args.organization {
+        return login_kubeconfig(provider, args);
+    }
+    // Go Guard's credential plugin, kept for kubeconfigs written for it.
+    let provider = args
+        .provider
+        .as_deref()
+        .context("pass -o PROVIDER --cluster NAME (or Go Guard's -p eks -k CLUSTER)")?;
+    if !provider.eq_ignore_ascii_case("eks") {
+        bail!("unsupported cloud provider {provider}: only eks");
+    }
+    let cluster = args
+        .cluster
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .context("missing cluster: pass -k CLUSTER")?;
+    let region = std::env::var("AWS_REGION").ok();
+    let (token, expires) = eks_token(cluster, region.as_deref(), None)?;
+    print_token(&token, Some(expires), true, exec_credential::V1BETA1)
+}
+
+/// `guard login -o PROVIDER --cluster NAME`: writes the exec user and context.
+fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<()> {
+    let side = user_side(provider.as_str())
+        .with_context(|| format!("guard login does not support -o {provider}"))?;
+    let cluster = args
+        .cluster
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .context("pass --cluster NAME (the kubeconfig cluster entry)")?;
+    let mut token_args: Vec<String> = vec![
+        "get".into(),
+        "token".into(),
+        "-o".into(),
+        provider.to_string(),
+    ];
+    let mut env = Vec::new();
+    match side {
+        UserSide::Eks => {
+            token_args.push(format!(
+                "--cluster-id={}",
+                args.cluster_id.as_deref().unwrap_or(cluster)
+            ));
+            if let Some(r) = &args.region {
+                token_args.push(format!("--region={r}"));
+            }
+            if let Some(r) = &args.role_arn {
+                token_args.push(format!("--role-arn={r}"));
+            }
+        }
+        UserSide::Basic => {
+            let user = args
+                .ldap_username
+                .as_deref()
+                .context("pass --ldap.username")?;
+            token_args.push(format!("--ldap.username={user}"));
+        }
+        UserSide::PersonalAccessToken(_) => {}
+        UserSide::OpenIdConnect(preset) => {
+            // Fails now, not when kubectl first runs it.
+            preset.login_config(&login_settings(&args.oidc))?;
+            token_args.extend(args.oidc.to_args());
+            // The secret goes to the environment, not the arguments.
+            if let Some(secret) = &args.oidc.client_secret {
+                env.push(("GUARD_OIDC_CLIENT_SECRET".to_owned(), secret.clone()));
+            }
+        }
+    }
+    token_args.push("--exec-credential".into());
+    let path = match &args.kubeconfig {
+        Some(p) => p.clone(),
+        None => default_path()?,
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{cluster}-{provider}"));
+    let command = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "guard".into());
+    let spec = LoginSpec {
+        cluster: cluster.to_owned(),
+        user: name.clone(),
+        context: name.clone(),
+        command,
+        args: token_args,
+        env,
+    };
+    let changes = update_file(&path, &spec)?;
+    println!(
+        "{}: user {name} {}, context {name} {}.",
+        path.display(),
+        changes.user,
+        changes.context
+    );
+    if !changes.cluster_known {
+        println!(
+            "note: the file has no cluster named {cluster}; add it with `kubectl config set-cluster {cluster} --server=...`."
+        );
+    }
+    if let UserSide::PersonalAccessToken(pat) = side {
+        println!(
+            "kubectl will read your token from {}; `guard get token -o {provider}` says how to create one.",
+            pat.env_var
+        );
+    }
+    println!("Use it: kubectl --context {name} get pods   (or: kubectl config use-context {name})");
+    Ok(())
+}
