@@ -2,12 +2,14 @@
 //!
 //! * `cargo xtask ci`: format check, clippy with warnings denied, every test.
 //! * `cargo xtask demo`: builds guard and runs its main job on a scratch PKI.
+//! * `cargo xtask codegen`: docs/cli.md from the command-line definitions.
 //! * `cargo xtask bench`: release-mode measurements (see docs/performance.md).
 //! * `cargo xtask fuzz`: the cargo-fuzz targets for a fixed time each.
 //! * `cargo xtask soak`: steady load with rotation; RSS over time.
 //! * `cargo xtask dist [--check]`: the release artefacts (docs/release.md).
 
 mod bench;
+mod codegen;
 mod demo;
 mod dist;
 mod fuzz;
@@ -37,12 +39,16 @@ fn run() -> anyhow::Result<()> {
         Some("fuzz") => fuzz::run(&args.collect::<Vec<_>>()),
         Some("soak") => soak::run(&args.collect::<Vec<_>>()),
         Some("dist") => dist::run(&args.collect::<Vec<_>>()),
+        Some("codegen") => codegen::run(&args.collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|demo|bench|fuzz|soak|dist>");
+            eprintln!("usage: cargo xtask <ci|demo|codegen|bench|fuzz|soak|dist>");
             eprintln!(
-                "  ci    cargo fmt --check, cargo clippy -D warnings, cargo test (all crates), {FUZZ_SMOKE_SECONDS} s of each fuzz target"
+                "  ci    cargo fmt --check, codegen --check, cargo clippy -D warnings, cargo test (all crates), {FUZZ_SMOKE_SECONDS} s of each fuzz target"
             );
             eprintln!("  demo  build guard and run it end to end on a throw-away PKI");
+            eprintln!(
+                "  codegen [--check]  write docs/cli.md from the command-line definitions (--check: fail if stale)"
+            );
             eprintln!(
                 "  bench [token-file|kerberos|server|upstream|all] [--seconds N]  release-mode measurements (docs/performance.md)"
             );
@@ -62,6 +68,7 @@ fn run() -> anyhow::Result<()> {
 
 fn ci() -> anyhow::Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    codegen::run(&["--check".to_owned()])?;
     cargo(&[
         "clippy",
         "--workspace",

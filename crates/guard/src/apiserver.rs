@@ -12,7 +12,8 @@ use guard_installer::kube_version::KubeVersion;
 use guard_installer::kubeadm::{self, KubeadmApi, KubeadmSpec, Written};
 use guard_providers::spec::AuthnContext;
 
-use crate::apiserver_cli::{AuthnConfigArgs, KubeadmConfigArgs};
+use guard::cli::{AuthnConfigArgs, KubeadmConfigArgs};
+
 use crate::init::{pki_dir, resolve_client};
 
 /// `guard get kubeadm-config`

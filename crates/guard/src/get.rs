@@ -4,8 +4,8 @@ use anyhow::bail;
 use guard_installer::installer::{self, InstallerSpec, Proxy};
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
 
-use crate::cli::{GetCommand, InstallerArgs, WebhookConfigArgs};
 use crate::init::{pki_dir, resolve_client};
+use guard::cli::{GetCommand, InstallerArgs, WebhookConfigArgs};
 
 pub fn run(cmd: GetCommand, verbosity: Option<u8>) -> anyhow::Result<()> {
     match cmd {

@@ -6,8 +6,8 @@ use anyhow::Context;
 use guard_pki::{CertificateAuthority, ClientSpec, PkiDir, ServerSpec, Validity};
 use guard_providers::ProviderName;
 
-use crate::cli::{ClientName, InitCommand, PkiArgs};
 use crate::prompt::confirm_overwrite;
+use guard::cli::{ClientName, InitCommand, PkiArgs};
 
 pub fn run(cmd: InitCommand) -> anyhow::Result<()> {
     match cmd {

@@ -6,8 +6,8 @@ use guard_client::kubeconfig::{LoginSpec, default_path, update_file};
 use guard_client::{UserSide, exec_credential, user_side};
 use guard_providers::ProviderName;
 
-use crate::cli::LoginArgs;
 use crate::token::{eks_token, login_settings, print_token};
+use guard::cli::LoginArgs;
 
 pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
     if let Some(provider) = args.organization {

@@ -1,10 +1,16 @@
-//! `guard`: the command line. Definitions and wiring only; the work is done
-//! by the library crates.
+//! `guard`: the command line. The definitions are in the library part
+//! (`guard::cli`); these modules wire each command to the library crates:
+//!
+//! * `init`: `guard init` (guard-pki).
+//! * `get`: `guard get installer|webhook-config` (guard-providers'
+//!   registry, guard-installer).
+//! * `apiserver`: `guard get kubeadm-config|authn-config` (guard-installer,
+//!   the OpenID Connect style providers' in-tree authenticators).
+//! * `token`, `login`: `guard get token`, `guard login` (guard-client).
+//! * `run`: `guard run` (the registry, guard-auth, guard-server).
+//! * `prompt`: questions on the terminal.
 
 mod apiserver;
-mod apiserver_cli;
-mod cli;
-mod connection_flags;
 mod get;
 mod init;
 mod login;
@@ -16,6 +22,7 @@ mod version;
 use std::process::ExitCode;
 
 use clap::Parser;
+use guard::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

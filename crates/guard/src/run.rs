@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use guard_auth::{Authenticator, CacheConfig};
-use guard_server::{Metrics, ServerConfig, TlsFiles, TlsReloader};
+use guard_server::{ClientAuth, Metrics, ServerConfig, TlsFiles, TlsReloader};
 
-use crate::cli::RunArgs;
+use guard::cli::{ConnectionFlags, RunArgs};
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,7 +61,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         ca,
         cert,
         key,
-        client_auth: args.connections.client_auth(),
+        client_auth: client_auth(&args.connections),
     })?;
     let shutdown = shutdown_signal()?;
     let listener = guard_server::bind(&args.secure_addr).await?;
@@ -81,7 +81,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections as usize,
         ..ServerConfig::default()
     };
-    args.connections.apply(&mut config);
+    apply_connection_flags(&args.connections, &mut config);
     guard_server::serve(
         listener,
         tls,
@@ -110,4 +110,23 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => tracing::info!("SIGINT received"),
         }
     })
+}
+
+/// Whether the handshake requires a client certificate
+/// (`--require-client-cert`).
+fn client_auth(flags: &ConnectionFlags) -> ClientAuth {
+    if flags.require_client_cert {
+        ClientAuth::Required
+    } else {
+        ClientAuth::Optional
+    }
+}
+
+/// Sets the connection part of the server's configuration; 0 means never.
+fn apply_connection_flags(flags: &ConnectionFlags, config: &mut ServerConfig) {
+    let never_if_zero = |d: Duration| (!d.is_zero()).then_some(d);
+    config.first_request_timeout = flags.first_request_timeout;
+    config.idle_timeout = never_if_zero(flags.idle_timeout);
+    config.max_connection_age = never_if_zero(flags.max_connection_age);
+    config.probe_addr = flags.probe_addr.clone().filter(|a| !a.is_empty());
 }

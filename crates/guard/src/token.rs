@@ -8,7 +8,7 @@ use guard_client::oidc::{Grant, LoginSettings};
 use guard_client::{UserSide, user_side};
 use secrecy::ExposeSecret as _;
 
-use crate::cli::{GrantType, OidcClientArgs, TokenArgs};
+use guard::cli::{GrantType, OidcClientArgs, TokenArgs};
 
 pub fn run(args: &TokenArgs) -> anyhow::Result<()> {
     let side = user_side(args.provider.as_str())

@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::VersionArgs;
+use guard::cli::VersionArgs;
 
 /// The crate version, e.g. `0.1.0`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

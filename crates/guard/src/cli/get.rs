@@ -1,85 +1,18 @@
-//! The command-line interface. Flag names follow Go Guard so that scripts and
-//! manifests written for it keep working.
+//! `guard get ...`
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use guard_pki::KeyAlgorithm;
+use clap::{Args, Subcommand};
+use guard_installer::authn_config::{HEALTH_PATHS, KUBEADM_CLUSTER_INFO_PATH};
+use guard_installer::kube_version::KubeVersion;
+use guard_installer::kubeadm::{DEFAULT_DIR, KubeadmApi};
 use guard_providers::flags::parse_secret;
 use guard_providers::{ProviderFlags, ProviderName};
 use secrecy::SecretString;
 
-/// Log in to Kubernetes with the identity you already have.
-///
-/// guard is a webhook token authenticator for kube-apiserver: it checks
-/// bearer tokens against a token file, GitHub, GitLab, LDAP, Google, Azure
-/// AD, any OpenID Connect issuer or AWS IAM. Start with `guard init ca`,
-/// `guard init server` and `guard init client`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "guard",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
-pub struct Cli {
-    /// Log verbosity: 0-3 info, 4-5 debug, 6 and up trace. For `get
-    /// installer`: the level of the deployed server [default there: 3].
-    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL")]
-    pub verbosity: Option<u8>,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// guard's commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Create the certificates guard and the API server use.
-    #[command(subcommand)]
-    Init(InitCommand),
-    /// Print configuration for Kubernetes.
-    #[command(subcommand)]
-    Get(GetCommand),
-    /// Run the webhook server the API server calls.
-    Run(Box<RunArgs>),
-    /// Add a user that gets its tokens from guard, and a context, to your kubeconfig.
-    ///
-    /// `guard login -o ldap --cluster prod --ldap.username alice` adds user
-    /// and context `prod-ldap`; kubectl then runs `guard get token` when it
-    /// needs a token. Running it again updates the entries. For google,
-    /// azure and oidc pass the login flags of `guard get token`
-    /// (--client-id, --issuer-url or --azure.tenant-id, ...). (Go Guard's
-    /// `login -p eks -k CLUSTER` still prints an ExecCredential.)
-    Login(Box<LoginArgs>),
-    /// Print guard's version.
-    Version(VersionArgs),
-}
-
-/// `guard init ...`
-#[derive(Debug, Subcommand)]
-pub enum InitCommand {
-    /// Create the certificate authority (PKI_DIR/pki/ca.crt, ca.key).
-    ///
-    /// Every other certificate is signed by this CA, and the webhook server
-    /// trusts only client certificates it signed. Keep ca.key safe.
-    Ca(InitCaArgs),
-    /// Create the webhook server's certificate (PKI_DIR/pki/server.crt, server.key).
-    ///
-    /// The API server checks it against the address in its webhook config,
-    /// so list every IP and DNS name it will use to reach guard (the
-    /// Service's ClusterIP, 10.96.10.96 in the default installer).
-    Server(InitServerArgs),
-    /// Create a client certificate for the API server (PKI_DIR/pki/NAME@PROVIDER.crt, .key).
-    ///
-    /// The API server presents it to guard; its organization (O) selects the
-    /// provider and its common name (CN) carries NAME: the GitHub
-    /// organisation, the Google Workspace domain, or any name for the other
-    /// providers. NAME may be left out for gitlab, azure and ldap.
-    Client(InitClientArgs),
-}
+use super::init::{ClientName, PkiArgs};
+use super::parse_duration;
 
 /// `guard get ...`
 #[derive(Debug, Subcommand)]
@@ -120,7 +53,7 @@ pub enum GetCommand {
     /// `kubeadm init --config`, or, with --merge and the cluster's own
     /// ClusterConfiguration, with `kubeadm init phase control-plane
     /// apiserver --config` on an existing cluster (docs/kube-apiserver.md).
-    KubeadmConfig(Box<crate::apiserver_cli::KubeadmConfigArgs>),
+    KubeadmConfig(Box<KubeadmConfigArgs>),
     /// Print an AuthenticationConfiguration for kube-apiserver's
     /// --authentication-config.
     ///
@@ -129,7 +62,7 @@ pub enum GetCommand {
     /// google and azure become in-tree jwt authenticators that accept the
     /// same tokens and map them to the same users (groups from Graph or
     /// the Directory API excepted); other providers keep guard's webhook.
-    AuthnConfig(Box<crate::apiserver_cli::AuthnConfigArgs>),
+    AuthnConfig(Box<AuthnConfigArgs>),
 }
 
 /// `guard get token`
@@ -173,6 +106,7 @@ pub struct TokenArgs {
     )]
     pub ldap_password: Option<SecretString>,
 
+    /// How google, azure and oidc users log in.
     #[command(flatten)]
     pub oidc: OidcClientArgs,
 }
@@ -315,61 +249,14 @@ impl OidcClientArgs {
     }
 }
 
-/// `guard login`
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    /// Add a user for this provider to your kubeconfig: eks, ldap, github,
-    /// gitlab, google, azure, oidc.
-    #[arg(
-        short = 'o',
-        long = "organization",
-        value_name = "PROVIDER",
-        conflicts_with = "provider"
-    )]
-    pub organization: Option<ProviderName>,
-
-    /// The kubeconfig cluster entry to log in to (with -p eks: the EKS cluster name).
-    #[arg(short = 'k', long = "cluster", value_name = "NAME")]
-    pub cluster: Option<String>,
-
-    /// The kubeconfig to change [default: $KUBECONFIG, else ~/.kube/config].
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Name of the user and context entries [default: CLUSTER-PROVIDER].
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// EKS: the cluster ID tokens are made for [default: --cluster].
-    #[arg(long = "cluster-id", value_name = "ID")]
-    pub cluster_id: Option<String>,
-
-    /// EKS: the STS region.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// EKS: a role to assume.
-    #[arg(long = "role-arn", value_name = "ARN")]
-    pub role_arn: Option<String>,
-
-    /// LDAP: your username (the password is asked when kubectl needs a token).
-    #[arg(long = "ldap.username", value_name = "USER")]
-    pub ldap_username: Option<String>,
-
-    #[command(flatten)]
-    pub oidc: OidcClientArgs,
-
-    /// Go Guard's form: `-p eks -k CLUSTER` prints an EKS ExecCredential (v1beta1).
-    #[arg(short = 'p', long = "provider", value_name = "PROVIDER", hide = true)]
-    pub provider: Option<String>,
-}
-
 /// `guard get webhook-config`
 #[derive(Debug, Args)]
 pub struct WebhookConfigArgs {
+    /// Where the PKI is.
     #[command(flatten)]
     pub pki: PkiArgs,
 
+    /// The client certificate.
     #[command(flatten)]
     pub client: ClientName,
 
@@ -385,84 +272,14 @@ pub struct WebhookConfigArgs {
     pub mode: guard_installer::webhook_config::Mode,
 }
 
-/// `guard run`
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Address to listen on: HOST:PORT, or :PORT for every interface.
-    #[arg(long, value_name = "ADDR", default_value = ":8443")]
-    pub secure_addr: String,
-
-    /// CA certificate(s) that client certificates must chain to (ca.crt).
-    #[arg(long, alias = "ca-cert-file", value_name = "FILE")]
-    pub tls_ca_file: Option<PathBuf>,
-
-    /// The server certificate, optionally followed by its chain (server.crt).
-    #[arg(long, alias = "cert-file", value_name = "FILE")]
-    pub tls_cert_file: Option<PathBuf>,
-
-    /// The server's private key (server.key).
-    #[arg(long, alias = "key-file", value_name = "FILE")]
-    pub tls_private_key_file: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub providers: ProviderFlags,
-
-    /// Time allowed to receive a request body.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub server_read_timeout: Duration,
-
-    /// Time allowed to answer a request. A review is given up (and answered
-    /// with an error) one second before this.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub server_write_timeout: Duration,
-
-    /// How long a successful review is reused; 0 disables.
-    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
-    pub cache_ttl: Duration,
-
-    /// How long a denied review is reused; 0 disables.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub cache_failure_ttl: Duration,
-
-    /// Maximum number of cached reviews; 0 disables the cache.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub cache_size: usize,
-
-    /// How often the token file and the TLS files are checked for changes.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub reload_interval: Duration,
-
-    /// After SIGTERM, how long in-flight requests may take to finish.
-    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
-    pub shutdown_grace_period: Duration,
-
-    /// Most client connections served at once (TLS handshakes included);
-    /// more wait in the listen backlog until slow or idle ones time out.
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
-
-    #[command(flatten)]
-    pub connections: crate::connection_flags::ConnectionFlags,
-
-    /// Accepted for compatibility with Go Guard; guard does not query NTP.
-    #[arg(long, value_name = "DURATION", hide = true)]
-    pub clock_check_interval: Option<String>,
-
-    /// Accepted for compatibility with Go Guard; guard does not query NTP.
-    #[arg(long, value_name = "DURATION", hide = true)]
-    pub max_clock_skew: Option<String>,
-
-    /// Accepted for compatibility with Go Guard; guard does not query NTP.
-    #[arg(long, value_name = "HOST", hide = true)]
-    pub ntp_server: Option<String>,
-}
-
 /// `guard get installer`
 #[derive(Debug, Args)]
 pub struct InstallerArgs {
+    /// Where the PKI is.
     #[command(flatten)]
     pub pki: PkiArgs,
 
+    /// The providers and their options.
     #[command(flatten)]
     pub providers: ProviderFlags,
 
@@ -536,110 +353,101 @@ pub struct InstallerArgs {
     pub proxy_cert: Option<PathBuf>,
 }
 
-/// Where the PKI lives.
+/// `guard get kubeadm-config`
 #[derive(Debug, Args)]
-pub struct PkiArgs {
-    /// Directory holding guard's data; certificates go to PKI_DIR/pki/.
-    /// [default: $GUARD_DATA_DIR, else ~/.guard]
-    #[arg(long, value_name = "PKI_DIR")]
-    pub pki_dir: Option<PathBuf>,
-}
-
-/// Options shared by the `init` commands.
-#[derive(Debug, Args)]
-pub struct NewCertArgs {
+pub struct KubeadmConfigArgs {
+    /// Where the PKI is.
     #[command(flatten)]
     pub pki: PkiArgs,
 
-    /// Algorithm of the new key: rsa2048 (as Go Guard and kubeadm),
-    /// rsa3072, rsa4096, ecdsa-p256 or ecdsa-p384.
-    #[arg(long, value_name = "ALGORITHM", default_value_t = KeyAlgorithm::Rsa2048)]
-    pub key_algorithm: KeyAlgorithm,
+    /// The client certificate the API server presents.
+    #[command(flatten)]
+    pub client: ClientName,
 
-    /// Replace existing files without asking.
+    /// Address (HOST:PORT) at which the API server reaches guard: the
+    /// Service's ClusterIP and port.
+    #[arg(long, value_name = "HOST:PORT", default_value = guard_installer::webhook_config::DEFAULT_ADDR)]
+    pub addr: String,
+
+    /// The directory on the control-plane node that holds the webhook
+    /// kubeconfig and configuration files; mounted read-only at the same
+    /// path into the API server pod.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DIR)]
+    pub dir: String,
+
+    /// Write the files here instead of into --dir (to copy them to the
+    /// control-plane nodes yourself).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// The kubeadm configuration API: v1beta4 (kubeadm 1.31 and later) or
+    /// v1beta3 (kubeadm 1.22 to 1.30) [default: v1beta4, or the --merge
+    /// file's].
+    #[arg(long = "kubeadm-api", value_name = "VERSION")]
+    pub kubeadm_api: Option<KubeadmApi>,
+
+    /// The cluster's Kubernetes release: it decides which configuration
+    /// files kube-apiserver accepts [default: the --merge file's
+    /// kubernetesVersion, else 1.34 and later; 1.30 with
+    /// --kubeadm-api=v1beta3].
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<KubeVersion>,
+
+    /// How long kube-apiserver reuses guard's answers
+    /// (--authentication-token-webhook-cache-ttl).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub webhook_cache_ttl: Duration,
+
+    /// Also make guard the authorization webhook (POST
+    /// /subjectaccessreviews), after Node and RBAC. Azure only (-o azure).
+    #[arg(long)]
+    pub authz: bool,
+
+    /// Also write an AuthenticationConfiguration that lets anonymous
+    /// requests reach only --anonymous-path (Kubernetes 1.32 and later).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
+    pub authn_config: bool,
+
+    /// The request paths open to anonymous requests: the API server's
+    /// probes, and the ConfigMap `kubeadm join` reads before it has
+    /// credentials. Replaces the default list; empty turns anonymous
+    /// requests off.
+    #[arg(long, value_name = "PATH", value_delimiter = ',', default_values = [HEALTH_PATHS[0], HEALTH_PATHS[1], HEALTH_PATHS[2], KUBEADM_CLUSTER_INFO_PATH])]
+    pub anonymous_path: Vec<String>,
+
+    /// Merge into this kubeadm configuration (`-` for standard input), e.g.
+    /// the cluster's own: kubectl -n kube-system get configmap
+    /// kubeadm-config -o jsonpath='{.data.ClusterConfiguration}'. Prints
+    /// every document of it, with guard's settings added.
+    #[arg(long, value_name = "FILE")]
+    pub merge: Option<PathBuf>,
+
+    /// Replace files in the directory that have other contents.
     #[arg(long)]
     pub force: bool,
 }
 
-/// `guard init ca`
+/// `guard get authn-config`
 #[derive(Debug, Args)]
-pub struct InitCaArgs {
+pub struct AuthnConfigArgs {
+    /// The API server's Kubernetes release: v1 for 1.34 and later, v1beta1
+    /// for 1.30 to 1.33 [default: 1.34 and later].
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<KubeVersion>,
+
+    /// The request paths open to anonymous requests (the API server's
+    /// probes by default; add /api/v1/namespaces/kube-public/configmaps/cluster-info
+    /// for `kubeadm join`). Replaces the default list; empty turns anonymous
+    /// requests off.
+    #[arg(long, value_name = "PATH", value_delimiter = ',', default_values = HEALTH_PATHS)]
+    pub anonymous_path: Vec<String>,
+
+    /// google: the Google Workspace domain(s) whose accounts may log in
+    /// (the `hd` claim), the NAME of guard's google client certificate.
+    #[arg(long = "google.domain", value_name = "DOMAIN", value_delimiter = ',')]
+    pub google_domains: Vec<String>,
+
+    /// The providers and their options, as `guard run` takes them.
     #[command(flatten)]
-    pub common: NewCertArgs,
-
-    /// How long the CA is valid (e.g. 3650d, 87600h).
-    #[arg(long, value_name = "DURATION", default_value = "3650d", value_parser = parse_duration)]
-    pub duration: Duration,
-}
-
-/// `guard init server`
-#[derive(Debug, Args)]
-pub struct InitServerArgs {
-    #[command(flatten)]
-    pub common: NewCertArgs,
-
-    /// IP addresses the certificate is valid for (comma separated or repeated).
-    #[arg(
-        long,
-        value_name = "IP",
-        value_delimiter = ',',
-        default_value = "127.0.0.1"
-    )]
-    pub ips: Vec<IpAddr>,
-
-    /// DNS names the certificate is valid for (comma separated or repeated).
-    #[arg(long, value_name = "NAME", value_delimiter = ',')]
-    pub domains: Vec<String>,
-
-    /// How long the certificate is valid (e.g. 365d, 8760h).
-    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_duration)]
-    pub duration: Duration,
-}
-
-/// `guard init client`
-#[derive(Debug, Args)]
-pub struct InitClientArgs {
-    #[command(flatten)]
-    pub common: NewCertArgs,
-
-    #[command(flatten)]
-    pub client: ClientName,
-
-    /// How long the certificate is valid (e.g. 365d, 8760h).
-    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_duration)]
-    pub duration: Duration,
-}
-
-/// A client certificate's name and provider, as `init client` and
-/// `get webhook-config` take them.
-#[derive(Debug, Args)]
-pub struct ClientName {
-    /// The certificate's common name: GitHub organisation, Google domain, or
-    /// any name. Defaults to the provider for gitlab, azure and ldap.
-    #[arg(value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// The provider: token-auth, google, azure, ldap, github, gitlab, oidc or eks.
-    #[arg(short = 'o', long = "organization", value_name = "PROVIDER")]
-    pub provider: Option<ProviderName>,
-}
-
-/// `guard version`
-#[derive(Debug, Args)]
-pub struct VersionArgs {
-    /// Print only the version number.
-    #[arg(long)]
-    pub short: bool,
-}
-
-pub use guard_providers::flags::parse_duration;
-
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_definition_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
+    pub providers: ProviderFlags,
 }

@@ -1,0 +1,58 @@
+//! `guard login`
+
+use std::path::PathBuf;
+
+use clap::Args;
+use guard_providers::ProviderName;
+
+use super::get::OidcClientArgs;
+
+/// `guard login`
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Add a user for this provider to your kubeconfig: eks, ldap, github,
+    /// gitlab, google, azure, oidc.
+    #[arg(
+        short = 'o',
+        long = "organization",
+        value_name = "PROVIDER",
+        conflicts_with = "provider"
+    )]
+    pub organization: Option<ProviderName>,
+
+    /// The kubeconfig cluster entry to log in to (with -p eks: the EKS cluster name).
+    #[arg(short = 'k', long = "cluster", value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig to change [default: $KUBECONFIG, else ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Name of the user and context entries [default: CLUSTER-PROVIDER].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// EKS: the cluster ID tokens are made for [default: --cluster].
+    #[arg(long = "cluster-id", value_name = "ID")]
+    pub cluster_id: Option<String>,
+
+    /// EKS: the STS region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// EKS: a role to assume.
+    #[arg(long = "role-arn", value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// LDAP: your username (the password is asked when kubectl needs a token).
+    #[arg(long = "ldap.username", value_name = "USER")]
+    pub ldap_username: Option<String>,
+
+    /// How google, azure and oidc users log in.
+    #[command(flatten)]
+    pub oidc: OidcClientArgs,
+
+    /// Go Guard's form: `-p eks -k CLUSTER` prints an EKS ExecCredential (v1beta1).
+    #[arg(short = 'p', long = "provider", value_name = "PROVIDER", hide = true)]
+    pub provider: Option<String>,
+}
