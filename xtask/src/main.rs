@@ -78,7 +78,13 @@ fn ci() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--locked"])?;
+    // Tests skip (and say so) when a third-party peer is missing; in CI a
+    // missing peer is a failure (crates/guard/tests/common/require.rs).
+    cargo_in(
+        &workspace_root(),
+        &["test", "--workspace", "--locked"],
+        &[("GUARD_TEST_REQUIRE_PEERS", "1")],
+    )?;
     let targets: Vec<String> = fuzz::TARGETS.iter().map(|t| (*t).to_owned()).collect();
     fuzz::run_all(&targets, FUZZ_SMOKE_SECONDS, false)?;
     Ok(())

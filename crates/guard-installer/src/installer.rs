@@ -604,3 +604,204 @@ pub fn to_yaml(objects: &[serde_json::Value]) -> Result<String, InstallerError> 
 fn value<T: Serialize>(object: &T) -> Result<serde_json::Value, InstallerError> {
     serde_json::to_value(object).map_err(|e| InstallerError::Serialize(Box::new(e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use guard_api::{InstallerSecret, SecretEnv};
+    use guard_pki::{CertificateAuthority, KeyAlgorithm, Overwrite, ServerSpec, Validity};
+
+    use super::*;
+
+    /// A PKI whose server certificate is valid for `ip`.
+    fn new_pki(ip: &str) -> (tempfile::TempDir, PkiDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDir::new(dir.path());
+        let (ca, pair) =
+            CertificateAuthority::generate(KeyAlgorithm::EcdsaP256, Validity::CA_DEFAULT).unwrap();
+        pki.write_pair(guard_pki::CA, &pair, Overwrite::Refuse)
+            .unwrap();
+        let server = ca
+            .issue_server(&ServerSpec {
+                ips: vec![ip.parse().unwrap()],
+                domains: Vec::new(),
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: Validity::LEAF_DEFAULT,
+            })
+            .unwrap();
+        pki.write_pair(guard_pki::SERVER, &server, Overwrite::Refuse)
+            .unwrap();
+        (dir, pki)
+    }
+
+    fn ldap_part() -> InstallerPart {
+        InstallerPart {
+            provider: "ldap",
+            args: vec!["--ldap.server-address=ldap.example.com".into()],
+            secret: Some(InstallerSecret {
+                name: "guard-ldap-auth".into(),
+                mount_path: "/etc/guard/auth/ldap".into(),
+                files: BTreeMap::from([("bind-password".to_owned(), b"pw".to_vec())]),
+                env: vec![SecretEnv::new("LDAP_BIND_PASSWORD", "bind-password")],
+            }),
+        }
+    }
+
+    fn spec() -> InstallerSpec {
+        InstallerSpec {
+            namespace: "kube-system".into(),
+            addr: "10.96.10.96:443".into(),
+            run_on_master: true,
+            image: "ghcr.io/guard-rs/guard:v0".into(),
+            image_pull_policy: None,
+            image_pull_secret: None,
+            verbosity: 3,
+            replicas: 1,
+            host_network: false,
+            proxy: Proxy::default(),
+            auth_providers: vec!["ldap".into()],
+            providers: vec![ldap_part()],
+        }
+    }
+
+    fn kinds(objects: &[serde_json::Value]) -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_providers_part_becomes_flags_a_secret_a_mount_and_env() {
+        let (_dir, pki) = new_pki("10.96.10.96");
+        let objects = generate(&pki, &spec()).unwrap();
+        assert_eq!(
+            kinds(&objects),
+            [
+                "Deployment/guard",
+                "Secret/guard-pki",
+                "Secret/guard-ldap-auth",
+                "Service/guard"
+            ]
+        );
+        let pod = &objects[0]["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(args[0], "run");
+        assert!(args.contains(&"--auth-providers=ldap"));
+        assert_eq!(args.last(), Some(&"--ldap.server-address=ldap.example.com"));
+        assert!(
+            container["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "guard-ldap-auth" && m["mountPath"] == "/etc/guard/auth/ldap")
+        );
+        let env = &container["env"][0];
+        assert_eq!(env["name"], "LDAP_BIND_PASSWORD");
+        assert_eq!(env["valueFrom"]["secretKeyRef"]["name"], "guard-ldap-auth");
+        assert_eq!(env["valueFrom"]["secretKeyRef"]["key"], "bind-password");
+        assert_eq!(objects[3]["spec"]["clusterIP"], "10.96.10.96");
+        let yaml = to_yaml(&objects).unwrap();
+        assert_eq!(yaml.matches("\n---\n").count() + 1, 4, "{yaml}");
+        assert!(
+            !yaml.contains("pw\n"),
+            "secret data is base64 in the Secret"
+        );
+    }
+
+    #[test]
+    fn host_network_is_a_daemonset_on_loopback_and_replicas_add_a_budget() {
+        let (_dir, pki) = new_pki("127.0.0.1");
+        let objects = generate(
+            &pki,
+            &InstallerSpec {
+                addr: "127.0.0.1:8443".into(),
+                host_network: true,
+                ..spec()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&objects),
+            [
+                "DaemonSet/guard",
+                "Secret/guard-pki",
+                "Secret/guard-ldap-auth"
+            ]
+        );
+        assert_eq!(objects[0]["spec"]["template"]["spec"]["hostNetwork"], true);
+
+        let (_dir, pki) = new_pki("10.96.10.96");
+        let objects = generate(
+            &pki,
+            &InstallerSpec {
+                replicas: 3,
+                ..spec()
+            },
+        )
+        .unwrap();
+        assert_eq!(kinds(&objects).last().unwrap(), "PodDisruptionBudget/guard");
+    }
+
+    #[test]
+    fn impossible_installations_are_refused_with_the_fix() {
+        let (_dir, pki) = new_pki("10.96.10.96");
+        let fails = |spec: InstallerSpec| generate(&pki, &spec).unwrap_err().to_string();
+        assert!(
+            fails(InstallerSpec {
+                addr: "10.1.2.3:443".into(),
+                ..spec()
+            })
+            .contains("guard init server --ips=10.1.2.3")
+        );
+        assert!(
+            fails(InstallerSpec {
+                addr: "nonsense".into(),
+                ..spec()
+            })
+            .contains("HOST:PORT")
+        );
+        assert!(
+            fails(InstallerSpec {
+                replicas: 0,
+                ..spec()
+            })
+            .contains("at least 1")
+        );
+        assert!(
+            fails(InstallerSpec {
+                host_network: true,
+                ..spec()
+            })
+            .contains("127.0.0.1")
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let e = generate(&PkiDir::new(empty.path()), &spec())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("guard init ca"), "{e}");
+    }
+
+    #[test]
+    fn addresses_split_into_host_and_port() {
+        assert_eq!(
+            split_addr("10.96.10.96:443").unwrap(),
+            ("10.96.10.96".into(), 443)
+        );
+        assert_eq!(split_addr("[::1]:8443").unwrap(), ("::1".into(), 8443));
+        for bad in ["10.96.10.96", ":443", "host:0", "host:99999"] {
+            assert!(split_addr(bad).is_err(), "{bad}");
+        }
+    }
+}

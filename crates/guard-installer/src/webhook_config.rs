@@ -137,3 +137,80 @@ pub fn build(pki: &PkiDir, spec: &WebhookConfigSpec<'_>) -> Result<Kubeconfig, I
 pub fn to_yaml(config: &Kubeconfig) -> Result<String, InstallerError> {
     guard_api::yaml::to_sorted_yaml(config).map_err(|e| InstallerError::Serialize(Box::new(e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use guard_pki::{CertificateAuthority, ClientSpec, KeyAlgorithm, Overwrite, Validity};
+
+    use super::*;
+
+    #[test]
+    fn the_config_points_at_guard_with_the_ca_and_the_client_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDir::new(dir.path());
+        let spec = WebhookConfigSpec {
+            name: "acme",
+            provider: "github",
+            addr: DEFAULT_ADDR,
+            mode: Mode::Authn,
+        };
+        let e = build(&pki, &spec).unwrap_err().to_string();
+        assert!(e.contains("guard init ca"), "{e}");
+        let (ca, pair) =
+            CertificateAuthority::generate(KeyAlgorithm::EcdsaP256, Validity::CA_DEFAULT).unwrap();
+        pki.write_pair(guard_pki::CA, &pair, Overwrite::Refuse)
+            .unwrap();
+        let e = build(&pki, &spec).unwrap_err().to_string();
+        assert!(e.contains("guard init client acme -o github"), "{e}");
+        let client = ca
+            .issue_client(&ClientSpec {
+                name: "acme".into(),
+                provider: "github".into(),
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: Validity::LEAF_DEFAULT,
+            })
+            .unwrap();
+        pki.write_pair("acme@github", &client, Overwrite::Refuse)
+            .unwrap();
+
+        let config = build(&pki, &spec).unwrap();
+        let cluster = config.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(
+            cluster.server.as_deref(),
+            Some("https://10.96.10.96:443/tokenreviews")
+        );
+        assert_eq!(
+            cluster.certificate_authority_data.as_deref(),
+            Some(STANDARD.encode(&pair.cert_pem).as_str())
+        );
+        assert_eq!(config.auth_infos[0].name, "acme@github");
+        assert_eq!(config.current_context.as_deref(), Some("webhook"));
+        let authz = build(
+            &pki,
+            &WebhookConfigSpec {
+                mode: Mode::Authz,
+                ..spec
+            },
+        )
+        .unwrap();
+        assert!(
+            authz.clusters[0]
+                .cluster
+                .as_ref()
+                .unwrap()
+                .server
+                .as_deref()
+                .unwrap()
+                .ends_with("/subjectaccessreviews")
+        );
+        let yaml = to_yaml(&config).unwrap();
+        assert!(yaml.starts_with("apiVersion: v1\n"), "{yaml}");
+    }
+
+    #[test]
+    fn modes_parse_case_insensitively() {
+        assert_eq!(" AuthZ ".parse::<Mode>(), Ok(Mode::Authz));
+        assert!("both".parse::<Mode>().is_err());
+        assert_eq!(Mode::Authn.to_string(), "authn");
+    }
+}

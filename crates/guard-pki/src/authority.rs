@@ -261,3 +261,119 @@ fn random_serial() -> Result<SerialNumber, PkiError> {
 }
 
 use rustls_pki_types::pem::PemObject as _;
+
+#[cfg(test)]
+mod tests {
+    use x509_parser::certificate::X509Certificate;
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::parse_x509_certificate;
+
+    use super::*;
+
+    fn ca(algorithm: KeyAlgorithm) -> (CertificateAuthority, IssuedPair) {
+        CertificateAuthority::generate(algorithm, Validity::CA_DEFAULT).unwrap()
+    }
+
+    fn with_cert<T>(pem: &str, check: impl FnOnce(&X509Certificate<'_>) -> T) -> T {
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let (_, cert) = parse_x509_certificate(&der).unwrap();
+        check(&cert)
+    }
+
+    #[test]
+    fn a_client_certificate_carries_the_provider_as_o_and_the_name_as_cn() {
+        let (ca, ca_pair) = ca(KeyAlgorithm::EcdsaP256);
+        let pair = ca
+            .issue_client(&ClientSpec {
+                name: "Acme".into(),
+                provider: "github".into(),
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: Validity::LEAF_DEFAULT,
+            })
+            .unwrap();
+        with_cert(&pair.cert_pem, |cert| {
+            let subject = cert.subject();
+            let o: Vec<_> = subject
+                .iter_organization()
+                .map(|o| o.as_str().unwrap())
+                .collect();
+            assert_eq!(o, ["github"]);
+            assert_eq!(
+                subject.iter_common_name().next().unwrap().as_str().unwrap(),
+                "Acme"
+            );
+            let eku = cert.extended_key_usage().unwrap().unwrap().value;
+            assert!(eku.client_auth && !eku.server_auth);
+            assert!(!cert.is_ca());
+        });
+        with_cert(&ca_pair.cert_pem, |issuer| {
+            with_cert(&pair.cert_pem, |cert| {
+                assert_eq!(cert.issuer(), issuer.subject());
+                cert.verify_signature(Some(issuer.public_key())).unwrap();
+            });
+        });
+        assert!(!format!("{pair:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn a_server_certificate_lists_its_ips_and_names() {
+        let (ca, _) = ca(KeyAlgorithm::EcdsaP256);
+        let pair = ca
+            .issue_server(&ServerSpec {
+                ips: vec!["10.96.10.96".parse().unwrap()],
+                domains: vec!["guard.kube-system.svc".into()],
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: Validity::LEAF_DEFAULT,
+            })
+            .unwrap();
+        with_cert(&pair.cert_pem, |cert| {
+            let san = cert.subject_alternative_name().unwrap().unwrap().value;
+            assert!(
+                san.general_names
+                    .contains(&GeneralName::IPAddress(&[10, 96, 10, 96]))
+            );
+            assert!(
+                san.general_names
+                    .contains(&GeneralName::DNSName("guard.kube-system.svc"))
+            );
+            let eku = cert.extended_key_usage().unwrap().unwrap().value;
+            assert!(eku.server_auth && !eku.client_auth);
+        });
+        assert!(crate::certificate_covers(&pair.cert_pem, "10.96.10.96").unwrap());
+        assert!(crate::certificate_covers(&pair.cert_pem, "guard.kube-system.svc").unwrap());
+        assert!(!crate::certificate_covers(&pair.cert_pem, "10.96.10.97").unwrap());
+    }
+
+    #[test]
+    fn a_ca_reloads_from_its_files_and_refuses_a_foreign_key() {
+        let (_, pair) = ca(KeyAlgorithm::EcdsaP256);
+        let (_, other) = ca(KeyAlgorithm::EcdsaP256);
+        let (c, k) = (
+            std::path::Path::new("ca.crt"),
+            std::path::Path::new("ca.key"),
+        );
+        let loaded = CertificateAuthority::from_pem(&pair.cert_pem, &pair.key_pem, c, k).unwrap();
+        assert_eq!(loaded.cert_pem(), pair.cert_pem);
+        let mismatch = CertificateAuthority::from_pem(&pair.cert_pem, &other.key_pem, c, k);
+        assert!(matches!(mismatch, Err(PkiError::KeyMismatch { .. })));
+        let garbage = CertificateAuthority::from_pem("not pem", &pair.key_pem, c, k);
+        assert!(matches!(garbage, Err(PkiError::BadCertificate { .. })));
+    }
+
+    #[test]
+    fn names_that_are_no_dns_name_get_no_san_but_a_certificate() {
+        let (ca, _) = ca(KeyAlgorithm::EcdsaP256);
+        let pair = ca
+            .issue_client(&ClientSpec {
+                name: "team one".into(),
+                provider: "token-auth".into(),
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                validity: Validity::LEAF_DEFAULT,
+            })
+            .unwrap();
+        with_cert(&pair.cert_pem, |cert| {
+            assert!(cert.subject_alternative_name().unwrap().is_none());
+        });
+        assert!(dns_san("").is_err() && dns_san("a..b").is_err() && dns_san("*.x.y").is_ok());
+    }
+}

@@ -144,3 +144,53 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError>
         PkiError::io("cannot write", path, e)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::{KeyAlgorithm, Validity};
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn client_files_are_named_like_go_guards() {
+        assert_eq!(
+            PkiDir::client_base(" Acme ", "github").unwrap(),
+            "acme@github"
+        );
+        for bad in ["", "  ", "../x", "a/b", ".hidden"] {
+            assert!(PkiDir::client_base(bad, "github").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pairs_are_written_0600_in_a_0700_directory_and_not_replaced_silently() {
+        let data = tempfile::tempdir().unwrap();
+        let pki = PkiDir::new(data.path());
+        assert!(matches!(pki.load_ca(), Err(PkiError::CaMissing { .. })));
+        let (_, pair) =
+            CertificateAuthority::generate(KeyAlgorithm::EcdsaP256, Validity::CA_DEFAULT).unwrap();
+        pki.write_pair(CA, &pair, Overwrite::Refuse).unwrap();
+        assert_eq!(pki.path(), data.path().join("pki"));
+        assert_eq!(mode(pki.path()), 0o700);
+        assert_eq!(mode(&pki.key_path(CA)), 0o600);
+        assert_eq!(mode(&pki.cert_path(CA)), 0o644);
+        assert_eq!(pki.existing(CA).len(), 2);
+        assert!(matches!(
+            pki.write_pair(CA, &pair, Overwrite::Refuse),
+            Err(PkiError::AlreadyExists { .. })
+        ));
+        pki.write_pair(CA, &pair, Overwrite::Allow).unwrap();
+        assert_eq!(pki.load_ca().unwrap().cert_pem(), pair.cert_pem);
+        let leftovers: Vec<_> = fs::read_dir(pki.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}

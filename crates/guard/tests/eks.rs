@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -136,6 +138,9 @@ fn decode(token: &str) -> (String, BTreeMap<String, String>) {
 
 #[tokio::test]
 async fn tokens_from_the_aws_cli_and_from_guard_verify_alike() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
     let env = start();
     let cli = aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "demo");
     let out = guard_token(&env, "AKIDEXAMPLE", "secret", "demo", &[]);
@@ -188,6 +193,9 @@ async fn tokens_from_the_aws_cli_and_from_guard_verify_alike() {
 
 #[tokio::test]
 async fn users_accounts_and_unmapped_identities() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
     let env = start();
     let (_, json) = env
         .guard
@@ -219,6 +227,9 @@ async fn users_accounts_and_unmapped_identities() {
 
 #[tokio::test]
 async fn wrong_cluster_tampered_expired_and_foreign_tokens_are_denied() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
     let env = start();
     // Made for another cluster: STS's signature check fails with our cluster id.
     let other = aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "other-cluster");
@@ -264,6 +275,9 @@ async fn wrong_cluster_tampered_expired_and_foreign_tokens_are_denied() {
 
 #[tokio::test]
 async fn sts_down_is_an_outage() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
     let mut env = start();
     let token = aws_cli_token(&env.sts, "AKIDEXAMPLE", "secret", "demo");
     env.sts.stop();
@@ -277,6 +291,9 @@ async fn sts_down_is_an_outage() {
 
 #[tokio::test]
 async fn guard_assumes_a_role_and_prints_an_exec_credential() {
+    if common::require::missing(&[Peer::Botocore]) {
+        return;
+    }
     let env = start();
     let out = guard_token(
         &env,
@@ -335,6 +352,9 @@ fn get_token_errors_are_one_line() {
 
 #[tokio::test]
 async fn go_guards_login_form_still_works_as_a_credential_plugin() {
+    if common::require::missing(&[Peer::Botocore]) {
+        return;
+    }
     let env = start();
     let out = env
         .guard
@@ -369,6 +389,9 @@ async fn go_guards_login_form_still_works_as_a_credential_plugin() {
 
 #[tokio::test]
 async fn the_mapping_file_reloads_and_a_broken_one_is_ignored() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
     let env = start();
     let (_, json) = env
         .guard

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use std::fs;
 
 use common::peers::GithubSim;
@@ -22,6 +24,9 @@ fn guard_for(sim: &GithubSim, extra: &[&str]) -> Reviewer {
 
 #[tokio::test]
 async fn members_get_their_teams_in_the_org_as_groups() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
     let sim = GithubSim::start();
     let guard = guard_for(&sim, &[]);
     let (status, json) = guard.review("gh-alice").await;
@@ -57,6 +62,9 @@ async fn members_get_their_teams_in_the_org_as_groups() {
 
 #[tokio::test]
 async fn team_slugs_on_request() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
     let sim = GithubSim::start();
     let guard = guard_for(&sim, &["--github.use-team-slug"]);
     let (_, json) = guard.review("gh-alice").await;
@@ -68,6 +76,9 @@ async fn team_slugs_on_request() {
 
 #[tokio::test]
 async fn non_members_pending_members_and_bad_tokens_are_plain_denials() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
     let sim = GithubSim::start();
     let guard = guard_for(&sim, &[]);
     for token in ["gh-pending", "gh-outsider", "gh-no-such-token"] {
@@ -89,6 +100,9 @@ async fn non_members_pending_members_and_bad_tokens_are_plain_denials() {
 
 #[tokio::test]
 async fn outages_are_answered_with_an_error_in_bounded_time() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
     let sim = GithubSim::start();
     let guard = guard_for(&sim, &[]);
     for (token, needle) in [
@@ -125,6 +139,9 @@ async fn outages_are_answered_with_an_error_in_bounded_time() {
 
 #[tokio::test]
 async fn concurrent_identical_reviews_make_one_upstream_call() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
     let sim = GithubSim::start();
     let guard = std::sync::Arc::new(guard_for(&sim, &[]));
     let mut tasks = Vec::new();

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use std::fs;
 
 use common::*;
@@ -22,6 +24,9 @@ fn init_all(sb: &Sandbox) {
 
 #[test]
 fn init_writes_a_pki_openssl_accepts() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     let out = sb.ok(&["init", "ca"]);
     assert_eq!(
@@ -59,6 +64,9 @@ fn init_writes_a_pki_openssl_accepts() {
 
 #[test]
 fn ca_has_the_extensions_guard_writes() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     let text = x509_text(&sb.pki().join("ca.crt"));
@@ -82,6 +90,9 @@ fn ca_has_the_extensions_guard_writes() {
 
 #[test]
 fn leaf_certificates_have_the_right_usages_and_sans() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     init_all(&sb);
     let server = x509_text(&sb.pki().join("server.crt"));
@@ -121,6 +132,9 @@ fn leaf_certificates_have_the_right_usages_and_sans() {
 
 #[test]
 fn serials_are_random_and_not_zero() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     let first = serial(&sb.pki().join("ca.crt"));
@@ -186,6 +200,9 @@ fn existing_files_are_not_overwritten_without_force() {
 
 #[test]
 fn signs_with_a_ca_written_by_go_guard() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     let pki = sb.pki();
     fs::create_dir_all(&pki).unwrap();
@@ -246,6 +263,9 @@ fn unknown_or_missing_provider_is_refused() {
 
 #[test]
 fn name_defaults_to_the_provider_for_gitlab_azure_and_ldap() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     for p in ["gitlab", "Azure", "LDAP"] {
@@ -296,6 +316,9 @@ fn broken_or_mismatched_ca_gives_one_clear_line() {
 
 #[test]
 fn ecdsa_keys_on_request() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca", "--key-algorithm=ecdsa-p256"]);
     sb.ok(&["init", "server", "--key-algorithm", "ecdsa-p256"]);
@@ -337,6 +360,9 @@ fn pki_dir_and_guard_data_dir_choose_the_location() {
 
 #[test]
 fn duration_sets_the_lifetime() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     sb.ok(&["init", "server", "--duration=30d"]);
@@ -409,6 +435,9 @@ fn on_a_terminal(sb: &Sandbox, args: &str, input: &str) -> (bool, String) {
 
 #[test]
 fn on_a_terminal_init_asks_before_replacing() {
+    if common::require::missing(&[Peer::Script]) {
+        return;
+    }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     let before = fs::read(sb.pki().join("ca.crt")).unwrap();

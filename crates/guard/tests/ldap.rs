@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use common::ldap::{BASE, Slapd, token};
 use common::server::*;
 
@@ -31,6 +33,9 @@ fn sorted_groups(json: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test]
 async fn users_with_none_one_and_many_groups() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
     let slapd = Slapd::start();
     let guard = guard_for(&slapd, &[]);
     let (status, json) = guard.review(&token("alice:alicepw")).await;
@@ -59,6 +64,9 @@ async fn users_with_none_one_and_many_groups() {
 
 #[tokio::test]
 async fn posix_groups_nested_groups_and_the_uid_attribute() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
     let slapd = Slapd::start();
     let posix = guard_for(
         &slapd,
@@ -91,6 +99,9 @@ async fn posix_groups_nested_groups_and_the_uid_attribute() {
 
 #[tokio::test]
 async fn wrong_password_unknown_ambiguous_and_injected_users_are_denied_without_a_hint() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
     let slapd = Slapd::start();
     let guard = guard_for(&slapd, &[]);
     for credentials in [
@@ -130,6 +141,9 @@ async fn wrong_password_unknown_ambiguous_and_injected_users_are_denied_without_
 
 #[tokio::test]
 async fn start_tls_and_ldaps_with_our_ca() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
     let slapd = Slapd::start();
     let ca = format!("--ldap.ca-cert-file={}", slapd.ca().display());
     let start_tls = guard_for(&slapd, &["--ldap.start-tls", &ca]);
@@ -161,6 +175,9 @@ async fn start_tls_and_ldaps_with_our_ca() {
 
 #[tokio::test]
 async fn an_ldap_outage_is_an_error_and_the_next_review_after_it_succeeds() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
     let mut slapd = Slapd::start();
     // No cache, so every review reaches slapd.
     let guard = guard_for(&slapd, &["--cache-ttl=0", "--cache-failure-ttl=0"]);
@@ -186,6 +203,9 @@ async fn an_ldap_outage_is_an_error_and_the_next_review_after_it_succeeds() {
 
 #[tokio::test]
 async fn a_wrong_service_password_is_an_outage_naming_the_service_account() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
     let slapd = Slapd::start();
     let guard = guard_for(&slapd, &["--ldap.bind-password=not-the-password"]);
     let (_, json) = guard.review(&token("alice:alicepw")).await;

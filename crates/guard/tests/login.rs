@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use common::server::kubectl;
 use common::*;
 
@@ -32,6 +34,9 @@ fn view(config: &std::path::Path, jsonpath: &str) -> String {
 
 #[test]
 fn login_adds_an_exec_user_and_a_context_and_keeps_the_rest() {
+    if common::require::missing(&[Peer::Kubectl]) {
+        return;
+    }
     let sb = Sandbox::new();
     let config = sb.home.path().join("kubeconfig");
     std::fs::write(&config, EXISTING).unwrap();
@@ -110,6 +115,9 @@ fn login_adds_an_exec_user_and_a_context_and_keeps_the_rest() {
 
 #[test]
 fn login_creates_a_missing_kubeconfig_and_warns_about_an_unknown_cluster() {
+    if common::require::missing(&[Peer::Kubectl]) {
+        return;
+    }
     let sb = Sandbox::new();
     let config = sb.home.path().join("new/kubeconfig");
     let out = sb.ok(&[
@@ -206,6 +214,9 @@ fn view_json(config: &std::path::Path) -> serde_json::Value {
 
 #[test]
 fn login_keeps_every_untouched_entry_and_a_second_run_changes_no_byte() {
+    if common::require::missing(&[Peer::Kubectl]) {
+        return;
+    }
     let sb = Sandbox::new();
     let config = sb.home.path().join("kubeconfig");
     std::fs::write(&config, RICH).unwrap();

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use base64::Engine as _;
 use common::peers::OidcIssuer;
 use common::server::*;
@@ -60,6 +62,9 @@ async fn denied(guard: &Reviewer, token: &str, what: &str) {
 
 #[tokio::test]
 async fn generic_oidc_follows_kube_apiservers_claim_rules() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[]);
     let guard = oidc_guard(
         &issuer,
@@ -111,6 +116,9 @@ async fn generic_oidc_follows_kube_apiservers_claim_rules() {
 
 #[tokio::test]
 async fn bad_tokens_are_denied() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[]);
     let guard = oidc_guard(&issuer, &[]);
     let valid = issuer.sign(json!({"sub": "u", "aud": "guard"}), "RS256");
@@ -198,6 +206,9 @@ async fn bad_tokens_are_denied() {
 
 #[tokio::test]
 async fn a_rotated_key_is_fetched_on_its_first_use() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[]);
     let guard = oidc_guard(&issuer, &["--cache-ttl=0"]);
     authenticated(
@@ -212,6 +223,9 @@ async fn a_rotated_key_is_fetched_on_its_first_use() {
 
 #[tokio::test]
 async fn an_issuer_down_at_start_up_makes_reviews_unavailable_until_it_is_back() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[]);
     issuer.set_down(true);
     let guard = oidc_guard(&issuer, &[]);
@@ -255,6 +269,9 @@ fn google_guard(issuer: &OidcIssuer, sb_extra: &[&str]) -> Reviewer {
 
 #[tokio::test]
 async fn google_checks_the_domain_and_reads_groups_from_the_directory() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[("OIDC_ISSUER", "https://accounts.google.com")]);
     let guard = google_guard(&issuer, &[]);
     let claims = |email: &str, hd: Option<&str>, verified: bool, aud: &str| {
@@ -375,6 +392,9 @@ fn azure_guard(issuer: &OidcIssuer, extra: &[&str]) -> Reviewer {
 
 #[tokio::test]
 async fn azure_reads_groups_from_graph_and_accepts_v1_and_v2_tokens() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[("OIDC_PATH_PREFIX", "/TENANT/v2.0")]);
     let guard = azure_guard(&issuer, &[]);
     let token = issuer.sign(json!({"oid": "oid-alice", "upn": "alice@contoso.com", "tid": "TENANT", "aud": "api://k8s"}), "RS256");
@@ -412,6 +432,9 @@ async fn azure_reads_groups_from_graph_and_accepts_v1_and_v2_tokens() {
 
 #[tokio::test]
 async fn azure_uses_the_groups_claim_and_graph_only_on_overage() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let issuer = OidcIssuer::start(&[("OIDC_PATH_PREFIX", "/TENANT/v2.0")]);
     let guard = azure_guard(
         &issuer,
@@ -516,6 +539,9 @@ async fn rejects_bad_tokens(guard: &Reviewer, issuer: &OidcIssuer, claims: serde
 
 #[tokio::test]
 async fn google_and_azure_reject_what_the_verifier_rejects() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
     let google_issuer = OidcIssuer::start(&[("OIDC_ISSUER", "https://accounts.google.com")]);
     let google = google_guard(&google_issuer, &["--cache-ttl=0"]);
     let alice = json!({"sub": "1", "aud": "guard-client", "email": "alice@example.com", "email_verified": true, "hd": "example.com"});

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -109,6 +111,9 @@ fn stderr(out: &Output) -> String {
 
 #[tokio::test]
 async fn the_browser_flow_gives_a_token_the_guard_server_accepts_and_caches_it() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3]) {
+        return;
+    }
     let op = OidcProvider::start();
     let user = User::new();
     let out = user.token(
@@ -192,6 +197,9 @@ async fn the_browser_flow_gives_a_token_the_guard_server_accepts_and_caches_it()
 
 #[test]
 fn an_expiring_token_is_refreshed_silently_and_an_expired_refresh_token_means_a_new_login() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3]) {
+        return;
+    }
     let op = OidcProvider::start();
     let user = User::new();
     // guard-cli-short's ID tokens live 10 s: always within guard's margin.
@@ -234,6 +242,9 @@ fn an_expiring_token_is_refreshed_silently_and_an_expired_refresh_token_means_a_
 
 #[test]
 fn the_device_flow_serves_machines_without_a_browser() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3]) {
+        return;
+    }
     let op = OidcProvider::start();
     let user = User::new();
     let mut child = user
@@ -272,6 +283,9 @@ fn the_device_flow_serves_machines_without_a_browser() {
 
 #[test]
 fn kubectl_gets_its_token_from_guard_login_s_exec_plugin() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3, Peer::Kubectl]) {
+        return;
+    }
     let op = OidcProvider::start();
     let user = User::new();
     // An API server on 127.0.0.1 with a certificate from a guard CA.
@@ -336,6 +350,9 @@ fn kubectl_gets_its_token_from_guard_login_s_exec_plugin() {
 
 #[test]
 fn clear_errors() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3]) {
+        return;
+    }
     let user = User::new();
     let err = user.sb.fails(&["get", "token", "-o", "oidc"]);
     assert!(err.contains("--client-id"), "{err}");
@@ -382,6 +399,9 @@ fn clear_errors() {
 
 #[test]
 fn nobody_at_the_browser_ends_in_a_timeout() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3]) {
+        return;
+    }
     let op = OidcProvider::start();
     let user = User::new();
     let out = user
@@ -401,6 +421,9 @@ fn nobody_at_the_browser_ends_in_a_timeout() {
 
 #[test]
 fn login_passes_the_client_secret_through_the_plugin_environment_not_its_arguments() {
+    if common::require::missing(&[Peer::Node("oidc-provider"), Peer::Python3]) {
+        return;
+    }
     let user = User::new();
     let config = user.sb.home.path().join("kubeconfig");
     let out = user

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use std::fs;
 use std::time::Duration;
 
@@ -24,6 +26,9 @@ fn token_auth_server(sb: &Sandbox) -> GuardServer {
 
 #[test]
 fn kubectl_gets_answers_through_the_generated_webhook_config() {
+    if common::require::missing(&[Peer::Kubectl]) {
+        return;
+    }
     let sb = Sandbox::new();
     let server = token_auth_server(&sb);
     let config = sb.home.path().join("webhook.yaml");

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::require::Peer;
+
 use std::io::Write;
 use std::process::Stdio;
 
@@ -10,6 +12,9 @@ use common::*;
 
 #[test]
 fn ldap_tokens_from_a_flag_standard_input_or_a_silent_prompt() {
+    if common::require::missing(&[Peer::Script]) {
+        return;
+    }
     let sb = Sandbox::new();
     let out = sb.ok(&[
         "get",

@@ -7,6 +7,7 @@ pub mod client;
 pub mod h2raw;
 pub mod ldap;
 pub mod peers;
+pub mod require;
 pub mod secrets;
 pub mod server;
 
