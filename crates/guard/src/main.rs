@@ -38,12 +38,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line: the error and its causes, most specific last.
-            let mut line = err.to_string();
-            for cause in err.chain().skip(1) {
-                line.push_str(": ");
-                line.push_str(&cause.to_string());
-            }
-            eprintln!("error: {line}");
+            eprintln!("error: {}", guard_auth::ErrorChain(err.as_ref()));
             ExitCode::FAILURE
         }
     }

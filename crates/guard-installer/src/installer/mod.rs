@@ -1,6 +1,14 @@
 //! `guard get installer`: the objects that deploy guard, built as typed
 //! Kubernetes objects (k8s-openapi) and printed as one YAML stream.
 //!
+//! * this module: what to install ([`InstallerSpec`]) and the objects, in
+//!   Go Guard's order;
+//! * `pod`: the pod spec;
+//! * `objects`: labels, metadata, Secrets, volumes.
+//!
+//! Each provider's flags, Secret and environment come in as
+//! [`InstallerPart`]s from guard-providers' registry.
+//!
 //! Names, Secret keys and mount paths are Go Guard's (`guard-pki` with
 //! `ca.crt`/`tls.crt`/`tls.key` at `/etc/guard/pki`, `guard-token-auth` with
 //! `token.csv` at `/etc/guard/auth/token`, ...), so `kubectl apply` upgrades
@@ -11,21 +19,11 @@ use std::path::PathBuf;
 
 use guard_api::InstallerPart;
 use guard_pki::PkiDir;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    EnvVarSource, Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Toleration, Volume,
-    VolumeMount, WeightedPodAffinityTerm,
-};
+use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Serialize;
 
 use crate::InstallerError;
 
@@ -33,10 +31,6 @@ use crate::InstallerError;
 pub const PKI_MOUNT: &str = "/etc/guard/pki";
 /// The container port guard listens on inside the pod.
 pub const CONTAINER_PORT: i32 = 8443;
-/// The user guard runs as: the image's `nonroot` user.
-const RUN_AS: i64 = 65532;
-/// Secret volumes are readable by the owner and the pod's fsGroup only.
-const SECRET_MODE: i32 = 0o440;
 
 /// What to install.
 #[derive(Debug, Clone)]
@@ -89,48 +83,11 @@ impl Proxy {
     }
 }
 
-fn labels() -> BTreeMap<String, String> {
-    BTreeMap::from([("app".to_owned(), "guard".to_owned())])
-}
+mod objects;
+mod pod;
 
-fn meta(name: &str, namespace: &str) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: Some(namespace.to_owned()),
-        labels: Some(labels()),
-        ..ObjectMeta::default()
-    }
-}
-
-fn secret(name: &str, namespace: &str, data: BTreeMap<String, Vec<u8>>) -> Secret {
-    Secret {
-        metadata: meta(name, namespace),
-        type_: Some("Opaque".into()),
-        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
-        ..Secret::default()
-    }
-}
-
-fn secret_volume(name: &str) -> Volume {
-    Volume {
-        name: name.to_owned(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(name.to_owned()),
-            default_mode: Some(SECRET_MODE),
-            ..SecretVolumeSource::default()
-        }),
-        ..Volume::default()
-    }
-}
-
-fn mount(name: &str, path: &str) -> VolumeMount {
-    VolumeMount {
-        name: name.to_owned(),
-        mount_path: path.to_owned(),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    }
-}
+use objects::{labels, meta, secret, value};
+use pod::pod_spec;
 
 /// Splits `HOST:PORT`.
 fn split_addr(addr: &str) -> Result<(String, i32), InstallerError> {
@@ -346,249 +303,6 @@ pub fn generate(
     Ok(objects)
 }
 
-fn pod_spec(
-    spec: &InstallerSpec,
-    providers: &[InstallerPart],
-    host: &str,
-    port: i32,
-    proxy_cert: bool,
-) -> PodSpec {
-    let listen_port = if spec.host_network {
-        port
-    } else {
-        CONTAINER_PORT
-    };
-    let mut args = vec![
-        "run".to_owned(),
-        format!("--v={}", spec.verbosity),
-        format!("--tls-ca-file={PKI_MOUNT}/ca.crt"),
-        format!("--tls-cert-file={PKI_MOUNT}/tls.crt"),
-        format!("--tls-private-key-file={PKI_MOUNT}/tls.key"),
-        format!("--auth-providers={}", spec.auth_providers.join(",")),
-    ];
-    if spec.host_network {
-        args.push(format!("--secure-addr={host}:{port}"));
-    }
-    let probes = crate::probes::ProbePort::new(spec.host_network, host, listen_port);
-    args.push(probes.arg());
-    let mut volumes = Vec::new();
-    let mut mounts = Vec::new();
-    let mut env = Vec::new();
-    if proxy_cert {
-        volumes.push(Volume {
-            name: "proxy-certstore".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some("guard-proxy-cert".into()),
-                default_mode: Some(0o444),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-        volumes.push(Volume {
-            name: "ssl-certs".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        });
-        mounts.push(mount("ssl-certs", "/etc/ssl/certs/"));
-    }
-    volumes.push(secret_volume("guard-pki"));
-    mounts.push(mount("guard-pki", PKI_MOUNT));
-    for p in providers {
-        args.extend(p.args.iter().cloned());
-        if let Some(s) = &p.secret {
-            volumes.push(secret_volume(&s.name));
-            mounts.push(mount(&s.name, &s.mount_path));
-            for var in &s.env {
-                env.push(EnvVar {
-                    name: var.variable.clone(),
-                    value_from: Some(EnvVarSource {
-                        secret_key_ref: Some(SecretKeySelector {
-                            name: s.name.clone(),
-                            key: var.key.clone(),
-                            ..SecretKeySelector::default()
-                        }),
-                        ..EnvVarSource::default()
-                    }),
-                    ..EnvVar::default()
-                });
-            }
-        }
-    }
-    let proxy_env = spec.proxy.is_set().then(|| {
-        vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource {
-                name: "guard-proxy".into(),
-                optional: Some(false),
-            }),
-            ..EnvFromSource::default()
-        }]
-    });
-    let no_privileges = SecurityContext {
-        allow_privilege_escalation: Some(false),
-        read_only_root_filesystem: Some(true),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            ..Capabilities::default()
-        }),
-        ..SecurityContext::default()
-    };
-    let container = Container {
-        name: "guard".into(),
-        image: Some(spec.image.clone()),
-        image_pull_policy: spec.image_pull_policy.clone(),
-        args: Some(args),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("api".into()),
-                container_port: listen_port,
-                protocol: Some("TCP".into()),
-                ..ContainerPort::default()
-            },
-            probes.container_port(),
-        ]),
-        env: (!env.is_empty()).then_some(env),
-        env_from: proxy_env.clone(),
-        readiness_probe: Some(probes.probe(2, 10)),
-        liveness_probe: Some(probes.probe(10, 20)),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_owned(), Quantity("100m".into())),
-                ("memory".to_owned(), Quantity("64Mi".into())),
-            ])),
-            limits: Some(BTreeMap::from([(
-                "memory".to_owned(),
-                Quantity("256Mi".into()),
-            )])),
-            ..ResourceRequirements::default()
-        }),
-        security_context: Some(no_privileges.clone()),
-        volume_mounts: Some(mounts),
-        ..Container::default()
-    };
-    let init_containers = proxy_cert.then(|| {
-        vec![Container {
-            name: "update-proxy-certs".into(),
-            image: Some("nginx:stable-alpine".into()),
-            command: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                "update-ca-certificates".into(),
-            ]),
-            env_from: proxy_env,
-            // update-ca-certificates writes the bundle into the emptyDir.
-            security_context: Some(SecurityContext {
-                run_as_user: Some(0),
-                run_as_non_root: Some(false),
-                ..no_privileges.clone()
-            }),
-            volume_mounts: Some(vec![
-                VolumeMount {
-                    name: "proxy-certstore".into(),
-                    mount_path: "/usr/local/share/ca-certificates/proxy-cert.crt".into(),
-                    sub_path: Some("proxy-cert.crt".into()),
-                    read_only: Some(true),
-                    ..VolumeMount::default()
-                },
-                VolumeMount {
-                    name: "ssl-certs".into(),
-                    mount_path: "/etc/ssl/certs/".into(),
-                    ..VolumeMount::default()
-                },
-            ]),
-            ..Container::default()
-        }]
-    });
-
-    let mut tolerations = vec![Toleration {
-        key: Some("CriticalAddonsOnly".into()),
-        operator: Some("Exists".into()),
-        ..Toleration::default()
-    }];
-    let mut affinity = Affinity::default();
-    if spec.run_on_master || spec.host_network {
-        // `control-plane` since Kubernetes 1.24; `master` before.
-        for role in [
-            "node-role.kubernetes.io/control-plane",
-            "node-role.kubernetes.io/master",
-        ] {
-            tolerations.push(Toleration {
-                key: Some(role.into()),
-                operator: Some("Exists".into()),
-                effect: Some("NoSchedule".into()),
-                ..Toleration::default()
-            });
-        }
-        affinity.node_affinity = Some(NodeAffinity {
-            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
-                node_selector_terms: [
-                    "node-role.kubernetes.io/control-plane",
-                    "node-role.kubernetes.io/master",
-                ]
-                .into_iter()
-                .map(|role| NodeSelectorTerm {
-                    match_expressions: Some(vec![NodeSelectorRequirement {
-                        key: role.into(),
-                        operator: "Exists".into(),
-                        values: None,
-                    }]),
-                    ..NodeSelectorTerm::default()
-                })
-                .collect(),
-            }),
-            ..NodeAffinity::default()
-        });
-    }
-    if spec.replicas > 1 {
-        affinity.pod_anti_affinity = Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        label_selector: Some(LabelSelector {
-                            match_labels: Some(labels()),
-                            ..LabelSelector::default()
-                        }),
-                        topology_key: "kubernetes.io/hostname".into(),
-                        ..PodAffinityTerm::default()
-                    },
-                },
-            ]),
-            ..PodAntiAffinity::default()
-        });
-    }
-    let has_affinity = affinity.node_affinity.is_some() || affinity.pod_anti_affinity.is_some();
-
-    PodSpec {
-        containers: vec![container],
-        init_containers,
-        volumes: Some(volumes),
-        priority_class_name: Some("system-cluster-critical".into()),
-        tolerations: Some(tolerations),
-        affinity: has_affinity.then_some(affinity),
-        automount_service_account_token: Some(false),
-        host_network: spec.host_network.then_some(true),
-        dns_policy: spec
-            .host_network
-            .then(|| "ClusterFirstWithHostNet".to_owned()),
-        image_pull_secrets: spec.image_pull_secret.as_ref().map(|name| {
-            vec![k8s_openapi::api::core::v1::LocalObjectReference { name: name.clone() }]
-        }),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS),
-            run_as_group: Some(RUN_AS),
-            fs_group: Some(RUN_AS),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..SeccompProfile::default()
-            }),
-            ..PodSecurityContext::default()
-        }),
-        termination_grace_period_seconds: Some(30),
-        ..PodSpec::default()
-    }
-}
-
 /// Renders the objects as one YAML stream, documents separated by `---`.
 pub fn to_yaml(objects: &[serde_json::Value]) -> Result<String, InstallerError> {
     let docs = objects
@@ -598,11 +312,6 @@ pub fn to_yaml(objects: &[serde_json::Value]) -> Result<String, InstallerError> 
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(docs.join("---\n"))
-}
-
-/// A typed object as a JSON value (whose maps keep keys sorted).
-fn value<T: Serialize>(object: &T) -> Result<serde_json::Value, InstallerError> {
-    serde_json::to_value(object).map_err(|e| InstallerError::Serialize(Box::new(e)))
 }
 
 #[cfg(test)]
