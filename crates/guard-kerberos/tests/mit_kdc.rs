@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use common::kdc::{Kdc, OTHER_REALM, REALM, SPN};
+use common::require::Peer;
 use guard_kerberos::client::Client;
 use guard_kerberos::{Denial, KerberosError, Principal, Verifier, VerifierOptions, token};
 
@@ -66,6 +67,9 @@ impl Realm {
 
 #[test]
 fn kinit_then_a_ticket_from_the_ccache_verifies_with_the_keytab() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let ticket = realm.client().service_ticket_from_ccache(SPN).unwrap();
     assert_eq!(ticket.client(), &alice());
@@ -94,6 +98,9 @@ fn kinit_then_a_ticket_from_the_ccache_verifies_with_the_keytab() {
 
 #[test]
 fn a_service_ticket_mit_put_in_the_ccache_is_used_and_nothing_needs_the_kdc() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let mut realm = Realm::new(Kdc::start());
     // MIT's own client fetches the service ticket into the cache.
     let verifier = realm.verifier(options(Some(SPN), Some(REALM)));
@@ -117,6 +124,9 @@ fn a_service_ticket_mit_put_in_the_ccache_is_used_and_nothing_needs_the_kdc() {
 
 #[test]
 fn no_ticket_in_the_ccache_says_run_kinit() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let kdc = Kdc::start();
     let client = Client::new(&kdc.krb5_conf()).unwrap();
     let missing = client
@@ -139,6 +149,9 @@ fn no_ticket_in_the_ccache_says_run_kinit() {
 
 #[test]
 fn the_password_path_logs_in_and_gets_a_ticket() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let client = Client::new(&realm.kdc.krb5_conf()).unwrap();
     let ticket = client
@@ -190,6 +203,9 @@ fn the_password_path_logs_in_and_gets_a_ticket() {
 
 #[test]
 fn a_ticket_for_another_spn_is_refused() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let other = "HTTP/other.example.com";
     realm
@@ -218,6 +234,9 @@ fn a_ticket_for_another_spn_is_refused() {
 
 #[test]
 fn an_expired_ticket_is_refused() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let kdc = Kdc::start();
     let keytab = kdc.path("http.keytab");
     kdc.export_keytab(SPN, &keytab);
@@ -244,6 +263,9 @@ fn an_expired_ticket_is_refused() {
 
 #[test]
 fn a_keytab_with_an_old_kvno_is_refused_until_reexported_and_reloaded() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let verifier = realm.verifier(options(Some(SPN), Some(REALM)));
     let old = verifier.keytab_entries()[0].kvno;
@@ -284,6 +306,9 @@ fn a_keytab_with_an_old_kvno_is_refused_until_reexported_and_reloaded() {
 
 #[test]
 fn the_verifier_reloads_a_keytab_replaced_on_disk_by_itself() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let opts = VerifierOptions {
         reload_interval: Duration::ZERO,
@@ -306,6 +331,9 @@ fn the_verifier_reloads_a_keytab_replaced_on_disk_by_itself() {
 
 #[test]
 fn a_user_of_a_trusted_foreign_realm_is_refused_when_a_realm_is_configured() {
+    if common::require::missing(&[Peer::MitKdc]) {
+        return;
+    }
     let kdc = Kdc::start_with_trust();
     let keytab = kdc.path("http.keytab");
     kdc.export_keytab(SPN, &keytab);
@@ -368,6 +396,9 @@ fn gss_peer(kdc: &Kdc, args: &[&str], env: &[(&str, &Path)]) -> std::process::Ou
 
 #[test]
 fn a_token_from_mits_gss_initiator_verifies() {
+    if common::require::missing(&[Peer::MitKdc, Peer::PythonGssapi]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let principal = format!("{SPN}@{REALM}");
     let out = gss_peer(
@@ -401,6 +432,9 @@ fn a_token_from_mits_gss_initiator_verifies() {
 
 #[test]
 fn our_tokens_verify_with_mits_gss_acceptor() {
+    if common::require::missing(&[Peer::MitKdc, Peer::PythonGssapi]) {
+        return;
+    }
     let realm = Realm::new(Kdc::start());
     let ticket = realm.client().service_ticket_from_ccache(SPN).unwrap();
     // MIT's acceptor wants the GSS-API framing around the AP-REQ.

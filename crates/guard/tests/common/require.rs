@@ -7,6 +7,9 @@
 //! a missing peer fails the test instead: CI never passes by skipping.
 //! `.ci/install-test-deps.sh` installs every peer.
 //!
+//! The file is self-contained so that other crates' integration tests use
+//! the same rule (guard-kerberos includes it with `#[path]`).
+//!
 //! ```ignore
 //! if common::require::missing(&[Peer::Slapd]) {
 //!     return;
@@ -40,11 +43,17 @@ pub enum Peer {
     Python3,
     /// `script` from util-linux (a terminal for prompts).
     Script,
+    /// An MIT Kerberos KDC and its tools (krb5-kdc, krb5-admin-server,
+    /// krb5-user).
+    MitKdc,
+    /// Debian's python3 with python3-gssapi (MIT's GSS-API from Python).
+    PythonGssapi,
 }
 
-/// Where `.ci/install-test-deps.sh` puts the tools.
+/// Where `.ci/install-test-deps.sh` puts the tools (every test crate is
+/// `crates/<name>`, two levels below the workspace).
 pub fn test_tools() -> PathBuf {
-    super::testdata().join("../target/test-tools")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools")
 }
 
 /// The test venv's `bin/NAME`.
@@ -96,10 +105,23 @@ impl Peer {
             }
             Peer::Python3 => on_path("python3", &["--version"]),
             Peer::Script => on_path("script", &["--version"]),
+            Peer::MitKdc => [
+                "/usr/sbin/krb5kdc",
+                "/usr/sbin/kdb5_util",
+                "/usr/sbin/kadmin.local",
+                "/usr/bin/kinit",
+                "/usr/bin/kvno",
+            ]
+            .iter()
+            .all(|tool| Path::new(tool).exists()),
+            Peer::PythonGssapi => runs(Path::new("/usr/bin/python3"), &["-c", "import gssapi"]),
         };
         (!here).then(|| match self {
             Peer::Node(package) => format!("node or the npm package {package} is missing"),
             Peer::Slapd => "OpenLDAP (slapd, slapadd, ldapsearch) is missing".to_owned(),
+            Peer::MitKdc => {
+                "the MIT KDC (krb5kdc, kdb5_util, kadmin.local, kinit, kvno) is missing".to_owned()
+            }
             other => format!("{other:?} is missing"),
         })
     }
