@@ -27,6 +27,9 @@ use std::sync::OnceLock;
 pub enum Peer {
     /// `openssl` (certificate checks).
     Openssl,
+    /// `curl` built with HTTP/2 (nghttp2): how a real HTTP/2 client reads
+    /// guard's refusals.
+    Curl,
     /// OpenLDAP: `slapd`, `slapadd` and `ldapsearch`.
     Slapd,
     /// kubectl in the test venv (or `GUARD_TEST_KUBECTL`).
@@ -80,6 +83,10 @@ impl Peer {
     fn missing(self) -> Option<String> {
         let here = match self {
             Peer::Openssl => on_path("openssl", &["version"]),
+            Peer::Curl => Command::new("curl")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("HTTP2")),
             Peer::Slapd => {
                 Path::new("/usr/sbin/slapd").exists()
                     && Path::new("/usr/sbin/slapadd").exists()
@@ -119,6 +126,7 @@ impl Peer {
         (!here).then(|| match self {
             Peer::Node(package) => format!("node or the npm package {package} is missing"),
             Peer::Slapd => "OpenLDAP (slapd, slapadd, ldapsearch) is missing".to_owned(),
+            Peer::Curl => "curl with HTTP/2 is missing".to_owned(),
             Peer::MitKdc => {
                 "the MIT KDC (krb5kdc, kdb5_util, kadmin.local, kinit, kvno) is missing".to_owned()
             }
