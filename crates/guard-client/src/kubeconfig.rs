@@ -33,9 +33,9 @@ pub struct LoginSpec {
 /// What `apply` changed, for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginChanges {
-    /// `added` or `updated`.
+    /// `added`, `updated` or `unchanged`.
     pub user: &'static str,
-    /// `added` or `updated`.
+    /// `added`, `updated` or `unchanged`.
     pub context: &'static str,
     /// Whether the cluster entry exists in the file.
     pub cluster_known: bool,
@@ -73,6 +73,7 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
         ..AuthInfo::default()
     };
     let user = match config.auth_infos.iter_mut().find(|u| u.name == spec.user) {
+        Some(existing) if same(&existing.auth_info, &Some(auth.clone())) => "unchanged",
         Some(existing) => {
             existing.auth_info = Some(auth);
             "updated"
@@ -92,6 +93,7 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
         ..Context::default()
     };
     let context_change = match config.contexts.iter_mut().find(|c| c.name == spec.context) {
+        Some(existing) if same(&existing.context, &Some(context.clone())) => "unchanged",
         Some(existing) => {
             existing.context = Some(context);
             "updated"
@@ -112,6 +114,15 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
     }
 }
 
+/// Whether two kubeconfig entries hold the same (kube-client's types have
+/// no `PartialEq`; their serialized forms are compared).
+fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    match (serde_json::to_value(a), serde_json::to_value(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// The kubeconfig `guard login` changes when none is named: the first file
 /// of `$KUBECONFIG`, else `~/.kube/config`.
 pub fn default_path() -> Result<PathBuf, ClientError> {
@@ -128,7 +139,8 @@ pub fn default_path() -> Result<PathBuf, ClientError> {
 }
 
 /// Reads `path` (an empty config when it does not exist), applies `spec`,
-/// and writes the file back (mode 0600, replaced atomically).
+/// and writes the file back (mode 0600, replaced atomically) unless
+/// nothing changed.
 pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, ClientError> {
     let io = |action: &'static str| {
         move |source: std::io::Error| ClientError::File {
@@ -150,6 +162,9 @@ pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, Client
     config.api_version.get_or_insert_with(|| "v1".into());
     config.kind.get_or_insert_with(|| "Config".into());
     let changes = apply(&mut config, spec);
+    if (changes.user, changes.context) == ("unchanged", "unchanged") {
+        return Ok(changes);
+    }
     let yaml =
         guard_api::yaml::to_sorted_yaml(&config).map_err(|e| ClientError::Output(Box::new(e)))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -206,8 +221,11 @@ mod tests {
             (first.user, first.context, first.cluster_known),
             ("added", "added", true)
         );
+        let same = update_file(&path, &spec(&["get", "token"])).unwrap();
+        assert_eq!((same.user, same.context), ("unchanged", "unchanged"));
         let again = update_file(&path, &spec(&["get", "token", "-o", "oidc"])).unwrap();
-        assert_eq!((again.user, again.context), ("updated", "updated"));
+        // Only the user's arguments changed; the context is the same.
+        assert_eq!((again.user, again.context), ("updated", "unchanged"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("keep-me") && text.contains("https://10.0.0.1:6443"),

@@ -87,10 +87,7 @@ fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<
         .name
         .clone()
         .unwrap_or_else(|| format!("{cluster}-{provider}"));
-    let command = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.to_str().map(str::to_owned))
-        .unwrap_or_else(|| "guard".into());
+    let command = exec_command();
     let spec = LoginSpec {
         cluster: cluster.to_owned(),
         user: name.clone(),
@@ -100,12 +97,19 @@ fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<
         env,
     };
     let changes = update_file(&path, &spec)?;
-    println!(
-        "{}: user {name} {}, context {name} {}.",
-        path.display(),
-        changes.user,
-        changes.context
-    );
+    if (changes.user, changes.context) == ("unchanged", "unchanged") {
+        println!(
+            "{}: user {name} and context {name} are already as asked: nothing changed.",
+            path.display()
+        );
+    } else {
+        println!(
+            "{}: user {name} {}, context {name} {}.",
+            path.display(),
+            changes.user,
+            changes.context
+        );
+    }
     if !changes.cluster_known {
         println!(
             "note: the file has no cluster named {cluster}; add it with `kubectl config set-cluster {cluster} --server=...`."
@@ -119,4 +123,34 @@ fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<
     }
     println!("Use it: kubectl --context {name} get pods   (or: kubectl config use-context {name})");
     Ok(())
+}
+
+/// The program kubectl is to run: `guard` when the `guard` that `PATH` finds
+/// is this binary (also through a symlink, so an upgrade of a symlinked
+/// install carries over), else this binary's absolute path.
+fn exec_command() -> String {
+    let Some(me) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
+    else {
+        return "guard".into();
+    };
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let on_path = std::env::var_os("PATH").and_then(|list| {
+        std::env::split_paths(&list)
+            .map(|dir| dir.join("guard"))
+            .find(|candidate| {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::metadata(candidate)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+    });
+    match on_path {
+        Some(found)
+            if real(&found).is_some() && real(&found) == real(std::path::Path::new(&me)) =>
+        {
+            "guard".into()
+        }
+        _ => me,
+    }
 }

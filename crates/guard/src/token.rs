@@ -66,7 +66,7 @@ pub fn run(args: &TokenArgs) -> anyhow::Result<()> {
                 pat.env_var
             );
             println!(
-                "    kubectl config set-credentials <user-name> --exec-api-version=client.authentication.k8s.io/v1 --exec-command=guard --exec-arg=get,token,-o,{},--exec-credential",
+                "    kubectl config set-credentials <user-name> --exec-api-version=client.authentication.k8s.io/v1 --exec-command=guard --exec-arg=get,token,-o,{},--exec-credential --exec-interactive-mode=Never",
                 args.provider
             );
             Ok(())

@@ -56,7 +56,7 @@ fn login_adds_an_exec_user_and_a_context_and_keeps_the_rest() {
         out.contains("user prod-ldap added, context prod-ldap added"),
         "{out}"
     );
-    // Again: updated, not duplicated.
+    // Again with the same flags: nothing changes, nothing is duplicated.
     let out = sb.ok(&[
         "login",
         "-o",
@@ -68,7 +68,8 @@ fn login_adds_an_exec_user_and_a_context_and_keeps_the_rest() {
         "--kubeconfig",
         path,
     ]);
-    assert!(out.contains("user prod-ldap updated"), "{out}");
+    assert!(out.contains("nothing changed"), "{out}");
+    assert!(!out.contains("updated"), "{out}");
 
     assert_eq!(view(&config, "{.users[*].name}"), "admin prod-ldap");
     assert_eq!(view(&config, "{.users[0].user.token}"), "keep-this-token");
@@ -255,7 +256,10 @@ fn login_keeps_every_untouched_entry_and_a_second_run_changes_no_byte() {
     assert_eq!(after["users"].as_array().unwrap().len(), 4);
 
     let out = login();
-    assert!(out.contains("updated"), "{out}");
+    assert!(
+        out.contains("nothing changed") && !out.contains("updated"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read(&config).unwrap(),
         first,
