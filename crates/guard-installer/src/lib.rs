@@ -25,6 +25,7 @@ pub mod installer;
 pub mod kube_version;
 pub mod kubeadm;
 mod probes;
+pub mod server_cert;
 pub mod webhook_config;
 
 pub use error::InstallerError;

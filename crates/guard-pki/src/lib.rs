@@ -26,6 +26,25 @@ pub use dir::{Overwrite, PkiDir};
 pub use error::PkiError;
 pub use key::KeyAlgorithm;
 
+/// Why the certificate in `cert_pem` is not valid at this moment
+/// (`expired on ...`, `not valid before ...`), or `None` when it is.
+pub fn certificate_not_valid_now(cert_pem: &str) -> Result<Option<String>, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|e| format!("no certificate found ({e})"))?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(&der).map_err(|e| format!("cannot parse it ({e})"))?;
+    let validity = cert.validity();
+    let now = x509_parser::time::ASN1Time::now().timestamp();
+    Ok(if now > validity.not_after.timestamp() {
+        Some(format!("expired on {}", validity.not_after))
+    } else if now < validity.not_before.timestamp() {
+        Some(format!("is not valid before {}", validity.not_before))
+    } else {
+        None
+    })
+}
+
 /// Whether the PEM certificate `cert_pem` is valid for `host` (an IP
 /// address or a DNS name, `*.` wildcards honoured): what the API server
 /// checks when it dials guard.

@@ -283,7 +283,8 @@ where
         Some(source),
         review.elapsed.as_secs_f64(),
     );
-    let latency_ms = review.elapsed.as_secs_f64() * 1000.0;
+    // Whole microseconds: `0.007`, not `0.007751000000000001`.
+    let latency_ms = review.elapsed.as_micros() as f64 / 1000.0;
     let org = client.common_name.as_str();
     match review.outcome {
         Outcome::Authenticated {

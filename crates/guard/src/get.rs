@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use guard_installer::installer::{self, InstallerSpec, Proxy};
+use guard_installer::server_cert;
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
 
 use crate::init::{pki_dir, resolve_client};
@@ -30,6 +31,14 @@ fn webhook(args: &WebhookConfigArgs) -> anyhow::Result<()> {
         },
     )?;
     print!("{}", webhook_config::to_yaml(&config)?);
+    // The server certificate may be kept elsewhere; where it is here, say
+    // whether the API server would accept it at this address.
+    if let Some(host) = server_cert::host_of(&args.addr)
+        && pki.cert_path(guard_pki::SERVER).exists()
+        && let Some(problem) = server_cert::problem(&pki, host)?
+    {
+        eprintln!("warning: {problem}");
+    }
     Ok(())
 }
 

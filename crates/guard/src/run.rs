@@ -57,11 +57,16 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     }
     let authenticator = Arc::new(builder.build());
 
+    let hint = missing_tls_files_hint(&ca, &cert, &key);
     let tls = TlsReloader::new(TlsFiles {
         ca,
         cert,
         key,
         client_auth: client_auth(&args.connections),
+    })
+    .map_err(|e| match hint {
+        Some(hint) => anyhow::anyhow!("{e}; {hint}"),
+        None => e.into(),
     })?;
     let shutdown = shutdown_signal()?;
     let listener = guard_server::bind(&args.secure_addr).await?;
@@ -129,4 +134,39 @@ fn apply_connection_flags(flags: &ConnectionFlags, config: &mut ServerConfig) {
     config.idle_timeout = never_if_zero(flags.idle_timeout);
     config.max_connection_age = never_if_zero(flags.max_connection_age);
     config.probe_addr = flags.probe_addr.clone().filter(|a| !a.is_empty());
+}
+
+/// When a TLS file does not exist: where `guard init` puts them (the files
+/// are often given relative to a directory the command does not run in).
+fn missing_tls_files_hint(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Option<String> {
+    if [ca, cert, key].iter().all(|p| p.exists()) {
+        return None;
+    }
+    let pki = crate::init::pki_dir(&guard::cli::PkiArgs { pki_dir: None }).ok()?;
+    let pki = pki.path();
+    let files = [
+        ("--tls-ca-file", "ca.crt"),
+        ("--tls-cert-file", "server.crt"),
+        ("--tls-private-key-file", "server.key"),
+    ];
+    if files.iter().all(|(_, file)| pki.join(file).exists()) {
+        let flags: Vec<String> = files
+            .iter()
+            .map(|(flag, file)| format!("{flag}={}", pki.join(file).display()))
+            .collect();
+        Some(format!(
+            "guard init wrote the PKI to {}: {}",
+            pki.display(),
+            flags.join(" ")
+        ))
+    } else {
+        Some(format!(
+            "`guard init ca` and `guard init server` write ca.crt, server.crt and server.key to {}",
+            pki.display()
+        ))
+    }
 }

@@ -151,20 +151,10 @@ pub fn generate(
             command: format!("guard init server --ips={host}"),
         });
     }
-    let server_pem = pki.read(&cert)?;
-    if !guard_pki::certificate_covers(&server_pem, &host)
-        .map_err(|e| InstallerError::Invalid(format!("{}: {e}", cert.display())))?
-    {
-        let flag = if host.parse::<std::net::IpAddr>().is_ok() {
-            "--ips"
-        } else {
-            "--domains"
-        };
-        return Err(InstallerError::Invalid(format!(
-            "{} is not valid for {host}, so the API server would refuse it: run `guard init server {flag}={host} --force` (with the other IPs and names it needs)",
-            cert.display()
-        )));
+    if let Some(problem) = crate::server_cert::problem(pki, &host)? {
+        return Err(InstallerError::Invalid(problem));
     }
+    let server_pem = pki.read(&cert)?;
 
     let providers = &spec.providers;
 

@@ -267,7 +267,8 @@ pub struct WebhookConfigArgs {
 
     /// authn for --authentication-token-webhook-config-file (POST
     /// /tokenreviews), authz for --authorization-webhook-config-file (POST
-    /// /subjectaccessreviews).
+    /// /subjectaccessreviews, which guard serves when it runs with
+    /// --authz-providers: the authorization webhook).
     #[arg(long, value_name = "MODE", default_value = "authn")]
     pub mode: guard_installer::webhook_config::Mode,
 }

@@ -29,7 +29,8 @@ pub enum InitCommand {
     /// The API server presents it to guard; its organization (O) selects the
     /// provider and its common name (CN) carries NAME: the GitHub
     /// organisation, the Google Workspace domain, or any name for the other
-    /// providers. NAME may be left out for gitlab, azure and ldap.
+    /// providers. NAME may be left out for azure, ldap, gitlab and oidc
+    /// (it then defaults to the provider's name).
     Client(InitClientArgs),
 }
 
@@ -117,7 +118,7 @@ pub struct InitClientArgs {
 #[derive(Debug, Args)]
 pub struct ClientName {
     /// The certificate's common name: GitHub organisation, Google domain, or
-    /// any name. Defaults to the provider for gitlab, azure and ldap.
+    /// any name. Defaults to the provider for azure, ldap, gitlab and oidc.
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
