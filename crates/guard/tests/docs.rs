@@ -430,7 +430,7 @@ fn compare(session: &Session, actual: &str, expected: &str) -> Result<(), String
             snapbox::Data::text(actual),
             snapbox::Data::text(expected),
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{e}\n--- shown\n{expected}--- printed\n{actual}"))
 }
 
 /// What running a file's blocks found.
