@@ -97,6 +97,30 @@ pub fn https_url(raw: &str, flag: &'static str) -> Result<Url, ProviderError> {
     Ok(parsed)
 }
 
+/// Sends a request. Every outbound request of guard goes through here
+/// (clippy's `disallowed-methods` refuses `RequestBuilder::send` elsewhere),
+/// so that no error can carry a URL's path, query or credentials into a log
+/// or a message: a presigned STS URL is a replayable token, an OAuth
+/// redirect holds a code. What is left is the origin
+/// (`https://host:port/`), enough to tell which upstream failed.
+pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
+    #[allow(clippy::disallowed_methods)]
+    let sent = request.send().await;
+    sent.map_err(strip_url)
+}
+
+/// Reduces the URL an error carries to its origin.
+pub fn strip_url(mut e: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = e.url_mut() {
+        url.set_query(None);
+        url.set_fragment(None);
+        url.set_path("/");
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    e
+}
+
 /// A request failure in words, with the origin it went to but never the
 /// path or query (which may hold a code or token).
 pub fn describe(e: &reqwest::Error) -> String {
@@ -129,7 +153,7 @@ pub async fn read_body(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| ProviderError::Transport(describe(&e)))?
+        .map_err(|e| ProviderError::Transport(describe(&strip_url(e))))?
     {
         if body.len() + chunk.len() > limit {
             return Err(ProviderError::TooLarge(limit));
@@ -178,7 +202,8 @@ pub async fn json<T: serde::de::DeserializeOwned>(
 /// A transport failure (connect, TLS, timeout, body) as an outage. The URL
 /// is left out: it is configuration, and the error text reaches the API
 /// server's log.
-pub fn transport(provider: &str, e: &reqwest::Error) -> CheckError {
+pub fn transport(provider: &str, e: reqwest::Error) -> CheckError {
+    let e = strip_url(e);
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -304,12 +329,9 @@ pub async fn oauth_token(
         access_token: String,
         expires_in: Option<u64>,
     }
-    let response = client
-        .post(endpoint)
-        .form(form)
-        .send()
+    let response = send(client.post(endpoint).form(form))
         .await
-        .map_err(|e| transport(who, &e))?;
+        .map_err(|e| transport(who, e))?;
     if !response.status().is_success() {
         tracing::error!("{who} token request answered {}", response.status());
         return Err(CheckError::Unavailable(format!(
@@ -374,6 +396,22 @@ mod tests {
             classify("GitLab", StatusCode::TOO_MANY_REQUESTS, &h, String::new),
             CheckError::Unavailable(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn errors_carry_the_origin_only() {
+        // Nothing listens on port 1 of the loopback address.
+        let url = "http://user:pw@127.0.0.1:1/sts/?Action=GetCallerIdentity&X-Amz-Signature=deadbeef#frag";
+        let e = send(client().unwrap().get(url)).await.unwrap_err();
+        let text = format!("{e} {e:?} {}", describe(&e));
+        for secret in ["deadbeef", "X-Amz", "Action", "/sts", "pw", "frag"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("127.0.0.1:1"), "{text}");
+        let CheckError::Unavailable(words) = transport("AWS STS", e) else {
+            panic!("a connection failure is an outage");
+        };
+        assert_eq!(words, "AWS STS cannot connect");
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub async fn assume_role(
     for (name, value) in signed.headers() {
         call = call.header(name.as_str(), value.as_bytes());
     }
-    let response = call.send().await.map_err(|e| {
+    let response = guard_providers::http::send(call).await.map_err(|e| {
         ClientError::Sts(format!(
             "cannot reach it: {}",
             guard_providers::http::describe(&e)

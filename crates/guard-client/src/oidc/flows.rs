@@ -63,13 +63,13 @@ async fn send(
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, TransportError> {
     let (parts, body) = request.into_parts();
-    let response = http
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| TransportError(guard_providers::http::describe(&e)))?;
+    let response = guard_providers::http::send(
+        http.request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body),
+    )
+    .await
+    .map_err(|e| TransportError(guard_providers::http::describe(&e)))?;
     let mut builder = http::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);

@@ -166,14 +166,9 @@ impl AzureProvider {
             .graph
             .join(path)
             .map_err(|_| CheckError::Unavailable("invalid Graph URL".into()))?;
-        let response = self
-            .client
-            .post(url)
-            .bearer_auth(access)
-            .json(&body)
-            .send()
+        let response = http::send(self.client.post(url).bearer_auth(access).json(&body))
             .await
-            .map_err(|e| http::transport("Microsoft Graph", &e))?;
+            .map_err(|e| http::transport("Microsoft Graph", e))?;
         let status = response.status();
         if !status.is_success() {
             let refused = || {

@@ -71,14 +71,14 @@ impl EksProvider {
             self.extra_endpoint.as_ref(),
             SystemTime::now(),
         )?;
-        let response = self
-            .client
-            .get(token.url.clone())
-            .header(CLUSTER_ID_HEADER, cluster_id)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| http::transport("AWS STS", &e))?;
+        let response = http::send(
+            self.client
+                .get(token.url.clone())
+                .header(CLUSTER_ID_HEADER, cluster_id)
+                .header("accept", "application/json"),
+        )
+        .await
+        .map_err(|e| http::transport("AWS STS", e))?;
         let status = response.status();
         if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
             // Bad signature, expired, unknown key, wrong cluster id.

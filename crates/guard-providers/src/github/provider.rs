@@ -61,15 +61,15 @@ impl GithubProvider {
     }
 
     async fn get(&self, url: Url, token: &BearerToken) -> Result<reqwest::Response, CheckError> {
-        let response = self
-            .client
-            .get(url)
-            .bearer_auth(token.expose())
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
-            .send()
-            .await
-            .map_err(|e| http::transport("GitHub", &e))?;
+        let response = http::send(
+            self.client
+                .get(url)
+                .bearer_auth(token.expose())
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28"),
+        )
+        .await
+        .map_err(|e| http::transport("GitHub", e))?;
         Ok(response)
     }
 

@@ -48,13 +48,9 @@ impl GitlabProvider {
     }
 
     async fn get(&self, url: Url, token: &BearerToken) -> Result<reqwest::Response, CheckError> {
-        let response = self
-            .client
-            .get(url)
-            .bearer_auth(token.expose())
-            .send()
+        let response = http::send(self.client.get(url).bearer_auth(token.expose()))
             .await
-            .map_err(|e| http::transport("GitLab", &e))?;
+            .map_err(|e| http::transport("GitLab", e))?;
         if response.status().is_success() {
             Ok(response)
         } else {

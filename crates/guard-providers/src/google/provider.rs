@@ -197,13 +197,9 @@ impl GoogleProvider {
             if let Some(t) = &page_token {
                 url.query_pairs_mut().append_pair("pageToken", t);
             }
-            let response = self
-                .client
-                .get(url)
-                .bearer_auth(&access)
-                .send()
+            let response = http::send(self.client.get(url).bearer_auth(&access))
                 .await
-                .map_err(|e| http::transport("Google Directory", &e))?;
+                .map_err(|e| http::transport("Google Directory", e))?;
             if !response.status().is_success() {
                 // The user's token was fine: a failing directory is an outage.
                 return Err(CheckError::Unavailable(format!(

@@ -53,12 +53,13 @@ impl DiscoveryDocument {
     /// secret goes into it) and never holds the answer's body.
     pub async fn fetch(client: &reqwest::Client, base: &Url) -> Result<Self, ProviderError> {
         let url = Self::url(base)?;
-        let response = client
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| ProviderError::Transport(http::describe(&e)))?;
+        let response = http::send(
+            client
+                .get(url.clone())
+                .header(reqwest::header::ACCEPT, "application/json"),
+        )
+        .await
+        .map_err(|e| ProviderError::Transport(http::describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(ProviderError::Status {

@@ -227,12 +227,9 @@ impl Verifier {
         let Some(uri) = state.jwks_uri.clone() else {
             return Err(CheckError::Unavailable(format!("{name} keys unknown")));
         };
-        let response = self
-            .client
-            .get(uri)
-            .send()
+        let response = http::send(self.client.get(uri))
             .await
-            .map_err(|e| http::transport(name, &e))?;
+            .map_err(|e| http::transport(name, e))?;
         if !response.status().is_success() {
             return Err(CheckError::Unavailable(format!(
                 "{name} JWKS answered {}",
