@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use guard_api::BearerToken;
@@ -88,6 +89,7 @@ pub struct Authenticator {
     known: Vec<&'static str>,
     cache: ReviewCache,
     deadline: Duration,
+    dropped_groups: DroppedGroups,
 }
 
 /// Builds an [`Authenticator`].
@@ -150,6 +152,7 @@ impl AuthenticatorBuilder {
             known: self.known,
             cache: ReviewCache::new(self.cache),
             deadline: self.deadline,
+            dropped_groups: DroppedGroups::default(),
         }
     }
 }
@@ -194,14 +197,30 @@ impl Authenticator {
         let started = Instant::now();
         let p = route.provider;
         let name = p.name();
+        if let Some(reason) = malformed(token.expose()) {
+            // Before the cache and any upstream call: a plain denial.
+            return Review {
+                outcome: Outcome::Denied(reason.into()),
+                provider: name,
+                source: Source::Uncached,
+                elapsed: started.elapsed(),
+            };
+        }
         let check = || async {
-            match tokio::time::timeout(self.deadline, p.check(org, token)).await {
+            let result = match tokio::time::timeout(self.deadline, p.check(org, token)).await {
                 Ok(result) => result,
                 Err(_) => Err(CheckError::Unavailable(format!(
                     "{name} did not answer within {}s",
                     self.deadline.as_secs_f32()
                 ))),
-            }
+            };
+            result.map(|identity| {
+                if p.allows_system_groups() {
+                    identity
+                } else {
+                    self.dropped_groups.filter(name, identity)
+                }
+            })
         };
         let (result, source) = if p.cacheable() {
             self.cache
@@ -224,6 +243,63 @@ impl Authenticator {
             source,
             elapsed: started.elapsed(),
         }
+    }
+}
+
+/// Why a token cannot be valid for any provider, checked before the cache
+/// and any upstream call: bearer tokens are printable ASCII (RFC 6750's
+/// `b64token` and every provider's format are), so anything else (control
+/// characters, DEL, spaces, non-ASCII) is a plain denial rather than an
+/// upstream error.
+fn malformed(token: &str) -> Option<&'static str> {
+    if token.is_empty() {
+        Some("empty token")
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("the token holds characters other than printable ASCII")
+    } else {
+        None
+    }
+}
+
+/// The prefix of the groups Kubernetes reserves for itself.
+const RESERVED_PREFIX: &str = "system:";
+
+/// The most distinct dropped groups remembered, so that each is logged once.
+const MAX_REMEMBERED_DROPS: usize = 1024;
+
+/// Drops reserved groups (`system:...`) from identities of providers that do
+/// not allow them, and logs each distinct (provider, group) once at warn.
+#[derive(Default)]
+struct DroppedGroups {
+    logged: Mutex<HashSet<(&'static str, String)>>,
+}
+
+impl DroppedGroups {
+    fn filter(&self, provider: &'static str, mut identity: Identity) -> Identity {
+        identity.groups.retain(|group| {
+            // Kubernetes compares group names exactly; `System:masters` is
+            // not reserved, but surrounding whitespace would not save one.
+            if !group.trim_start().starts_with(RESERVED_PREFIX) {
+                return true;
+            }
+            let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+            let first = logged.len() < MAX_REMEMBERED_DROPS
+                && logged.insert((provider, group.clone()));
+            drop(logged);
+            if first {
+                tracing::warn!(
+                    provider,
+                    user = %identity.username,
+                    "dropped the reserved group {group:?} that {provider} returned; \
+                     --{provider}.allow-system-groups lets such groups through \
+                     (logged once per group)"
+                );
+            } else {
+                tracing::debug!(provider, user = %identity.username, "dropped the reserved group {group:?}");
+            }
+            false
+        });
+        identity
     }
 }
 
@@ -289,6 +365,93 @@ mod tests {
             "{unknown}"
         );
         assert_eq!(auth.route(&[]).err(), Some(RouteError::NoOrganization));
+    }
+
+    /// Counts its calls; answers with `groups`.
+    struct Counting {
+        calls: std::sync::atomic::AtomicUsize,
+        groups: Vec<String>,
+        allow: bool,
+    }
+
+    impl Provider for Counting {
+        fn name(&self) -> &'static str {
+            "github"
+        }
+        fn check<'a>(
+            &'a self,
+            _org: &'a str,
+            _token: &'a BearerToken,
+        ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let groups = self.groups.clone();
+            Box::pin(async move {
+                Ok(Identity {
+                    username: "u".into(),
+                    groups,
+                    ..Identity::default()
+                })
+            })
+        }
+        fn allows_system_groups(&self) -> bool {
+            self.allow
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_that_are_not_printable_ascii_are_denied_without_asking() {
+        let provider = Arc::new(Counting {
+            calls: Default::default(),
+            groups: vec![],
+            allow: false,
+        });
+        let auth = Authenticator::builder().provider(provider.clone()).build();
+        let route = auth.route(&orgs(&["github"])).unwrap();
+        for bad in ["tok\u{7f}en", "tok en", "tok\nen", "tok\u{e9}n", "\u{0}"] {
+            let review = auth.review(&route, "acme", &BearerToken::new(bad)).await;
+            assert!(
+                matches!(review.outcome, Outcome::Denied(_)),
+                "{bad:?}: {:?}",
+                review.outcome
+            );
+        }
+        assert_eq!(provider.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let review = auth
+            .review(&route, "acme", &BearerToken::new("ghp_Ok-1.2_3~+/="))
+            .await;
+        assert!(matches!(review.outcome, Outcome::Authenticated { .. }));
+        assert_eq!(provider.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn reserved_groups_are_dropped_unless_the_provider_allows_them() {
+        let groups: Vec<String> = [
+            "dev",
+            "system:masters",
+            " system:nodes",
+            "System:x",
+            "x:system:y",
+        ]
+        .map(String::from)
+        .to_vec();
+        for (allow, expected) in [
+            (false, vec!["dev", "System:x", "x:system:y"]),
+            (true, groups.iter().map(String::as_str).collect()),
+        ] {
+            let auth = Authenticator::builder()
+                .provider(Arc::new(Counting {
+                    calls: Default::default(),
+                    groups: groups.clone(),
+                    allow,
+                }))
+                .build();
+            let route = auth.route(&orgs(&["github"])).unwrap();
+            let review = auth.review(&route, "acme", &BearerToken::new("t")).await;
+            match review.outcome {
+                Outcome::Authenticated { identity, .. } => assert_eq!(identity.groups, expected),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

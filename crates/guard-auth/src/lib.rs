@@ -18,4 +18,4 @@ pub mod reload;
 pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review, Route, RouteError};
 pub use cache::{CacheConfig, Source};
 pub use chain::ErrorChain;
-pub use provider::{BoxFuture, CheckError, Identity, Provider};
+pub use provider::{BoxFuture, CheckError, Identity, Provider, ProviderCounter};

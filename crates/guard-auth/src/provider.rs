@@ -71,4 +71,32 @@ pub trait Provider: Send + Sync + 'static {
     fn checks_audiences(&self) -> bool {
         false
     }
+
+    /// Whether groups named `system:...` (Kubernetes' reserved groups, such
+    /// as `system:masters`) may pass. By default the [`Authenticator`]
+    /// drops them: an outside identity source must not hand them out.
+    /// Providers whose groups are written by the operator (the token file,
+    /// the EKS mapping) or whose operator opted in say `true`.
+    ///
+    /// [`Authenticator`]: crate::Authenticator
+    fn allows_system_groups(&self) -> bool {
+        false
+    }
+
+    /// Counters the provider keeps (for `/metrics`), registered once when
+    /// the server starts.
+    fn counters(&self) -> Vec<ProviderCounter> {
+        Vec::new()
+    }
+}
+
+/// A counter a provider keeps, shown on `/metrics` as `NAME_total`.
+#[derive(Debug, Clone)]
+pub struct ProviderCounter {
+    /// The metric's name, without `_total` (`guard_eks_sts_throttling`).
+    pub name: &'static str,
+    /// Its help text.
+    pub help: &'static str,
+    /// The value, shared with the provider.
+    pub value: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
