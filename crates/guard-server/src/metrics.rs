@@ -270,6 +270,12 @@ impl Metrics {
             .inc();
     }
 
+    /// Shows a provider's counter (see [`guard_auth::Provider::counters`]).
+    pub fn register_provider_counter(&mut self, counter: guard_auth::ProviderCounter) {
+        self.registry
+            .register(counter.name, counter.help, SharedCounter(counter.value));
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -294,5 +300,23 @@ pub(crate) struct OpenConnection(std::sync::Arc<Metrics>);
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.connections_open.dec();
+    }
+}
+
+/// A counter a provider increments, read when `/metrics` is rendered.
+#[derive(Debug)]
+struct SharedCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl prometheus_client::encoding::EncodeMetric for SharedCounter {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let value = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        encoder.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Counter
     }
 }

@@ -52,7 +52,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 .saturating_sub(Duration::from_secs(1))
                 .max(Duration::from_millis(500)),
         );
+    let mut metrics = Metrics::new();
     for provider in built.providers {
+        for counter in provider.counters() {
+            metrics.register_provider_counter(counter);
+        }
         builder = builder.provider(provider);
     }
     let authenticator = Arc::new(builder.build());
@@ -91,7 +95,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         listener,
         tls,
         authenticator,
-        Arc::new(Metrics::new()),
+        Arc::new(metrics),
         config,
         shutdown,
     )

@@ -6,11 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use guard_api::BearerToken;
 use guard_auth::reload::Reloading;
-use guard_auth::{BoxFuture, CheckError, ErrorChain, Identity, Provider};
+use guard_auth::{BoxFuture, CheckError, ErrorChain, Identity, Provider, ProviderCounter};
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -25,7 +26,12 @@ pub struct EksProvider {
     client: reqwest::Client,
     extra_endpoint: Option<Url>,
     mapping: Option<Arc<Reloading<Mapping, ProviderError>>>,
+    /// Answers of STS that said it throttles guard.
+    throttled: Arc<AtomicU64>,
 }
+
+/// The most of an STS error answer guard reads (they are a few hundred bytes).
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 impl EksProvider {
     /// Loads the mapping file; fails if it is missing or malformed.
@@ -44,6 +50,7 @@ impl EksProvider {
             client,
             extra_endpoint,
             mapping,
+            throttled: Arc::default(),
         }))
     }
 
@@ -80,19 +87,8 @@ impl EksProvider {
         .await
         .map_err(|e| http::transport("AWS STS", e))?;
         let status = response.status();
-        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
-            // Bad signature, expired, unknown key, wrong cluster id.
-            return Err(CheckError::Denied(format!(
-                "AWS STS refused the token ({status})"
-            )));
-        }
         if !status.is_success() {
-            return Err(http::classify(
-                "AWS STS",
-                status,
-                response.headers(),
-                String::new,
-            ));
+            return Err(self.refusal(response).await);
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
@@ -155,6 +151,62 @@ impl EksProvider {
     }
 }
 
+impl EksProvider {
+    /// What an STS answer other than 200 means. STS throttles with 400 and
+    /// the error code `Throttling` (also 429, and 503 when it is
+    /// overloaded): an outage, counted in `guard_eks_sts_throttling_total`
+    /// as aws-iam-authenticator counts it. Other 4xx (bad signature,
+    /// expired, unknown key, wrong cluster id) refuse the token; 5xx is an
+    /// outage.
+    async fn refusal(&self, response: reqwest::Response) -> CheckError {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let code = match http::read_body(response, MAX_ERROR_BODY).await {
+            Ok(body) => error_code(&body),
+            Err(_) => None,
+        };
+        let throttled = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || code.as_deref().is_some_and(is_throttling_code);
+        if throttled {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            let code = code.unwrap_or_else(|| status.to_string());
+            tracing::warn!("AWS STS is throttling guard ({status}, {code})");
+            return CheckError::Unavailable(format!("AWS STS is throttling requests ({code})"));
+        }
+        if status.is_client_error() {
+            return CheckError::Denied(match code {
+                Some(code) => format!("AWS STS refused the token ({status}, {code})"),
+                None => format!("AWS STS refused the token ({status})"),
+            });
+        }
+        http::classify("AWS STS", status, &headers, String::new)
+    }
+}
+
+/// The error code of an STS error answer, in its JSON
+/// (`{"Error":{"Code":...}}`) or XML (`<Error><Code>...</Code>`) shape.
+fn error_code(body: &[u8]) -> Option<String> {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        return json
+            .pointer("/Error/Code")
+            .and_then(|c| c.as_str())
+            .map(str::to_owned);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    let code = text[start..end].trim();
+    (!code.is_empty() && code.len() <= 64).then(|| code.to_owned())
+}
+
+/// Codes AWS uses for throttling (`Throttling`, `ThrottlingException`,
+/// `RequestLimitExceeded`, `TooManyRequestsException`).
+fn is_throttling_code(code: &str) -> bool {
+    code.contains("Throttling")
+        || code == "RequestLimitExceeded"
+        || code == "TooManyRequestsException"
+}
+
 impl Provider for EksProvider {
     fn name(&self) -> &'static str {
         super::NAME
@@ -166,5 +218,38 @@ impl Provider for EksProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(org, token))
+    }
+
+    /// The groups come from the operator's mapping, never from AWS.
+    fn allows_system_groups(&self) -> bool {
+        true
+    }
+
+    fn counters(&self) -> Vec<ProviderCounter> {
+        vec![ProviderCounter {
+            name: "guard_eks_sts_throttling",
+            help: "STS answers that throttled guard (400 Throttling, 429)",
+            value: self.throttled.clone(),
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sts_error_codes_are_read_from_json_and_xml() {
+        assert_eq!(
+            error_code(br#"{"Error":{"Code":"Throttling","Message":"Rate exceeded","Type":"Sender"},"RequestId":"x"}"#).as_deref(),
+            Some("Throttling")
+        );
+        assert_eq!(
+            error_code(b"<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>").as_deref(),
+            Some("SignatureDoesNotMatch")
+        );
+        assert_eq!(error_code(b"<html>bad gateway</html>"), None);
+        assert!(is_throttling_code("Throttling") && is_throttling_code("ThrottlingException"));
+        assert!(!is_throttling_code("ExpiredToken"));
     }
 }
