@@ -180,7 +180,7 @@ impl LdapProvider {
         // 3. Groups: as the service account if there is one, else as the user.
         let member = match self.options.group_member_value {
             MemberValue::Dn => user.dn.clone(),
-            MemberValue::Username => username.clone(),
+            MemberValue::Username => user.username.clone(),
         };
         let groups = if self.options.bind_dn().is_some() {
             let mut service = self.service().await?;
@@ -190,7 +190,7 @@ impl LdapProvider {
         };
         self.return_auth_connection(auth);
         Ok(Identity {
-            username,
+            username: user.username,
             uid: user.uid,
             groups: groups?,
             extra: Default::default(),
@@ -205,10 +205,11 @@ impl LdapProvider {
             self.options.user_attribute,
             ldap3::ldap_escape(username)
         );
-        let attrs: Vec<&str> = match &self.options.uid_attribute {
-            Some(a) => vec![a.as_str()],
-            None => vec!["1.1"], // no attributes, only the DN
-        };
+        let user_attribute = self.options.user_attribute.as_str();
+        let mut attrs = vec![user_attribute];
+        if let Some(a) = &self.options.uid_attribute {
+            attrs.push(a.as_str());
+        }
         let result = ldap
             .with_search_options(SearchOptions::new().deref(DerefAliases::Never).sizelimit(2))
             .with_timeout(OPERATION_TIMEOUT)
@@ -240,7 +241,21 @@ impl LdapProvider {
             Some(a) => first_value(&entry, a).unwrap_or_else(|| entry.dn.clone()),
             None => entry.dn.clone(),
         };
-        Ok(FoundUser { dn: entry.dn, uid })
+        // The directory matched with its own rules (uid ignores case and
+        // surrounding spaces): the Kubernetes user is the directory's value,
+        // so that `ALICE`, ` alice ` and `alice` are one user.
+        let username = canonical_value(&entry, user_attribute, username).ok_or_else(|| {
+            tracing::error!(
+                dn = %entry.dn,
+                "the LDAP entry found has no readable {user_attribute} (check --ldap.user-attribute and the service account's rights)"
+            );
+            CheckError::Unavailable(format!("the LDAP entry has no readable {user_attribute}"))
+        })?;
+        Ok(FoundUser {
+            dn: entry.dn,
+            uid,
+            username,
+        })
     }
 
     async fn groups(&self, ldap: &mut Ldap, member: &str) -> Result<Vec<String>, CheckError> {
@@ -302,6 +317,33 @@ impl LdapProvider {
 struct FoundUser {
     dn: String,
     uid: String,
+    /// The user attribute's value as the directory holds it.
+    username: String,
+}
+
+/// The value of `attr` that the directory matched for `typed`: the one
+/// equal to it ignoring case and surrounding or repeated spaces (LDAP's
+/// caseIgnoreMatch), else the first.
+fn canonical_value(entry: &SearchEntry, attr: &str, typed: &str) -> Option<String> {
+    let fold = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let values = entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .map(|(_, v)| v.as_slice())
+        .unwrap_or_default();
+    let typed = fold(typed);
+    values
+        .iter()
+        .find(|v| fold(v) == typed)
+        .or_else(|| values.first())
+        .filter(|v| !v.is_empty())
+        .cloned()
 }
 
 /// The first value of `attr` (attribute names are case-insensitive).
@@ -368,5 +410,9 @@ impl Provider for LdapProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(token))
+    }
+
+    fn allows_system_groups(&self) -> bool {
+        self.options.allow_system_groups
     }
 }
