@@ -39,6 +39,9 @@ pub fn part(o: &AzureOptions) -> InstallerPart {
         )]),
         env: vec![SecretEnv::new("AZURE_CLIENT_SECRET", "client-secret")],
     });
+    if o.allow_system_groups {
+        args.push("--azure.allow-system-groups=true".into());
+    }
     InstallerPart {
         args,
         secret,

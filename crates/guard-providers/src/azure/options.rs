@@ -98,6 +98,10 @@ pub struct AzureOptions {
         hide = true
     )]
     pub http_client_retry_count: Option<u32>,
+    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
+    /// system:masters) through. Default: such groups are dropped and logged.
+    #[arg(id = "azure.allow-system-groups", long = "azure.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub allow_system_groups: bool,
 }
 
 /// `(login, graph, v1 issuer host)` of an Azure environment.

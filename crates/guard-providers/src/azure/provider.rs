@@ -246,4 +246,8 @@ impl Provider for AzureProvider {
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(token))
     }
+
+    fn allows_system_groups(&self) -> bool {
+        self.options.allow_system_groups
+    }
 }

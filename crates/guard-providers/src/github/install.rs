@@ -13,6 +13,9 @@ pub fn part(options: &GithubOptions) -> InstallerPart {
     if options.use_team_slug {
         args.push("--github.use-team-slug=true".into());
     }
+    if options.allow_system_groups {
+        args.push("--github.allow-system-groups=true".into());
+    }
     InstallerPart {
         args,
         ..InstallerPart::default()

@@ -24,6 +24,7 @@ pub struct GithubProvider {
     client: reqwest::Client,
     base: Url,
     use_team_slug: bool,
+    allow_system_groups: bool,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +55,7 @@ impl GithubProvider {
     /// Builds the provider on the shared client.
     pub fn new(client: reqwest::Client, options: &GithubOptions) -> Result<Self, ProviderError> {
         Ok(GithubProvider {
+            allow_system_groups: options.allow_system_groups,
             client,
             base: api_root(options.base_url.as_deref())?,
             use_team_slug: options.use_team_slug,
@@ -168,5 +170,9 @@ impl Provider for GithubProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(org, token))
+    }
+
+    fn allows_system_groups(&self) -> bool {
+        self.allow_system_groups
     }
 }

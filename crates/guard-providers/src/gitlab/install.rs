@@ -11,6 +11,9 @@ pub fn part(options: &GitlabOptions) -> InstallerPart {
         args.push(format!("--gitlab.base-url={url}"));
     }
     args.push(format!("--gitlab.use-group-id={}", options.use_group_id));
+    if options.allow_system_groups {
+        args.push("--gitlab.allow-system-groups=true".into());
+    }
     InstallerPart {
         args,
         ..InstallerPart::default()

@@ -23,6 +23,7 @@ pub struct GitlabProvider {
     client: reqwest::Client,
     base: Url,
     use_group_id: bool,
+    allow_system_groups: bool,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +42,7 @@ impl GitlabProvider {
     /// Builds the provider on the shared client.
     pub fn new(client: reqwest::Client, options: &GitlabOptions) -> Result<Self, ProviderError> {
         Ok(GitlabProvider {
+            allow_system_groups: options.allow_system_groups,
             client,
             base: api_root(options.base_url.as_deref())?,
             use_group_id: options.use_group_id,
@@ -141,5 +143,9 @@ impl Provider for GitlabProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(token))
+    }
+
+    fn allows_system_groups(&self) -> bool {
+        self.allow_system_groups
     }
 }

@@ -30,6 +30,9 @@ pub fn part(o: &GoogleOptions) -> Result<InstallerPart, ProviderError> {
             env: Vec::new(),
         });
     }
+    if o.allow_system_groups {
+        args.push("--google.allow-system-groups=true".into());
+    }
     Ok(InstallerPart {
         args,
         secret,

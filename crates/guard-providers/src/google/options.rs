@@ -43,6 +43,10 @@ pub struct GoogleOptions {
         hide = true
     )]
     pub directory_url: Option<String>,
+    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
+    /// system:masters) through. Default: such groups are dropped and logged.
+    #[arg(id = "google.allow-system-groups", long = "google.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub allow_system_groups: bool,
 }
 
 impl GoogleOptions {

@@ -55,6 +55,7 @@ pub struct GoogleProvider {
     client: reqwest::Client,
     verifier: Verifier,
     directory: Option<Directory>,
+    allow_system_groups: bool,
 }
 
 impl GoogleProvider {
@@ -108,6 +109,7 @@ impl GoogleProvider {
             },
         );
         Ok(GoogleProvider {
+            allow_system_groups: o.allow_system_groups,
             client,
             verifier,
             directory,
@@ -244,5 +246,9 @@ impl Provider for GoogleProvider {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
         Box::pin(self.check_token(org, token))
+    }
+
+    fn allows_system_groups(&self) -> bool {
+        self.allow_system_groups
     }
 }

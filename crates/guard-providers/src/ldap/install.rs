@@ -65,6 +65,9 @@ pub fn part(o: &LdapOptions) -> Result<InstallerPart, ProviderError> {
         args.push(format!("{FLAG_CA_CERT_FILE}={MOUNT}/ca.crt"));
     }
     args.push("--ldap.auth-choice=Simple".into());
+    if o.allow_system_groups {
+        args.push("--ldap.allow-system-groups=true".into());
+    }
     Ok(InstallerPart {
         args,
         secret: (!files.is_empty()).then(|| InstallerSecret {

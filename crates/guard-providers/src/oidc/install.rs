@@ -46,6 +46,9 @@ pub fn part(o: &OidcOptions) -> Result<InstallerPart, ProviderError> {
         }
         None => None,
     };
+    if o.allow_system_groups {
+        args.push("--oidc.allow-system-groups=true".into());
+    }
     Ok(InstallerPart {
         args,
         secret,

@@ -70,6 +70,10 @@ pub struct OidcOptions {
     /// CA certificate(s) of the issuer's HTTPS server.
     #[arg(id = "oidc.ca-file", long = "oidc.ca-file", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
+    /// system:masters) through. Default: such groups are dropped and logged.
+    #[arg(id = "oidc.allow-system-groups", long = "oidc.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub allow_system_groups: bool,
 }
 
 impl OidcOptions {

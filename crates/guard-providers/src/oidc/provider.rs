@@ -110,4 +110,8 @@ impl Provider for OidcProvider {
             self.identity(&claims)
         })
     }
+
+    fn allows_system_groups(&self) -> bool {
+        self.options.allow_system_groups
+    }
 }

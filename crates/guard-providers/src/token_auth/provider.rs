@@ -76,6 +76,11 @@ impl Provider for TokenFileProvider {
     fn cacheable(&self) -> bool {
         false
     }
+
+    /// The operator writes the groups in the token file.
+    fn allows_system_groups(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
