@@ -238,7 +238,178 @@ async fn an_issuer_down_at_start_up_makes_reviews_unavailable_until_it_is_back()
         .unwrap_or_else(|| panic!("no error: {json}"));
     assert!(error.contains("discovery"), "{error}");
     issuer.set_down(false);
-    authenticated(&guard, &token).await;
+    // Discovery is tried again once its backoff (1 s after one failure) is over.
+    until_authenticated(&guard, &token).await;
+}
+
+/// Reviews `token` until it is authenticated (at most 30 s); every answer
+/// before must be an outage (`status.error`), never a plain denial the API
+/// server would cache.
+async fn until_authenticated(guard: &Reviewer, token: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, json) = guard.review(token).await;
+        assert_eq!(status, 200);
+        if json["status"]["authenticated"] == true {
+            return json["status"]["user"].clone();
+        }
+        assert!(
+            json["status"]["error"].is_string(),
+            "a plain (cacheable) denial during an outage: {json}\n{}",
+            guard.server.log()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not authenticated within 30 s: {json}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A token that looks like the issuer's (RS256, this `kid`) but is signed
+/// by no key of it.
+fn junk_token(issuer: &OidcIssuer, kid: &str, n: usize) -> String {
+    let t = now();
+    let token = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(&json!({"alg": "RS256", "typ": "JWT", "kid": kid})),
+        b64(
+            &json!({"sub": format!("junk-{n}"), "aud": "guard", "iss": issuer.issuer, "exp": t + 600})
+        )
+    );
+    common::secrets::register(&token);
+    token
+}
+
+#[tokio::test]
+async fn a_new_key_during_a_jwks_outage_is_an_error_not_a_denial() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
+    let issuer = OidcIssuer::start(&[]);
+    let guard = oidc_guard(&issuer, &["--cache-ttl=0", "--cache-failure-ttl=0"]);
+    let old = issuer.sign(json!({"sub": "u", "aud": "guard"}), "RS256");
+    authenticated(&guard, &old).await;
+    // The issuer rotates its key, and its JWKS goes down.
+    issuer.rotate();
+    issuer.set_jwks_down(true);
+    let rotated = issuer.sign(json!({"sub": "v", "aud": "guard"}), "RS256");
+    for _ in 0..3 {
+        let (status, json) = guard.review(&rotated).await;
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["authenticated"], false);
+        let error = json["status"]["error"].as_str().unwrap_or_else(|| {
+            panic!("an unknown key while the JWKS is down was plainly denied: {json}")
+        });
+        assert!(error.contains("OIDC"), "{error}");
+    }
+    // The keys guard has keep working.
+    authenticated(&guard, &old).await;
+    // The JWKS is back: the new key is fetched and the token accepted.
+    issuer.set_jwks_down(false);
+    assert_eq!(until_authenticated(&guard, &rotated).await["uid"], "v");
+}
+
+#[tokio::test]
+async fn a_key_rotated_right_after_a_junk_kid_is_never_plainly_denied() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
+    let issuer = OidcIssuer::start(&[]);
+    let guard = oidc_guard(&issuer, &["--cache-ttl=0", "--cache-failure-ttl=0"]);
+    authenticated(
+        &guard,
+        &issuer.sign(json!({"sub": "u", "aud": "guard"}), "RS256"),
+    )
+    .await;
+    // A token with a made-up kid comes first (the old code then refused
+    // every unknown kid for 10 s)...
+    let (_, json) = guard.review(&junk_token(&issuer, "junk", 0)).await;
+    assert_eq!(json["status"]["authenticated"], false);
+    // ...then the issuer rotates, and a user logs in with the new key.
+    issuer.rotate();
+    let rotated = issuer.sign(json!({"sub": "v", "aud": "guard"}), "RS256");
+    assert_eq!(until_authenticated(&guard, &rotated).await["uid"], "v");
+}
+
+#[tokio::test]
+async fn an_issuer_outage_backs_off_instead_of_calling_discovery_per_review() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
+    let issuer = OidcIssuer::start(&[]);
+    issuer.set_down(true);
+    let guard = oidc_guard(&issuer, &["--cache-failure-ttl=0"]);
+    // 200 distinct tokens (the result cache cannot help), 20 at a time.
+    let (port, ca) = (guard.server.port, guard.sb.pki().join("ca.crt"));
+    for batch in 0..10 {
+        let reviews: Vec<_> = (0..20)
+            .map(|i| {
+                let call = common::client::Call::post(
+                    "/tokenreviews",
+                    review_body("v1", &junk_token(&issuer, "k", batch * 20 + i)),
+                )
+                .with_identity(&guard.client.0, &guard.client.1);
+                let ca = ca.clone();
+                tokio::spawn(async move { common::client::send(port, &ca, call).await })
+            })
+            .collect();
+        for review in reviews {
+            let answer = review.await.unwrap().unwrap();
+            assert_eq!(answer.status, 200);
+            let json = answer.json();
+            let error = json["status"]["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an outage must be status.error: {json}"));
+            assert!(error.contains("discovery"), "{error}");
+        }
+    }
+    // The backoff doubles from 1 s to 30 s: 10 calls would take over 2 minutes.
+    let calls = issuer.calls()["discovery"].as_u64().unwrap();
+    assert!(
+        (1..10).contains(&calls),
+        "{calls} discovery calls for 200 reviews"
+    );
+}
+
+#[tokio::test]
+async fn reserved_groups_from_the_issuer_are_dropped_unless_allowed() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
+    let issuer = OidcIssuer::start(&[]);
+    let token = issuer.sign(
+        json!({"sub": "u", "aud": "guard", "groups": ["dev", "system:masters", "system:nodes"]}),
+        "RS256",
+    );
+    let guard = oidc_guard(&issuer, &["--oidc.groups-claim=groups"]);
+    assert_eq!(
+        authenticated(&guard, &token).await["groups"],
+        json!(["dev"])
+    );
+    // Again (distinct result-cache entry): each dropped group is logged once.
+    let again = issuer.sign(
+        json!({"sub": "w", "aud": "guard", "groups": ["system:masters"]}),
+        "RS256",
+    );
+    assert!(authenticated(&guard, &again).await.get("groups").is_none());
+    let log = guard.server.log();
+    let warned = |group: &str| {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains(&format!("reserved group \"{group}\"")))
+            .count()
+    };
+    assert_eq!(warned("system:masters"), 1, "{log}");
+    assert_eq!(warned("system:nodes"), 1, "{log}");
+
+    let allowed = oidc_guard(
+        &issuer,
+        &["--oidc.groups-claim=groups", "--oidc.allow-system-groups"],
+    );
+    assert_eq!(
+        authenticated(&allowed, &token).await["groups"],
+        json!(["dev", "system:masters", "system:nodes"])
+    );
 }
 
 fn google_guard(issuer: &OidcIssuer, sb_extra: &[&str]) -> Reviewer {

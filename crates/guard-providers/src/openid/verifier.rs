@@ -14,8 +14,10 @@
 //! * A token whose `kid` is not in the cached set makes guard fetch the set
 //!   again, one fetch at a time: at most every 10 s while the last fetch
 //!   succeeded, sooner when the token was issued after that fetch (the issuer
-//!   may have rotated its keys since; never more than once a second), and
-//!   after a failure only once its backoff has passed.
+//!   may have rotated its keys since; such a review waits for the next
+//!   second rather than fetch twice in one), and after a failure only once
+//!   its backoff has passed. (Issued "after" allows for `--jwt-leeway` of
+//!   clock skew.)
 //! * An unknown `kid` is a plain denial only when guard holds a key set
 //!   fetched after the review began or after the token was issued (its
 //!   `iat`): then the key is really not the issuer's. Otherwise (the fetch
@@ -221,7 +223,7 @@ impl Verifier {
         let name = self.config.name;
         let state = self.state.read().await;
         let current = state.fetched.is_some_and(|(at, wall)| {
-            at >= started || issued.is_some_and(|iat| wall > iat + self.config.leeway)
+            at >= started || (issued.is_some() && !self.newer_than(issued, wall))
         });
         if current {
             CheckError::Denied(format!(
@@ -338,24 +340,36 @@ impl Verifier {
             if state.fetched.is_some_and(|(at, _)| at >= started) {
                 return; // fetched while this review waited
             }
-            if state.jwks.backing_off().is_some()
-                || state
-                    .jwks
-                    .last
-                    .is_some_and(|t| t.elapsed() < JWKS_MIN_SPACING)
-            {
+            if state.jwks.backing_off().is_some() {
                 return;
             }
             if state.jwks.failures == 0
                 && let Some((at, wall)) = state.fetched
+                && at.elapsed() < JWKS_MIN_REFRESH
+                && !self.newer_than(issued, wall)
             {
-                let newer_than_keys = issued.is_some_and(|iat| iat > wall);
-                if at.elapsed() < JWKS_MIN_REFRESH && !newer_than_keys {
-                    return;
-                }
+                return;
+            }
+            // Never more than one fetch a second: wait for the second to
+            // pass (holding `fetching`, so that the reviews queued behind
+            // share this fetch).
+            if let Some(wait) = state
+                .jwks
+                .last
+                .and_then(|t| JWKS_MIN_SPACING.checked_sub(t.elapsed()))
+            {
+                drop(state);
+                tokio::time::sleep(wait).await;
             }
         }
         let _ = self.refresh_keys().await;
+    }
+
+    /// Whether a token issued at `issued` (whole seconds, by the issuer's
+    /// clock) may be newer than keys fetched at `fetched`: then its key may
+    /// have been published after that fetch.
+    fn newer_than(&self, issued: Option<SystemTime>, fetched: SystemTime) -> bool {
+        issued.is_some_and(|iat| iat + Duration::from_secs(1) + self.config.leeway > fetched)
     }
 
     /// Fetches the key set and records the try; a failure keeps the keys

@@ -384,7 +384,18 @@ impl OidcIssuer {
         );
     }
 
-    /// Calls counted by the issuer: graph, directory, token.
+    /// The JWKS answers 503 while down.
+    pub fn set_jwks_down(&self, down: bool) {
+        let path = if down { "jwks-down" } else { "jwks-up" };
+        http_request(
+            &self.origin,
+            "POST",
+            &format!("{}/test/{path}", self.prefix),
+            "{}",
+        );
+    }
+
+    /// Calls counted by the issuer: graph, directory, token, discovery, jwks.
     pub fn calls(&self) -> serde_json::Value {
         serde_json::from_str(&http_request(&self.origin, "GET", "/test/calls", "")).unwrap()
     }

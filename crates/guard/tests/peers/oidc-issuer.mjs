@@ -7,11 +7,12 @@
 //   POST {prefix}/test/rotate                a new signing key (JWKS grows);
 //                                            later /test/sign calls use it
 //   POST {prefix}/test/down, /test/up        discovery answers 503 while down
+//   POST {prefix}/test/jwks-down, /test/jwks-up   the JWKS answers 503 while down
 //   GET  /admin/directory/v1/groups?userKey=&domain=&pageToken=   Google Directory API
 //        (2 groups per page, nextPageToken), needs a Bearer token from /token
 //   POST /v1.0/users/{oid}/getMemberGroups          MS Graph, {"value": [ids]}
 //   POST /v1.0/directoryObjects/getByIds            MS Graph, {"value": [{id, displayName}]}
-//   GET  /test/calls                                 {"graph": n, "directory": n, "token": n}
+//   GET  /test/calls      {"graph": n, "directory": n, "token": n, "discovery": n, "jwks": n}
 //
 // Environment: OIDC_PORT (0 = free port), OIDC_ISSUER (force `iss`, e.g.
 // https://accounts.google.com), OIDC_PATH_PREFIX (e.g. /TENANT/v2.0 for Azure).
@@ -31,7 +32,8 @@ const server = new OAuth2Server(undefined, undefined, { endpoints });
 let signingKid = (await server.issuer.keys.generate('RS256')).kid;
 const ecKid = (await server.issuer.keys.generate('ES256')).kid;
 let down = false;
-const calls = { graph: 0, directory: 0, token: 0 };
+let jwksDown = false;
+const calls = { graph: 0, directory: 0, token: 0, discovery: 0, jwks: 0 };
 
 server.service.on(Events.BeforeTokenSigning, (token, req) => {
   calls.token += 1;
@@ -61,6 +63,8 @@ server.service.addRoute('POST', `${prefix}/test/rotate`, async (_req, res) => {
 });
 server.service.addRoute('POST', `${prefix}/test/down`, (_req, res) => { down = true; send(res, 200, {}); });
 server.service.addRoute('POST', `${prefix}/test/up`, (_req, res) => { down = false; send(res, 200, {}); });
+server.service.addRoute('POST', `${prefix}/test/jwks-down`, (_req, res) => { jwksDown = true; send(res, 200, {}); });
+server.service.addRoute('POST', `${prefix}/test/jwks-up`, (_req, res) => { jwksDown = false; send(res, 200, {}); });
 server.service.addRoute('GET', '/test/calls', (_req, res) => send(res, 200, calls));
 
 // Google Directory API: groups of a user, 2 per page.
@@ -101,8 +105,16 @@ await server.start(Number(env.OIDC_PORT ?? 0), '127.0.0.1');
 // Every request on stderr, for debugging a test (GUARD_TEST_PEER_LOGS=1 shows it).
 const http = await import('node:http');
 const emit = http.Server.prototype.emit;
+// The JWKS is counted, and answered with 503 while "jwks-down".
+const jwksPath = `${prefix}/jwks`;
 http.Server.prototype.emit = function (ev, req, ...rest) {
-  if (ev === 'request') console.error(`REQ ${req.method} ${req.url}`);
+  if (ev === 'request') {
+    console.error(`REQ ${req.method} ${req.url}`);
+    if (req.url.split('?')[0] === jwksPath) {
+      calls.jwks += 1;
+      if (jwksDown) { send(rest[0], 503, { error: 'down' }); return true; }
+    }
+  }
   return emit.call(this, ev, req, ...rest);
 };
 const origin = `http://127.0.0.1:${server.address().port}`;
@@ -111,6 +123,7 @@ server.issuer.url = env.OIDC_ISSUER ?? `${origin}${prefix}`;
 // Endpoints in discovery point at what is really served (origin + path), and
 // the "down" switch turns discovery into a 503.
 server.service.on(Events.BeforeWellKnownOpenIdConfiguration, (resp) => {
+  calls.discovery += 1;
   if (down) { resp.statusCode = 503; resp.body = { error: 'down' }; return; }
   for (const [k, v] of Object.entries(resp.body)) {
     if (k !== 'issuer' && typeof v === 'string' && v.startsWith(server.issuer.url)) {
