@@ -34,6 +34,9 @@ fn keys() -> serde_json::Value {
         "AKIDBOB": {"secret": "bobsecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB"},
         "AKIDOTHER": {"secret": "othersecret", "account": "444455556666", "arn": "arn:aws:iam::444455556666:user/carol", "userid": "AIDACAROL"},
         "AKIDSTRANGER": {"secret": "strangersecret", "account": "999999999999", "arn": "arn:aws:iam::999999999999:user/eve", "userid": "AIDAEVE"},
+        "AKIDTHROTTLED": {"secret": "throttledsecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "400"},
+        "AKIDTOOMANY": {"secret": "toomanysecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "429"},
+        "AKIDUNAVAILABLE": {"secret": "unavailablesecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "503"},
     })
 }
 
@@ -91,7 +94,18 @@ fn aws_cli_token(sts: &StsStub, key: &str, secret: &str, cluster: &str) -> Strin
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["status"]["token"].as_str().unwrap().to_owned()
+    let token = v["status"]["token"].as_str().unwrap().to_owned();
+    register_presigned(&token);
+    token
+}
+
+/// Registers a token's presigned URL and its signature as secrets: either
+/// is enough to replay the token.
+fn register_presigned(token: &str) {
+    let (url, params) = decode(token);
+    common::secrets::register(token);
+    common::secrets::register(&url);
+    common::secrets::register(&params["X-Amz-Signature"]);
 }
 
 fn guard_token(
@@ -150,6 +164,7 @@ async fn tokens_from_the_aws_cli_and_from_guard_verify_alike() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ours = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    register_presigned(&ours);
 
     // The same format, parameter for parameter (values differ only where they must).
     let (_, a) = decode(&cli);
@@ -287,6 +302,49 @@ async fn sts_down_is_an_outage() {
         .as_str()
         .unwrap_or_else(|| panic!("no error: {json}"));
     assert!(error.contains("AWS STS"), "{error}");
+    // The failure is logged with the origin it went to, never the
+    // presigned URL (a replayable token): the secrets check scans the log
+    // for the URL and its signature when the server stops.
+    let log = env.guard.server.log();
+    assert!(log.contains("AWS STS: cannot connect"), "{log}");
+    assert!(!log.contains("X-Amz-"), "{log}");
+}
+
+#[tokio::test]
+async fn sts_throttling_is_an_outage_and_is_counted() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
+    let env = start();
+    for (key, secret, words) in [
+        (
+            "AKIDTHROTTLED",
+            "throttledsecret",
+            "throttling requests (Throttling)",
+        ),
+        ("AKIDTOOMANY", "toomanysecret", "throttling requests"),
+        (
+            "AKIDUNAVAILABLE",
+            "unavailablesecret",
+            "AWS STS answered 503",
+        ),
+    ] {
+        let (status, json) = env
+            .guard
+            .review(&aws_cli_token(&env.sts, key, secret, "demo"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["authenticated"], false);
+        let error = json["status"]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}: STS throttling is not a bad token: {json}"));
+        assert!(error.contains(words), "{key}: {error}");
+    }
+    let metrics = env.guard.metrics().await;
+    assert!(
+        metrics.contains("guard_eks_sts_throttling_total 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -50,3 +50,23 @@ pub fn assert_clean(source: &str, text: &str) {
         .collect();
     assert!(hits.is_empty(), "{source} wrote secrets {hits:?}:\n{text}");
 }
+
+/// Fails if `text` (a server log) holds a URL with a query string: guard
+/// logs where a request went (its origin), never the query, which may be a
+/// presigned STS URL (a replayable token) or an OAuth code.
+pub fn assert_no_url_query(source: &str, text: &str) {
+    let with_query: Vec<&str> = text
+        .split("://")
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+                .next()
+                .unwrap_or_default()
+        })
+        .filter(|url| url.contains('?'))
+        .collect();
+    assert!(
+        with_query.is_empty(),
+        "{source} logged URLs with a query {with_query:?}:\n{text}"
+    );
+}

@@ -149,6 +149,7 @@ impl Drop for GuardServer {
         let _ = self.child.wait();
         if !std::thread::panicking() {
             super::secrets::assert_clean("guard run (log)", &self.log());
+            super::secrets::assert_no_url_query("guard run (log)", &self.log());
         }
     }
 }

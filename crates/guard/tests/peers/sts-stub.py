@@ -16,6 +16,7 @@ JSON, else XML. Errors: 403 InvalidClientTokenId / SignatureDoesNotMatch /
 ExpiredToken (codes approximate the real service), 400 for malformed requests.
 
 keys.json: {"AKID": {"secret": "...", "arn": "arn:aws:...", "userid": "...", "account": "123456789012"}}
+(a key may add "throttle": "400" | "429" | "503" to be answered with STS's throttling errors)
 Default (no --keys): AKIDEXAMPLE / secret -> arn:aws:sts::123456789012:assumed-role/k8s-admins/alice
 Prints "READY http(s)://127.0.0.1:PORT" when listening.  Needs botocore (pip install boto3 / awscli).
 """
@@ -98,6 +99,15 @@ class Handler(BaseHTTPRequestHandler):
         user = self.keys.get(akid)
         if user is None:
             return self.reply(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+        # A key with "throttle": STS throttling this caller (400 Throttling, as
+        # STS answers it; 429; or 503 ServiceUnavailable).
+        throttle = user.get("throttle")
+        if throttle == "400":
+            return self.reply(400, "Throttling", "Rate exceeded")
+        if throttle == "429":
+            return self.reply(429, "TooManyRequests", "Too many requests")
+        if throttle == "503":
+            return self.reply(503, "ServiceUnavailable", "Service unavailable")
         if not (start - 300 <= time.time() <= start + expires):
             return self.reply(403, "ExpiredToken", "Request has expired / not yet valid")
         # Rebuild the request exactly as signed: the original query minus the signature
@@ -137,6 +147,15 @@ class Handler(BaseHTTPRequestHandler):
         user = self.keys.get(akid)
         if user is None:
             return self.reply(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+        # A key with "throttle": STS throttling this caller (400 Throttling, as
+        # STS answers it; 429; or 503 ServiceUnavailable).
+        throttle = user.get("throttle")
+        if throttle == "400":
+            return self.reply(400, "Throttling", "Rate exceeded")
+        if throttle == "429":
+            return self.reply(429, "TooManyRequests", "Too many requests")
+        if throttle == "503":
+            return self.reply(503, "ServiceUnavailable", "Service unavailable")
         host = self.headers.get("Host", "")
         url = urlunsplit((self.scheme, host, urlsplit(self.path).path or "/", "", ""))
         headers = {h: (host if h == "host" else self.headers.get(h, "")) for h in signed}
