@@ -880,3 +880,107 @@ async fn refusals_sent_before_the_body_is_read_reach_every_http2_client() {
         );
     }
 }
+
+#[tokio::test]
+async fn tokens_that_are_not_printable_ascii_are_denied_before_any_upstream_call() {
+    use common::peers::GitlabStub;
+    let stub = GitlabStub::start().await;
+    let base = format!("--gitlab.base-url={}", stub.url);
+    let guard = Reviewer::start("gitlab", "gitlab", &["--auth-providers=gitlab", &base]);
+    for token in [
+        "gl-alice\u{7f}",
+        "gl-\u{1}alice",
+        "gl alice",
+        "gl-alice\t",
+        "gl-\u{e9}lice",
+    ] {
+        let (status, json) = guard.review(token).await;
+        assert_eq!(status, 200, "{token:?}");
+        assert_eq!(json["status"]["authenticated"], false, "{token:?}: {json}");
+        assert!(
+            json["status"].get("error").is_none(),
+            "{token:?}: bad input is a plain denial, not an outage: {json}"
+        );
+    }
+    assert!(
+        stub.seen.lock().unwrap().is_empty(),
+        "the upstream was asked about a malformed token"
+    );
+    // A well-formed token still goes through.
+    let (_, json) = guard.review("gl-alice").await;
+    assert_eq!(json["status"]["authenticated"], true, "{json}");
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn unreachable_providers_are_outages_and_log_no_secret() {
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    // A token shaped like an ID token (so the JWT providers go upstream).
+    let jwt = {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2lnbmF0dXJlLW5vdC1yZWFs",
+            b64(serde_json::json!({"alg": "RS256", "kid": "k1"})),
+            b64(serde_json::json!({"sub": "outage-user", "aud": "guard"}))
+        )
+    };
+    let cases: Vec<(&str, &str, Vec<String>, String)> = vec![
+        (
+            "acme",
+            "github",
+            vec![format!("--github.base-url={dead}")],
+            "ghp_outageToken0123456789".into(),
+        ),
+        (
+            "gitlab",
+            "gitlab",
+            vec![format!("--gitlab.base-url={dead}")],
+            "glpat-outageToken0123456789".into(),
+        ),
+        (
+            "example.com",
+            "google",
+            vec![
+                "--google.client-id=guard".into(),
+                format!("--google.discovery-url={dead}"),
+            ],
+            jwt.clone(),
+        ),
+        (
+            "azure",
+            "azure",
+            vec![
+                "--azure.tenant-id=TENANT".into(),
+                "--azure.client-id=guard".into(),
+                "--azure.client-secret=graph-secret-outage".into(),
+                format!("--azure.discovery-url={dead}/TENANT/v2.0"),
+                format!("--azure.graph-url={dead}"),
+            ],
+            jwt.clone(),
+        ),
+    ];
+    common::secrets::register("graph-secret-outage");
+    for (name, provider, flags, token) in cases {
+        let mut args = vec![format!("--auth-providers={provider}")];
+        args.extend(flags);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let guard = Reviewer::start(name, provider, &args);
+        let (status, json) = guard.review(&token).await;
+        assert_eq!(status, 200, "{provider}");
+        assert_eq!(json["status"]["authenticated"], false, "{provider}");
+        assert!(
+            json["status"]["error"].is_string(),
+            "{provider}: an unreachable provider is an outage: {json}"
+        );
+        // Dropping the server runs the secrets check over its log: the
+        // token, and any URL with a query.
+    }
+}
