@@ -98,6 +98,37 @@ async fn posix_groups_nested_groups_and_the_uid_attribute() {
 }
 
 #[tokio::test]
+async fn the_directory_spells_the_username_and_reserved_groups_are_dropped() {
+    if common::require::missing(&[Peer::Slapd]) {
+        return;
+    }
+    let slapd = Slapd::start();
+    let guard = guard_for(&slapd, &[]);
+    // The directory matches uid ignoring case and surrounding spaces; the
+    // Kubernetes user is the directory's spelling, one user for all three.
+    for typed in ["ALICE", " alice ", "Alice", "alice"] {
+        let (status, json) = guard.review(&token(&format!("{typed}:alicepw"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(json["status"]["authenticated"], true, "{typed:?}: {json}");
+        assert_eq!(json["status"]["user"]["username"], "alice", "{typed:?}");
+        // alice is also in cn=system:masters: dropped.
+        assert_eq!(sorted_groups(&json), ["admins", "devs"], "{typed:?}");
+    }
+    let log = guard.server.log();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains("reserved group \"system:masters\""))
+            .count(),
+        1,
+        "{log}"
+    );
+
+    let allowed = guard_for(&slapd, &["--ldap.allow-system-groups"]);
+    let (_, json) = allowed.review(&token("alice:alicepw")).await;
+    assert_eq!(sorted_groups(&json), ["admins", "devs", "system:masters"]);
+}
+
+#[tokio::test]
 async fn wrong_password_unknown_ambiguous_and_injected_users_are_denied_without_a_hint() {
     if common::require::missing(&[Peer::Slapd]) {
         return;
