@@ -51,11 +51,19 @@ fn node_script(name: &str, package: &str) -> std::path::PathBuf {
         "{package} is not installed: run .ci/install-test-deps.sh"
     );
     let script = peers.join(name);
+    // Copied under a name of its own, then renamed over the script: tests
+    // running in parallel start node on this file, and a plain copy
+    // truncates it under a node that is reading it (which then dies of a
+    // syntax error and never says READY).
+    static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = peers.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     std::fs::copy(
         testdata().join("../crates/guard/tests/peers").join(name),
-        &script,
+        &tmp,
     )
     .unwrap();
+    std::fs::rename(&tmp, &script).unwrap();
     script
 }
 
