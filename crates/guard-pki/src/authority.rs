@@ -92,7 +92,9 @@ impl CertificateAuthority {
     ) -> Result<(Self, IssuedPair), PkiError> {
         let key = key_algorithm.generate()?;
         let mut params = base_params("ca", None, validity)?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // pathLen 0: the CA signs guard's server and client certificates
+        // only; a CA certificate issued under it is not trusted.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,

@@ -71,7 +71,7 @@ fn ca_has_the_extensions_guard_writes() {
     sb.ok(&["init", "ca"]);
     let text = x509_text(&sb.pki().join("ca.crt"));
     assert!(
-        text.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"),
+        text.contains("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"),
         "{text}"
     );
     assert!(
@@ -86,6 +86,119 @@ fn ca_has_the_extensions_guard_writes() {
     // Ten years (3650 days), give or take the five-minute backdate.
     let days = validity_days(&sb.pki().join("ca.crt"));
     assert!((3649..=3651).contains(&days), "CA valid for {days} days");
+}
+
+/// pathLen 0: whoever gets hold of a CA certificate signed by guard's CA
+/// (or makes one with its key) cannot issue certificates the server trusts.
+#[test]
+fn the_ca_signs_no_intermediate_authority() {
+    if common::require::missing(&[Peer::Openssl]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    let pki = sb.pki();
+    let dir = sb.home.path();
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let ext = path("ext.cnf");
+    std::fs::write(
+        &ext,
+        "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,digitalSignature\n\
+         [leaf]\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = common::openssl(args);
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca_crt, ca_key) = (
+        pki.join("ca.crt").to_str().unwrap().to_owned(),
+        pki.join("ca.key").to_str().unwrap().to_owned(),
+    );
+    // An intermediate CA signed with guard's CA key, and a client under it.
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=intermediate",
+        "-keyout",
+        &path("int.key"),
+        "-out",
+        &path("int.csr"),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("int.csr"),
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+        "-extensions",
+        "ca",
+        "-out",
+        &path("int.crt"),
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/O=github/CN=acme",
+        "-keyout",
+        &path("leaf.key"),
+        "-out",
+        &path("leaf.csr"),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("leaf.csr"),
+        "-CA",
+        &path("int.crt"),
+        "-CAkey",
+        &path("int.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+        "-extensions",
+        "leaf",
+        "-out",
+        &path("leaf.crt"),
+    ]);
+    let out = common::openssl(&[
+        "verify",
+        "-CAfile",
+        &ca_crt,
+        "-untrusted",
+        &path("int.crt"),
+        &path("leaf.crt"),
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("path length constraint exceeded"), "{text}");
 }
 
 #[test]
