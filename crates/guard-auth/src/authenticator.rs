@@ -81,6 +81,12 @@ impl Route<'_> {
     pub fn label(&self) -> &'static str {
         self.provider.name()
     }
+
+    /// What the client certificate's `CN` names for the provider, when it
+    /// reads it (see [`Provider::client_name`]).
+    pub fn client_name(&self) -> Option<&'static str> {
+        self.provider.client_name()
+    }
 }
 
 /// The enabled providers behind a cache and a deadline.

@@ -60,6 +60,14 @@ pub trait Provider: Send + Sync + 'static {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>>;
 
+    /// What the client certificate's `CN` names for this provider ("the
+    /// GitHub organisation"), or `None` when the provider does not read it.
+    /// A review whose certificate has no usable `CN` is refused for a
+    /// provider that reads it, before the provider is asked.
+    fn client_name(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether results should go through the result cache. A provider whose
     /// check is a local lookup (the token file) gains nothing from it.
     fn cacheable(&self) -> bool {

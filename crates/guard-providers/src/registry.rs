@@ -135,12 +135,15 @@ mod tests {
         let optional: Vec<_> = names()
             .filter(|n| find(n).unwrap().client_name() == ClientName::Optional)
             .collect();
-        assert_eq!(optional, ["azure", "ldap", "gitlab", "oidc"]);
+        assert_eq!(optional, ["azure", "ldap", "oidc"]);
         let github: ProviderName = "github".parse().unwrap();
         let e = github.client_name(Some("  ")).unwrap_err().to_string();
         assert!(e.contains("GitHub organisation"), "{e}");
         assert_eq!(github.client_name(Some(" acme ")).unwrap(), "acme");
         let gitlab: ProviderName = "gitlab".parse().unwrap();
-        assert_eq!(gitlab.client_name(None).unwrap(), "gitlab");
+        let e = gitlab.client_name(None).unwrap_err().to_string();
+        assert!(e.contains("GitLab group"), "{e}");
+        let ldap: ProviderName = "ldap".parse().unwrap();
+        assert_eq!(ldap.client_name(None).unwrap(), "ldap");
     }
 }

@@ -9,6 +9,7 @@
 //! | provider down or slow | 200 | `authenticated: false`, `error` naming the outage (not cached) |
 //! | no client certificate | 401 | `error` |
 //! | certificate without `O`, unknown or disabled provider | 403 | `error` |
+//! | certificate without a usable `CN` (none, empty, several, not text) for a provider that reads it | 403 | `error` |
 //! | body not a TokenReview | 400 | `error` |
 //! | body too large | 413 | `error` |
 //! | content type other than JSON | 415 | `error` |
@@ -28,7 +29,7 @@ use hyper::body::Body;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::{ClientIdentity, Metrics};
+use crate::{ClientIdentity, CommonName, Metrics};
 
 /// Paths the review is served on: Guard's, and the API group path that
 /// some webhook configs use.
@@ -192,7 +193,7 @@ where
                 v1,
                 format!(
                     "client certificate CN={} has no organization (O): create it with `guard init client NAME -o PROVIDER`",
-                    client.common_name
+                    client.common_name.as_str()
                 ),
             );
         }
@@ -205,6 +206,16 @@ where
         }
     };
     let provider = route.label();
+    if let (Some(meaning), CommonName::Unusable(why)) = (route.client_name(), &client.common_name) {
+        bad(provider);
+        return refuse(
+            StatusCode::FORBIDDEN,
+            v1,
+            format!(
+                "client certificate {why}: {provider} reads {meaning} from it; create one with `guard init client NAME -o {provider}`"
+            ),
+        );
+    }
 
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
         let media = ct
@@ -268,7 +279,7 @@ where
 
     let review = state
         .authenticator
-        .review(&route, &client.common_name, &request.token)
+        .review(&route, client.common_name.as_str(), &request.token)
         .await;
     let provider = review.provider;
     let source = match review.source {
@@ -403,6 +414,9 @@ mod tests {
         fn checks_audiences(&self) -> bool {
             self.audiences
         }
+        fn client_name(&self) -> Option<&'static str> {
+            Some("the GitHub organisation")
+        }
     }
 
     fn state(audiences: bool) -> Arc<AppState> {
@@ -498,5 +512,24 @@ mod tests {
             .unwrap();
         let resp = handle(state(false), client, req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn a_certificate_without_a_usable_cn_is_forbidden() {
+        let client = Some(Arc::new(ClientIdentity {
+            organizations: vec!["github".into()],
+            common_name: CommonName::Unusable("has an empty CN"),
+        }));
+        let req = Request::post("/tokenreviews")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let resp = handle(state(false), client, req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("has an empty CN") && text.contains("the GitHub organisation"),
+            "{text}"
+        );
     }
 }

@@ -25,7 +25,7 @@ mod request_body;
 mod server;
 mod tls;
 
-pub use client_identity::ClientIdentity;
+pub use client_identity::{ClientIdentity, CommonName};
 pub use metrics::Metrics;
 pub use server::{ServerConfig, ServerError, bind, serve};
 pub use tls::{ClientAuth, TlsFiles, TlsReloader};

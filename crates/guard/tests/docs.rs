@@ -650,7 +650,7 @@ $ echo $HOME/x
 [HOME]/x
 ```
 
-<!-- docs-test: output of guard init client -o gitlab --force -->
+<!-- docs-test: output of guard init client -o ldap --force -->
 ```text
 Wrote client certificates in [..]
 ```

@@ -214,7 +214,7 @@ async fn sigterm_lets_every_accepted_review_finish() {
     let stub = GitlabStub::start().await;
     let base = format!("--gitlab.base-url={}", stub.url);
     let Reviewer { sb, server, client } = Reviewer::start(
-        "gitlab",
+        "acme",
         "gitlab",
         &[
             "--auth-providers=gitlab",
@@ -886,7 +886,7 @@ async fn tokens_that_are_not_printable_ascii_are_denied_before_any_upstream_call
     use common::peers::GitlabStub;
     let stub = GitlabStub::start().await;
     let base = format!("--gitlab.base-url={}", stub.url);
-    let guard = Reviewer::start("gitlab", "gitlab", &["--auth-providers=gitlab", &base]);
+    let guard = Reviewer::start("acme", "gitlab", &["--auth-providers=gitlab", &base]);
     for token in [
         "gl-alice\u{7f}",
         "gl-\u{1}alice",

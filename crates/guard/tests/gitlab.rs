@@ -7,7 +7,8 @@ mod common;
 use common::peers::GitlabStub;
 use common::server::*;
 
-fn guard_for(stub: &GitlabStub, extra: &[&str]) -> Reviewer {
+/// `guard run` for gitlab with a client certificate whose CN is `group`.
+fn guard_in(stub: &GitlabStub, group: &str, extra: &[&str]) -> Reviewer {
     let base = format!("--gitlab.base-url={}", stub.url);
     let mut args = vec![
         "--auth-providers=gitlab",
@@ -15,8 +16,12 @@ fn guard_for(stub: &GitlabStub, extra: &[&str]) -> Reviewer {
         "--server-write-timeout=3s",
     ];
     args.extend(extra);
-    // NAME may be left out for gitlab: the certificate is gitlab@gitlab.
-    Reviewer::start("gitlab", "gitlab", &args)
+    Reviewer::start(group, "gitlab", &args)
+}
+
+/// `guard run` for gitlab with the client certificate `acme@gitlab`.
+fn guard_for(stub: &GitlabStub, extra: &[&str]) -> Reviewer {
+    guard_in(stub, "acme", extra)
 }
 
 #[tokio::test]
@@ -33,8 +38,9 @@ async fn users_get_their_groups_by_full_path_or_id() {
         serde_json::json!(["acme", "acme/platform", "acme/platform/sre"])
     );
 
-    // 250 groups: three pages, every one followed.
-    let (_, json) = guard.review("gl-many").await;
+    // 250 groups: three pages, every one followed (the group of the
+    // certificate, bulk/g250 by its id, is on the last one).
+    let (_, json) = guard_in(&stub, "1250", &[]).review("gl-many").await;
     assert_eq!(
         json["status"]["user"]["groups"].as_array().unwrap().len(),
         250
@@ -116,4 +122,146 @@ async fn repeated_reviews_are_served_from_the_cache() {
         metrics.contains(r#"guard_review_cache_total{provider="gitlab",result="hit"} 4"#),
         "{metrics}"
     );
+}
+
+/// The client certificate's CN names the GitLab group whose members may log
+/// in (Go Guard let every user of the GitLab instance in: with gitlab.com,
+/// anyone). `--gitlab.allow-any-user` keeps Go Guard's behaviour.
+#[tokio::test]
+async fn the_certificates_cn_names_the_group_whose_members_may_log_in() {
+    let stub = GitlabStub::start().await;
+    // alice is in acme (id 7), acme/platform (id 8) and acme/platform/sre;
+    // root only in acme. A subgroup is named by its id (a '/' cannot be
+    // part of the certificate's file name).
+    let platform = guard_in(&stub, "8", &[]);
+    let (_, json) = platform.review("gl-alice").await;
+    assert_eq!(json["status"]["user"]["username"], "alice", "{json}");
+    let (status, json) = platform.review("gl-admin").await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    assert!(json["status"].get("error").is_none(), "{json}");
+    // The reason is logged (the line may follow the answer by a moment).
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the denial's reason in the log",
+        || {
+            platform
+                .server
+                .log()
+                .contains("root is not a member of the GitLab group")
+        },
+    );
+    // Paths are compared without regard to case, as GitLab treats them.
+    let (_, json) = guard_in(&stub, "ACME", &[]).review("gl-admin").await;
+    assert_eq!(json["status"]["user"]["username"], "root", "{json}");
+
+    let elsewhere = guard_in(&stub, "someone-else", &[]);
+    let (_, json) = elsewhere.review("gl-alice").await;
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    let anyone = guard_in(&stub, "someone-else", &["--gitlab.allow-any-user"]);
+    let (_, json) = anyone.review("gl-alice").await;
+    assert_eq!(json["status"]["user"]["username"], "alice", "{json}");
+
+    // The group must be named when the certificate is made.
+    let err = anyone.sb.fails(&["init", "client", "-o", "gitlab"]);
+    assert!(err.contains("GitLab group"), "{err}");
+}
+
+/// A provider that reads the CN refuses a certificate without a usable one
+/// (none, blank, several) with 403 and the reason, before asking GitLab;
+/// a provider that does not read it (token-auth) does not care.
+#[tokio::test]
+async fn certificates_without_a_usable_cn_are_refused_where_the_cn_matters() {
+    use common::client::{Call, send};
+    let stub = GitlabStub::start().await;
+    let sb = common::Sandbox::new();
+    let tokens = prepare(&sb);
+    let base = format!("--gitlab.base-url={}", stub.url);
+    let token_file = format!("--token-auth-file={}", tokens.display());
+    let server = GuardServer::start(
+        &sb,
+        &["--auth-providers=gitlab,token-auth", &base, &token_file],
+    );
+    let pki = sb.pki();
+    let dir = sb.home.path();
+    let ext = dir.join("client.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let issue = |name: &str, subject: &str| {
+        let path = |ext: &str| dir.join(format!("{name}.{ext}"));
+        let p = |ext: &str| path(ext).to_str().unwrap().to_owned();
+        for args in [
+            vec![
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                subject,
+                "-keyout",
+                &p("key"),
+                "-out",
+                &p("csr"),
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &p("csr"),
+                "-CA",
+                pki.join("ca.crt").to_str().unwrap(),
+                "-CAkey",
+                pki.join("ca.key").to_str().unwrap(),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                ext.to_str().unwrap(),
+                "-out",
+                &p("crt"),
+            ],
+        ] {
+            let out = common::openssl(&args);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        (path("crt"), path("key"))
+    };
+    let (ca, port) = (pki.join("ca.crt"), server.port);
+    let review = |cert: (std::path::PathBuf, std::path::PathBuf), token: &str| {
+        let call =
+            Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert.0, &cert.1);
+        let ca = ca.clone();
+        async move {
+            let answer = send(port, &ca, call).await.unwrap();
+            (answer.status, answer.json())
+        }
+    };
+    for (name, subject, why) in [
+        ("none", "/O=gitlab", "has no CN"),
+        ("blank", "/O=gitlab/CN= ", "has an empty CN"),
+        ("two", "/O=gitlab/CN=acme/CN=other", "has more than one CN"),
+    ] {
+        let (status, json) = review(issue(name, subject), "gl-alice").await;
+        assert_eq!(status, 403, "{name}: {json}");
+        let error = json["status"]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(why) && error.contains("GitLab group"),
+            "{name}: {error}"
+        );
+    }
+    assert!(
+        stub.seen.lock().unwrap().is_empty(),
+        "GitLab was asked for a certificate without a usable CN"
+    );
+    let (status, json) = review(issue("tokens", "/O=token-auth"), "good-token-123").await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["user"]["username"], "alice", "{json}");
 }

@@ -375,13 +375,13 @@ fn unknown_or_missing_provider_is_refused() {
 }
 
 #[test]
-fn name_defaults_to_the_provider_for_gitlab_azure_and_ldap() {
+fn name_defaults_to_the_provider_for_azure_and_ldap() {
     if common::require::missing(&[Peer::Openssl]) {
         return;
     }
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
-    for p in ["gitlab", "Azure", "LDAP"] {
+    for p in ["Azure", "LDAP"] {
         sb.ok(&["init", "client", "-o", p]);
         let lower = p.to_lowercase();
         let cert = sb.pki().join(format!("{lower}@{lower}.crt"));

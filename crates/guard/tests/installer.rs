@@ -121,6 +121,7 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             "google",
             vec![
                 "--auth-providers=google".to_owned(),
+                "--google.client-id=1234-guard.apps.googleusercontent.com".to_owned(),
                 format!(
                     "--google.sa-json-file={}",
                     data.join("google-sa.json").display()
@@ -194,6 +195,7 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
                     data.join("google-sa.json").display()
                 ),
                 "--google.admin-email=admin@example.com".to_owned(),
+                "--google.client-id=1234-guard.apps.googleusercontent.com".to_owned(),
                 "--azure.tenant-id=00000000-0000-0000-0000-000000000001".to_owned(),
                 "--azure.client-id=00000000-0000-0000-0000-000000000002".to_owned(),
                 "--azure.client-secret=azure-placeholder-not-a-secret".to_owned(),

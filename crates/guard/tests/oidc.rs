@@ -568,7 +568,7 @@ async fn azure_reads_groups_from_graph_and_accepts_v1_and_v2_tokens() {
     }
     let issuer = OidcIssuer::start(&[("OIDC_PATH_PREFIX", "/TENANT/v2.0")]);
     let guard = azure_guard(&issuer, &[]);
-    let token = issuer.sign(json!({"oid": "oid-alice", "upn": "alice@contoso.com", "tid": "TENANT", "aud": "api://k8s"}), "RS256");
+    let token = issuer.sign(json!({"oid": "oid-alice", "upn": "alice@contoso.com", "tid": "TENANT", "aud": "guard-app"}), "RS256");
     let user = authenticated(&guard, &token).await;
     assert_eq!(user["username"], "alice@contoso.com");
     assert_eq!(user["uid"], "oid-alice");
@@ -576,17 +576,17 @@ async fn azure_reads_groups_from_graph_and_accepts_v1_and_v2_tokens() {
     assert_eq!(user["extra"]["oid"], json!(["oid-alice"]));
 
     // A v1 token (sts.windows.net issuer) of the same tenant, and a guest without upn.
-    let v1 = issuer.sign(json!({"oid": "oid-alice", "unique_name": "alice@contoso.com", "iss": "https://sts.windows.net/TENANT/"}), "RS256");
+    let v1 = issuer.sign(json!({"oid": "oid-alice", "unique_name": "alice@contoso.com", "aud": "guard-app", "iss": "https://sts.windows.net/TENANT/"}), "RS256");
     assert_eq!(
         authenticated(&guard, &v1).await["username"],
         "alice@contoso.com"
     );
-    let guest = issuer.sign(json!({"oid": "oid-guest"}), "RS256");
+    let guest = issuer.sign(json!({"oid": "oid-guest", "aud": "guard-app"}), "RS256");
     assert_eq!(authenticated(&guard, &guest).await["username"], "oid-guest");
     denied(
         &guard,
         &issuer.sign(
-            json!({"oid": "oid-alice", "iss": "https://sts.windows.net/OTHER/"}),
+            json!({"oid": "oid-alice", "aud": "guard-app", "iss": "https://sts.windows.net/OTHER/"}),
             "RS256",
         ),
         "another tenant",
@@ -607,13 +607,7 @@ async fn azure_uses_the_groups_claim_and_graph_only_on_overage() {
         return;
     }
     let issuer = OidcIssuer::start(&[("OIDC_PATH_PREFIX", "/TENANT/v2.0")]);
-    let guard = azure_guard(
-        &issuer,
-        &[
-            "--azure.graph-call-on-overage-claim",
-            "--azure.verify-clientID",
-        ],
-    );
+    let guard = azure_guard(&issuer, &["--azure.graph-call-on-overage-claim"]);
     let with_groups = issuer.sign(json!({"oid": "oid-alice", "upn": "a@contoso.com", "aud": "guard-app", "groups": ["claim-group"]}), "RS256");
     assert_eq!(
         authenticated(&guard, &with_groups).await["groups"],
@@ -723,7 +717,92 @@ async fn google_and_azure_reject_what_the_verifier_rejects() {
     rejects_bad_tokens(
         &azure,
         &azure_issuer,
-        json!({"oid": "oid-alice", "upn": "alice@contoso.com"}),
+        json!({"oid": "oid-alice", "upn": "alice@contoso.com", "aud": "guard-app"}),
     )
     .await;
+}
+
+/// A CA and a server certificate in the sandbox, and the `guard run` flags
+/// that name them.
+fn tls_flags(sb: &common::Sandbox) -> Vec<String> {
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+    let pki = sb.pki();
+    vec![
+        format!("--tls-ca-file={}", pki.join("ca.crt").display()),
+        format!("--tls-cert-file={}", pki.join("server.crt").display()),
+        format!(
+            "--tls-private-key-file={}",
+            pki.join("server.key").display()
+        ),
+    ]
+}
+
+/// Google has no default client id (Go Guard's was its own public OAuth
+/// client, whose tokens anyone can obtain): `guard run` and `guard get
+/// installer` ask for the operator's own, in one line.
+#[test]
+fn google_needs_the_operators_own_client_id() {
+    let sb = common::Sandbox::new();
+    let tls = tls_flags(&sb);
+    for command in [&["run"][..], &["get", "installer"][..]] {
+        let mut args = command.to_vec();
+        if command == ["run"] {
+            args.extend(tls.iter().map(String::as_str));
+        }
+        args.push("--auth-providers=google");
+        let out = sb.run(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} printed something");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("--google.client-id"), "{args:?}: {err}");
+    }
+}
+
+/// Azure checks the audience by default (Go Guard accepted tokens issued to
+/// any application of the tenant); `--azure.verify-clientID=false` keeps
+/// Go Guard's behaviour.
+#[tokio::test]
+async fn azure_verifies_the_audience_unless_told_not_to() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
+    let issuer = OidcIssuer::start(&[("OIDC_PATH_PREFIX", "/TENANT/v2.0")]);
+    let other_app = issuer.sign(
+        json!({"oid": "oid-alice", "upn": "alice@contoso.com", "aud": "another-app-of-the-tenant"}),
+        "RS256",
+    );
+    let guard = azure_guard(&issuer, &[]);
+    denied(&guard, &other_app, "a token of another application").await;
+    // The reason is logged (the line may follow the answer by a moment).
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the denial's reason in the log",
+        || guard.server.log().contains("wrong audience"),
+    );
+    let go_guard = azure_guard(&issuer, &["--azure.verify-clientID=false"]);
+    assert_eq!(
+        authenticated(&go_guard, &other_app).await["username"],
+        "alice@contoso.com"
+    );
+
+    // Checking the audience needs guard's application id: one line at start-up.
+    let sb = common::Sandbox::new();
+    let mut args = vec!["run".to_owned()];
+    args.extend(tls_flags(&sb));
+    args.extend(
+        [
+            "--auth-providers=azure",
+            "--azure.tenant-id=t",
+            "--azure.skip-group-membership-resolution",
+        ]
+        .map(String::from),
+    );
+    let err = sb.fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--azure.client-id") && err.contains("--azure.verify-clientID=false"),
+        "{err}"
+    );
 }

@@ -51,8 +51,10 @@ pub struct AzureOptions {
         default_value = "client-credential"
     )]
     pub auth_mode: String,
-    /// Check that the token's audience is --azure.client-id.
-    #[arg(id = "azure.verify-clientID", long = "azure.verify-clientID", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    /// Check that the token's audience is --azure.client-id. `false`
+    /// accepts tokens issued to any application of the tenant (Go Guard's
+    /// default).
+    #[arg(id = "azure.verify-clientID", long = "azure.verify-clientID", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
     pub verify_client_id: bool,
     /// Groups are object ids (true) or display names (false).
     #[arg(id = "azure.use-group-uid", long = "azure.use-group-uid", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
@@ -188,7 +190,7 @@ impl AzureOptions {
             return invalid("--azure.enable-pop (PoP tokens) is not supported yet".into());
         }
         if self.verify_client_id && self.client_id.trim().is_empty() {
-            return invalid("--azure.verify-clientID needs --azure.client-id".into());
+            return invalid("azure checks that tokens are issued to guard's application: set --azure.client-id, or --azure.verify-clientID=false to accept tokens of any application of the tenant".into());
         }
         let needs_graph = !self.skip_group_membership_resolution;
         if needs_graph && (self.client_id.trim().is_empty() || self.client_secret().is_none()) {
@@ -212,7 +214,12 @@ mod tests {
     fn validation_names_the_flag_and_hides_the_secret() {
         assert!(error(&[]).contains("--azure.tenant-id"));
         let tenant = "--azure.tenant-id=t";
-        assert!(error(&[tenant]).contains("--azure.client-secret"));
+        assert!(error(&[tenant]).contains("--azure.client-id"));
+        assert!(
+            error(&[tenant, "--azure.verify-clientID=false"]).contains("--azure.client-secret")
+        );
+        let e = error(&[tenant, "--azure.skip-group-membership-resolution"]);
+        assert!(e.contains("--azure.verify-clientID=false"), "{e}");
         assert!(error(&[tenant, "--azure.environment=Mars"]).contains("--azure.environment"));
         assert!(error(&[tenant, "--azure.auth-mode=obo"]).contains("not supported yet"));
         let o: AzureOptions = parse_options(&[

@@ -3,8 +3,8 @@
 //!
 //! * Verified against the tenant's keys (discovery at
 //!   `LOGIN/TENANT/v2.0`); both v2 (`LOGIN/TENANT/v2.0`) and v1
-//!   (`https://sts.windows.net/TENANT/`) issuers are accepted; the audience is
-//!   checked with `--azure.verify-clientID`.
+//!   (`https://sts.windows.net/TENANT/`) issuers are accepted; the audience
+//!   must be `--azure.client-id` unless `--azure.verify-clientID=false`.
 //! * username = `upn`, else `unique_name`, else `email`, else the `oid` (B2B
 //!   guests have no `upn`); uid = `oid`; extra `oid` as Go Guard sets it.
 //! * Groups: by default always from Microsoft Graph

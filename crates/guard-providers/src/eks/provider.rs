@@ -212,6 +212,10 @@ impl Provider for EksProvider {
         super::NAME
     }
 
+    fn client_name(&self) -> Option<&'static str> {
+        Some("the cluster ID the tokens are made for")
+    }
+
     fn check<'a>(
         &'a self,
         org: &'a str,

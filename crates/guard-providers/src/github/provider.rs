@@ -164,6 +164,10 @@ impl Provider for GithubProvider {
         super::NAME
     }
 
+    fn client_name(&self) -> Option<&'static str> {
+        Some("the GitHub organisation")
+    }
+
     fn check<'a>(
         &'a self,
         org: &'a str,

@@ -14,6 +14,9 @@ pub fn part(options: &GitlabOptions) -> InstallerPart {
     if options.allow_system_groups {
         args.push("--gitlab.allow-system-groups=true".into());
     }
+    if options.allow_any_user {
+        args.push("--gitlab.allow-any-user=true".into());
+    }
     InstallerPart {
         args,
         ..InstallerPart::default()

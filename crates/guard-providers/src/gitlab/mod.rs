@@ -1,5 +1,6 @@
-//! `gitlab`: a GitLab user and the groups they belong to. The token is a
-//! GitLab personal, project or group access token, or an OAuth token.
+//! `gitlab`: a GitLab user and the groups they belong to; the client
+//! certificate's `CN` is the group whose members may log in. The token is
+//! a GitLab personal, project or group access token, or an OAuth token.
 //!
 //! * [`options`]: the flags `--gitlab.*`, and the API root rule for self-hosted GitLab.
 //! * [`install`]: the flags for the deployed server.
@@ -24,7 +25,9 @@ pub const NAME: &str = "gitlab";
 
 impl ProviderSpec for GitlabOptions {
     const NAME: &'static str = NAME;
-    const CLIENT_NAME: ClientName = ClientName::Optional;
+    const CLIENT_NAME: ClientName = ClientName::Required(
+        "the GitLab group whose members may log in: a top-level group's path, or a group's id",
+    );
 
     fn validate(&self) -> Result<(), ProviderError> {
         GitlabOptions::validate(self)

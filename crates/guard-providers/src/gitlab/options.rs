@@ -22,6 +22,13 @@ pub struct GitlabOptions {
     /// system:masters) through. Default: such groups are dropped and logged.
     #[arg(id = "gitlab.allow-system-groups", long = "gitlab.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub allow_system_groups: bool,
+
+    /// Let every user of this GitLab log in, whatever the client
+    /// certificate's CN (Go Guard's behaviour; with gitlab.com that is anyone
+    /// with an account). By default the CN names the group whose members
+    /// may log in.
+    #[arg(id = "gitlab.allow-any-user", long = "gitlab.allow-any-user", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub allow_any_user: bool,
 }
 
 impl GitlabOptions {

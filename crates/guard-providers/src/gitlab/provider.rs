@@ -9,6 +9,11 @@
 //!    `--gitlab.use-group-id`. `min_access_level` limits the list to groups
 //!    the user is a member of, even for an administrator's token (Go Guard
 //!    listed every group an administrator can see).
+//! 3. The client certificate's `CN` names the group whose members may log
+//!    in (its full path, e.g. `acme` or `acme/platform`, or its id): a user
+//!    who is not a member of it is denied. `--gitlab.allow-any-user` lets
+//!    every user of the GitLab instance in and ignores the `CN` (Go Guard's
+//!    behaviour, which with gitlab.com means anyone with an account).
 
 use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
@@ -24,6 +29,7 @@ pub struct GitlabProvider {
     base: Url,
     use_group_id: bool,
     allow_system_groups: bool,
+    allow_any_user: bool,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +52,7 @@ impl GitlabProvider {
             client,
             base: api_root(options.base_url.as_deref())?,
             use_group_id: options.use_group_id,
+            allow_any_user: options.allow_any_user,
         })
     }
 
@@ -70,7 +77,7 @@ impl GitlabProvider {
         }
     }
 
-    async fn check_token(&self, token: &BearerToken) -> Result<Identity, CheckError> {
+    async fn check_token(&self, group: &str, token: &BearerToken) -> Result<Identity, CheckError> {
         let internal = |_| CheckError::Unavailable("invalid GitLab URL".into());
         let response = self
             .get(self.base.join("user").map_err(internal)?, token)
@@ -78,6 +85,7 @@ impl GitlabProvider {
         let user: User = http::json("GitLab", response).await?;
 
         let mut groups = Vec::new();
+        let mut member = self.allow_any_user;
         let mut next = Some(
             self.base
                 .join("groups?min_access_level=10&per_page=100")
@@ -115,6 +123,10 @@ impl GitlabProvider {
                 Some(next)
             });
             let page: Vec<Group> = http::json("GitLab", response).await?;
+            member = member
+                || page
+                    .iter()
+                    .any(|g| g.full_path.eq_ignore_ascii_case(group) || g.id.to_string() == group);
             groups.extend(page.into_iter().map(|g| {
                 if self.use_group_id {
                     g.id.to_string()
@@ -122,6 +134,12 @@ impl GitlabProvider {
                     g.full_path
                 }
             }));
+        }
+        if !member {
+            return Err(CheckError::Denied(format!(
+                "{} is not a member of the GitLab group {group:?} (the client certificate's CN)",
+                user.username
+            )));
         }
         Ok(Identity {
             username: user.username,
@@ -137,12 +155,16 @@ impl Provider for GitlabProvider {
         super::NAME
     }
 
+    fn client_name(&self) -> Option<&'static str> {
+        (!self.allow_any_user).then_some("the GitLab group whose members may log in")
+    }
+
     fn check<'a>(
         &'a self,
-        _org: &'a str,
+        org: &'a str,
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>> {
-        Box::pin(self.check_token(token))
+        Box::pin(self.check_token(org, token))
     }
 
     fn allows_system_groups(&self) -> bool {

@@ -13,7 +13,7 @@ const MOUNT: &str = "/etc/guard/auth/google";
 /// The installer part.
 pub fn part(o: &GoogleOptions) -> Result<InstallerPart, ProviderError> {
     let mut args = Vec::new();
-    if let Some(id) = &o.client_id {
+    if let Some(id) = o.client_id() {
         args.push(format!("--google.client-id={id}"));
     }
     let mut secret = None;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use guard_api::{InstallerPart, JwtAuthenticators};
 
 pub use options::GoogleOptions;
-pub use provider::{GUARD_GO_CLIENT_ID, GoogleProvider};
+pub use provider::GoogleProvider;
 
 use crate::ProviderError;
 use crate::spec::{AuthnContext, BuildContext, ClientName, ProviderSpec};

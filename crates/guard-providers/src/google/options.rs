@@ -9,8 +9,7 @@ pub(crate) const FLAG_SA_JSON_FILE: &str = "--google.sa-json-file";
 /// Options of the `google` provider.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GoogleOptions {
-    /// OAuth client id the ID tokens are issued to (their audience).
-    /// Default: the client id Go Guard's `get token` uses.
+    /// Your OAuth client's id: the audience of the ID tokens (required).
     #[arg(id = "google.client-id", long = "google.client-id", value_name = "ID")]
     pub client_id: Option<String>,
     /// Service account key (JSON) with domain-wide delegation, for groups.
@@ -50,8 +49,21 @@ pub struct GoogleOptions {
 }
 
 impl GoogleOptions {
+    /// `--google.client-id`, unless unset or blank.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+    }
+
     /// Checks the options of the enabled provider.
     pub fn validate(&self) -> Result<(), ProviderError> {
+        if self.client_id().is_none() {
+            return Err(ProviderError::Invalid(
+                "google is enabled: set --google.client-id to the id of your own OAuth client (the audience of your users' ID tokens)".into(),
+            ));
+        }
         if self.sa_json_file.is_some() != self.admin_email.is_some() {
             return Err(ProviderError::Invalid(
                 "set both --google.sa-json-file and --google.admin-email for groups, or neither"
@@ -59,5 +71,22 @@ impl GoogleOptions {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse_options;
+
+    #[test]
+    fn the_client_id_is_required() {
+        for args in [&[][..], &["--google.client-id= "][..]] {
+            let o: GoogleOptions = parse_options(args).unwrap();
+            let e = o.validate().unwrap_err().to_string();
+            assert!(e.contains("--google.client-id"), "{e}");
+        }
+        let o: GoogleOptions = parse_options(&["--google.client-id=app"]).unwrap();
+        assert!(o.validate().is_ok());
     }
 }

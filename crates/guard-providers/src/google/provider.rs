@@ -22,10 +22,6 @@ use super::options::{FLAG_SA_JSON_FILE, GoogleOptions};
 use crate::openid::verifier::{Verifier, VerifierConfig, string_claim};
 use crate::{ProviderError, http};
 
-/// The OAuth client id Go Guard's `get token -o google` uses, so tokens
-/// made for Go Guard keep working.
-pub const GUARD_GO_CLIENT_ID: &str =
-    "37154062056-220683ek37naab43v23vc5qg01k1j14g.apps.googleusercontent.com";
 /// The issuer of Google ID tokens (older ones say `accounts.google.com`).
 pub const ISSUER: &str = "https://accounts.google.com";
 const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.group.readonly";
@@ -101,9 +97,9 @@ impl GoogleProvider {
                 discovery_url: http::https_url(discovery, "--google.discovery-url")?,
                 issuers: vec![ISSUER.into(), "accounts.google.com".into()],
                 audience: Some(
-                    o.client_id
-                        .clone()
-                        .unwrap_or_else(|| GUARD_GO_CLIENT_ID.into()),
+                    o.client_id()
+                        .ok_or_else(|| ProviderError::Invalid("set --google.client-id".into()))?
+                        .to_owned(),
                 ),
                 leeway,
             },
@@ -238,6 +234,10 @@ struct Group {
 impl Provider for GoogleProvider {
     fn name(&self) -> &'static str {
         super::NAME
+    }
+
+    fn client_name(&self) -> Option<&'static str> {
+        Some("the Google Workspace domain")
     }
 
     fn check<'a>(
