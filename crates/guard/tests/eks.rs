@@ -19,7 +19,7 @@ const MAPPING: &str = r#"
 mapRoles:
 - rolearn: arn:aws:iam::123456789012:role/k8s-admins
   username: admin:{{SessionName}}
-  groups: [system:masters]
+  groups: [system:masters, "team-{{AccountID}}", "s-{{SessionNameRaw}}", "key-{{AccessKeyID}}"]
 mapUsers:
 - userarn: arn:aws:iam::123456789012:user/bob
   username: bob
@@ -47,6 +47,11 @@ struct Env {
 }
 
 fn start() -> Env {
+    start_with_env(&[])
+}
+
+/// Like [`start`], with extra environment variables for `guard run`.
+fn start_with_env(env: &[(String, String)]) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let sts = StsStub::start(&keys(), dir.path());
     let mapping = dir.path().join("mapping.yaml");
@@ -58,8 +63,29 @@ fn start() -> Env {
         "--cache-ttl=0".to_owned(),
         "--cache-failure-ttl=0".to_owned(),
     ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let guard = Reviewer::start("demo", "eks", &args);
+    let sb = common::Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+    sb.ok(&["init", "client", "demo", "-o", "eks"]);
+    let pki = sb.pki();
+    let mut run = vec![
+        "run".to_owned(),
+        "--secure-addr=127.0.0.1:0".to_owned(),
+        format!("--tls-ca-file={}", pki.join("ca.crt").display()),
+        format!("--tls-cert-file={}", pki.join("server.crt").display()),
+        format!(
+            "--tls-private-key-file={}",
+            pki.join("server.key").display()
+        ),
+        "--probe-addr=127.0.0.1:0".to_owned(),
+    ];
+    run.extend(args);
+    let server = GuardServer::spawn(&sb, &run, env);
+    let guard = Reviewer {
+        client: (pki.join("demo@eks.crt"), pki.join("demo@eks.key")),
+        sb,
+        server,
+    };
     let dir = dir.keep();
     Env {
         guard,
@@ -191,10 +217,20 @@ async fn tokens_from_the_aws_cli_and_from_guard_verify_alike() {
         );
         let user = &json["status"]["user"];
         assert_eq!(user["username"], "admin:alice-example.com");
-        assert_eq!(user["groups"], json!(["system:masters"]));
+        // Templates in groups are filled in as in usernames.
+        assert_eq!(
+            user["groups"],
+            json!([
+                "system:masters",
+                "team-123456789012",
+                "s-alice@example.com",
+                "key-AKIDEXAMPLE"
+            ])
+        );
+        // aws-iam-authenticator's uid: the role's id, without the session name.
         assert_eq!(
             user["uid"],
-            "aws-iam-authenticator:123456789012:AROAEXAMPLE:alice@example.com"
+            "aws-iam-authenticator:123456789012:AROAEXAMPLE"
         );
         assert_eq!(
             user["extra"]["canonicalArn"],
@@ -286,6 +322,88 @@ async fn wrong_cluster_tampered_expired_and_foreign_tokens_are_denied() {
         before,
         "a refused token reached STS"
     );
+}
+
+/// The AWS CLI makes tokens for the dual-stack STS host
+/// (`sts.REGION.api.aws`) when `AWS_USE_DUALSTACK_ENDPOINT` is set;
+/// aws-iam-authenticator accepts them, and so does guard: it calls that
+/// host (here through a proxy that records the tunnel it is asked for and
+/// refuses it, so the review is an outage, not a denial).
+#[tokio::test]
+async fn dual_stack_sts_hosts_are_accepted() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let tunnels = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = tunnels.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead as _, Write as _};
+        for stream in proxy.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            seen.lock().unwrap().push(line.trim().to_owned());
+            loop {
+                let mut header = String::new();
+                match reader.read_line(&mut header) {
+                    Ok(n) if n > 2 => continue,
+                    _ => break,
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let env = start_with_env(&[
+        ("HTTPS_PROXY".to_owned(), proxy_url),
+        ("NO_PROXY".to_owned(), "127.0.0.1".to_owned()),
+    ]);
+
+    let aws = common::testdata().join("../target/test-tools/venv/bin/aws");
+    let out = Command::new(aws)
+        .args([
+            "eks",
+            "get-token",
+            "--cluster-name",
+            "demo",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_USE_DUALSTACK_ENDPOINT", "true")
+        .env_remove("AWS_ENDPOINT_URL_STS")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = v["status"]["token"].as_str().unwrap().to_owned();
+    assert!(
+        decode(&token)
+            .0
+            .starts_with("https://sts.us-east-1.api.aws/"),
+        "{}",
+        decode(&token).0
+    );
+
+    let (status, json) = env.guard.review(&token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        tunnels.lock().unwrap().clone(),
+        ["CONNECT sts.us-east-1.api.aws:443 HTTP/1.1"],
+        "{json}"
+    );
+    assert!(json["status"]["error"].is_string(), "{json}");
 }
 
 #[tokio::test]

@@ -12,10 +12,14 @@ pub struct Caller {
     pub canonical_arn: String,
     /// The account.
     pub account: String,
-    /// STS's `UserId`.
+    /// The principal's unique id: STS's `UserId`, without the session name
+    /// of an assumed role (`AROA…`, not `AROA…:session`), as
+    /// aws-iam-authenticator puts it in the uid.
     pub user_id: String,
     /// The role session name, for assumed roles.
     pub session_name: Option<String>,
+    /// The access key id that signed the token.
+    pub access_key_id: String,
 }
 
 /// Canonicalises an STS ARN: `arn:P:sts::A:assumed-role/R/S` becomes

@@ -96,15 +96,38 @@ fn section<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The placeholder aws-iam-authenticator fills in with an EC2 API call;
+/// guard makes no such call.
+const EC2_PRIVATE_DNS_NAME: &str = "{{EC2PrivateDNSName}}";
+
+/// Fills in a username or group template as aws-iam-authenticator does,
+/// in its order: `{{AccountID}}`, `{{SessionName}}` (the session name with
+/// `@` replaced by `-`), `{{SessionNameRaw}}`, `{{AccessKeyID}}`.
+pub fn render(template: &str, caller: &Caller) -> Result<String, String> {
+    if template.contains(EC2_PRIVATE_DNS_NAME) {
+        return Err(format!(
+            "the EKS mapping for {} uses {EC2_PRIVATE_DNS_NAME}, which guard does not support",
+            caller.canonical_arn
+        ));
+    }
+    let session = caller.session_name.as_deref().unwrap_or_default();
+    Ok(template
+        .replace("{{AccountID}}", &caller.account)
+        .replace("{{SessionName}}", &session.replace('@', "-"))
+        .replace("{{SessionNameRaw}}", session)
+        .replace("{{AccessKeyID}}", &caller.access_key_id))
+}
+
 impl Mapping {
-    /// The identity of `caller`, or `None` when unmapped.
-    pub fn map(&self, caller: &Caller) -> Option<(String, Vec<String>)> {
-        let render = |template: &str| {
-            let session = caller.session_name.clone().unwrap_or_default();
-            template
-                .replace("{{AccountID}}", &caller.account)
-                .replace("{{SessionNameRaw}}", &session)
-                .replace("{{SessionName}}", &session.replace('@', "-"))
+    /// The username and groups of `caller` (templates filled in), `None`
+    /// when unmapped, or why a mapping cannot be rendered.
+    pub fn map(&self, caller: &Caller) -> Result<Option<(String, Vec<String>)>, String> {
+        let entry = |username: &str, groups: &[String]| -> Result<_, String> {
+            let groups = groups
+                .iter()
+                .map(|g| render(g, caller))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((render(username, caller)?, groups)))
         };
         let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         if let Some(r) = self
@@ -112,19 +135,20 @@ impl Mapping {
             .iter()
             .find(|r| same(&r.rolearn, &caller.canonical_arn))
         {
-            return Some((render(&r.username), r.groups.clone()));
+            return entry(&r.username, &r.groups);
         }
         if let Some(u) = self
             .users
             .iter()
             .find(|u| same(&u.userarn, &caller.canonical_arn))
         {
-            return Some((render(&u.username), u.groups.clone()));
+            return entry(&u.username, &u.groups);
         }
-        self.accounts
+        Ok(self
+            .accounts
             .iter()
             .any(|a| a == &caller.account)
-            .then(|| (caller.canonical_arn.clone(), Vec::new()))
+            .then(|| (caller.canonical_arn.clone(), Vec::new())))
     }
 }
 
@@ -134,22 +158,28 @@ mod tests {
 
     #[test]
     fn mapping_with_templates_and_configmap_shape() {
-        let direct = "mapRoles:\n- rolearn: arn:aws:iam::111122223333:role/k8s-admins\n  username: admin:{{SessionName}}\n  groups: [system:masters]\nmapUsers:\n- userarn: arn:aws:iam::111122223333:user/bob\n  username: bob-{{AccountID}}\n  groups: [devs]\nmapAccounts: [\"444455556666\"]\n";
-        let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aws-auth, namespace: kube-system}\ndata:\n  mapRoles: |\n    - rolearn: arn:aws:iam::111122223333:role/k8s-admins\n      username: admin:{{SessionName}}\n      groups: [system:masters]\n  mapUsers: |\n    - userarn: arn:aws:iam::111122223333:user/bob\n      username: bob-{{AccountID}}\n      groups: [devs]\n  mapAccounts: |\n    - \"444455556666\"\n";
+        let direct = "mapRoles:\n- rolearn: arn:aws:iam::111122223333:role/k8s-admins\n  username: admin:{{SessionName}}\n  groups: [system:masters, \"team-{{AccountID}}\", \"s-{{SessionNameRaw}}\", \"k-{{AccessKeyID}}\"]\nmapUsers:\n- userarn: arn:aws:iam::111122223333:user/bob\n  username: bob-{{AccountID}}\n  groups: [devs]\nmapAccounts: [\"444455556666\"]\n";
+        let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aws-auth, namespace: kube-system}\ndata:\n  mapRoles: |\n    - rolearn: arn:aws:iam::111122223333:role/k8s-admins\n      username: admin:{{SessionName}}\n      groups: [system:masters, \"team-{{AccountID}}\", \"s-{{SessionNameRaw}}\", \"k-{{AccessKeyID}}\"]\n  mapUsers: |\n    - userarn: arn:aws:iam::111122223333:user/bob\n      username: bob-{{AccountID}}\n      groups: [devs]\n  mapAccounts: |\n    - \"444455556666\"\n";
         for text in [direct, configmap] {
             let m = Mapping::parse(text).unwrap();
             let role = Caller {
                 arn: "arn:aws:sts::111122223333:assumed-role/k8s-admins/alice@example.com".into(),
                 canonical_arn: "arn:aws:iam::111122223333:role/k8s-admins".into(),
                 account: "111122223333".into(),
-                user_id: "AROA:alice".into(),
+                user_id: "AROA".into(),
                 session_name: Some("alice@example.com".into()),
+                access_key_id: "ASIAKEY".into(),
             };
             assert_eq!(
-                m.map(&role),
+                m.map(&role).unwrap(),
                 Some((
                     "admin:alice-example.com".into(),
-                    vec!["system:masters".into()]
+                    vec![
+                        "system:masters".into(),
+                        "team-111122223333".into(),
+                        "s-alice@example.com".into(),
+                        "k-ASIAKEY".into()
+                    ]
                 ))
             );
             let user = Caller {
@@ -158,9 +188,10 @@ mod tests {
                 account: "111122223333".into(),
                 user_id: "AIDA".into(),
                 session_name: None,
+                access_key_id: "AKIA".into(),
             };
             assert_eq!(
-                m.map(&user),
+                m.map(&user).unwrap(),
                 Some(("bob-111122223333".into(), vec!["devs".into()]))
             );
             let account = Caller {
@@ -169,9 +200,10 @@ mod tests {
                 account: "444455556666".into(),
                 user_id: "AIDX".into(),
                 session_name: None,
+                access_key_id: "AKIX".into(),
             };
             assert_eq!(
-                m.map(&account),
+                m.map(&account).unwrap(),
                 Some(("arn:aws:iam::444455556666:user/x".into(), vec![]))
             );
             let stranger = Caller {
@@ -179,7 +211,18 @@ mod tests {
                 canonical_arn: "arn:aws:iam::999999999999:user/x".into(),
                 ..account.clone()
             };
-            assert_eq!(m.map(&stranger), None);
+            assert_eq!(m.map(&stranger).unwrap(), None);
         }
+        let nodes = Mapping::parse("mapRoles:\n- rolearn: arn:aws:iam::1:role/nodes\n  username: system:node:{{EC2PrivateDNSName}}\n").unwrap();
+        let node = Caller {
+            arn: "arn:aws:sts::1:assumed-role/nodes/i-0abc".into(),
+            canonical_arn: "arn:aws:iam::1:role/nodes".into(),
+            account: "1".into(),
+            user_id: "AROANODES".into(),
+            session_name: Some("i-0abc".into()),
+            access_key_id: "ASIA".into(),
+        };
+        let e = nodes.map(&node).unwrap_err();
+        assert!(e.contains("EC2PrivateDNSName"), "{e}");
     }
 }

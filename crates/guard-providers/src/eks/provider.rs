@@ -110,31 +110,42 @@ impl EksProvider {
         let body: Envelope = http::json("AWS STS", response).await?;
         let r = body.get_caller_identity_response.get_caller_identity_result;
         let (canonical_arn, session_name) = canonicalize(&r.arn)?;
+        // An assumed role's UserId is `ROLEID:SESSION`; the uid holds the
+        // role id only (aws-iam-authenticator's rule), so that one principal
+        // keeps one uid across sessions.
+        let user_id = match &session_name {
+            Some(_) => r.user_id.split(':').next().unwrap_or_default().to_owned(),
+            None => r.user_id,
+        };
         let caller = Caller {
             arn: r.arn,
             canonical_arn,
             account: r.account,
-            user_id: r.user_id,
+            user_id,
             session_name,
+            access_key_id: token.access_key_id.clone(),
         };
         let mapping = self
             .mapping
             .as_ref()
             .map(|m| m.current())
             .unwrap_or_default();
-        let (username, groups) = mapping.map(&caller).ok_or_else(|| {
-            CheckError::Denied(format!(
-                "{} is not in the EKS mapping",
-                caller.canonical_arn
-            ))
-        })?;
+        let (username, groups) = mapping
+            .map(&caller)
+            .map_err(CheckError::Denied)?
+            .ok_or_else(|| {
+                CheckError::Denied(format!(
+                    "{} is not in the EKS mapping",
+                    caller.canonical_arn
+                ))
+            })?;
         let mut extra = BTreeMap::from([
             ("arn".to_owned(), vec![caller.arn.clone()]),
             (
                 "canonicalArn".to_owned(),
                 vec![caller.canonical_arn.clone()],
             ),
-            ("accessKeyId".to_owned(), vec![token.access_key_id]),
+            ("accessKeyId".to_owned(), vec![caller.access_key_id.clone()]),
         ]);
         if let Some(s) = &caller.session_name {
             extra.insert("sessionName".to_owned(), vec![s.clone()]);

@@ -37,9 +37,20 @@ fn refuse(why: impl Into<String>) -> CheckError {
     CheckError::Denied(format!("invalid EKS token: {}", why.into()))
 }
 
-/// Whether `host` is an AWS STS host: `sts.amazonaws.com`,
-/// `sts.REGION.amazonaws.com`, `sts-fips.REGION.amazonaws.com`, and the
-/// China partition's `sts.REGION.amazonaws.com.cn`.
+/// The domains of regional STS hosts: the IPv4 ones, and the dual-stack
+/// (IPv4 and IPv6) ones that aws-iam-authenticator also accepts (`api.aws`
+/// serves the commercial and GovCloud partitions).
+const STS_DOMAINS: [&str; 4] = [
+    ".amazonaws.com",
+    ".amazonaws.com.cn",
+    ".api.aws",
+    ".api.amazonwebservices.com.cn",
+];
+
+/// Whether `host` is an AWS STS host: `sts.amazonaws.com`, and
+/// `sts.REGION.DOMAIN` or `sts-fips.REGION.DOMAIN` for the domains above
+/// (`sts.us-east-1.amazonaws.com`, dual-stack `sts.us-east-1.api.aws`, the
+/// China partition's `sts.cn-north-1.amazonaws.com.cn`).
 pub fn is_sts_host(host: &str) -> bool {
     if host == "sts.amazonaws.com" {
         return true;
@@ -48,14 +59,17 @@ pub fn is_sts_host(host: &str) -> bool {
         .strip_prefix("sts.")
         .or_else(|| host.strip_prefix("sts-fips."));
     let Some(rest) = rest else { return false };
-    let region = rest
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"));
-    region.is_some_and(|r| {
-        !r.is_empty()
-            && r.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    STS_DOMAINS.iter().any(|domain| {
+        let region = rest.strip_suffix(domain);
+        region.is_some_and(is_region)
     })
+}
+
+/// A region name as AWS writes them: `us-east-1`, `cn-north-1`.
+fn is_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Checks a token without calling anything: prefix, encoding, an https URL
@@ -194,6 +208,9 @@ mod tests {
             "sts.us-west-2.amazonaws.com",
             "sts.cn-north-1.amazonaws.com.cn",
             "sts-fips.us-east-1.amazonaws.com",
+            "sts.us-east-1.api.aws",
+            "sts-fips.us-gov-west-1.api.aws",
+            "sts.cn-north-1.api.amazonwebservices.com.cn",
         ] {
             assert!(is_sts_host(ok), "{ok}");
         }
@@ -205,6 +222,9 @@ mod tests {
             "sts.us-west-2.amazonaws.com:444",
             "xsts.amazonaws.com",
             "sts.US-WEST-2.amazonaws.com",
+            "sts.api.aws",
+            "sts.us-east-1.api.aws.evil.com",
+            "sts.a.b.api.aws",
         ] {
             assert!(!is_sts_host(bad), "{bad}");
         }
