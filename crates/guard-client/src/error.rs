@@ -81,14 +81,14 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
-    /// A kubeconfig is not one.
-    #[error("{} is not a kubeconfig", path.display())]
+    /// A kubeconfig is not one. Only the position is kept: the parser's
+    /// message may quote the file, which holds tokens and passwords.
+    #[error("{} is not a kubeconfig{}; fix or move it, guard left it unchanged", path.display(), position.map(|(line, column)| format!(" (line {line}, column {column})")).unwrap_or_default())]
     NotKubeconfig {
         /// The file.
         path: PathBuf,
-        /// The parser's error.
-        #[source]
-        source: Box<serde_saphyr::Error>,
+        /// Where the parser stopped: line and column, from 1.
+        position: Option<(u64, u64)>,
     },
     /// Output could not be written as JSON or YAML.
     #[error("cannot write the output")]

@@ -138,10 +138,45 @@ pub fn default_path() -> Result<PathBuf, ClientError> {
     }
 }
 
+/// The most symbolic links followed from the kubeconfig path (Linux's own
+/// limit).
+const MAX_LINKS: usize = 40;
+
+/// The file `path` names once symbolic links are followed, so that the
+/// kubeconfig is written where the link points and the link stays a link
+/// (kubectl does the same). A link whose target does not exist yet resolves
+/// to that target.
+fn follow_links(path: &Path) -> Result<PathBuf, ClientError> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current).map_err(|source| ClientError::File {
+                    action: "cannot follow the link",
+                    path: current.clone(),
+                    source,
+                })?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(ClientError::File {
+        action: "cannot follow the link",
+        path: path.to_owned(),
+        source: std::io::Error::other(format!("more than {MAX_LINKS} symbolic links")),
+    })
+}
+
 /// Reads `path` (an empty config when it does not exist), applies `spec`,
 /// and writes the file back (mode 0600, replaced atomically) unless
-/// nothing changed.
+/// nothing changed. When `path` is a symbolic link, the file it points to
+/// is updated and the link kept.
 pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, ClientError> {
+    let path = &follow_links(path)?;
     let io = |action: &'static str| {
         move |source: std::io::Error| ClientError::File {
             action,
@@ -151,9 +186,9 @@ pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, Client
     };
     let mut config = match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => serde_saphyr::from_str::<Kubeconfig>(&text)
-            .map_err(|source| ClientError::NotKubeconfig {
+            .map_err(|e| ClientError::NotKubeconfig {
                 path: path.to_owned(),
-                source: Box::new(source),
+                position: e.location().map(|l| (l.line(), l.column())),
             })?,
         Ok(_) => Kubeconfig::default(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Kubeconfig::default(),
@@ -248,5 +283,28 @@ mod tests {
         let e = update_file(&path, &spec(&[])).unwrap_err();
         assert!(matches!(e, ClientError::NotKubeconfig { .. }), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "clusters: 42\n");
+    }
+
+    #[test]
+    fn links_are_followed_relative_chained_and_dangling() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real/config");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("real/config", dir.path().join("one")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("one"), dir.path().join("two")).unwrap();
+        assert_eq!(
+            follow_links(&dir.path().join("two")).unwrap(),
+            dir.path().join("real/config")
+        );
+        update_file(&dir.path().join("two"), &spec(&[])).unwrap();
+        assert!(real.is_file());
+        assert!(
+            std::fs::symlink_metadata(dir.path().join("two"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+        assert!(follow_links(&dir.path().join("loop")).is_err());
     }
 }

@@ -135,14 +135,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Prints the token, or an ExecCredential of `api_version` around it.
+/// Prints the token, or an ExecCredential around it in the version kubectl
+/// asks for through `KUBERNETES_EXEC_INFO` (`default_version` when it asks
+/// for none).
 pub fn print_token(
     token: &str,
     expires: Option<SystemTime>,
     as_exec_credential: bool,
-    api_version: &str,
+    default_version: &'static str,
 ) -> anyhow::Result<()> {
     if as_exec_credential {
+        let info = std::env::var(exec_credential::EXEC_INFO_ENV).ok();
+        let api_version = exec_credential::requested_version(info.as_deref(), default_version)?;
         println!("{}", exec_credential(token, expires, api_version)?);
     } else {
         println!("{token}");

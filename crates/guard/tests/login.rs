@@ -266,3 +266,88 @@ fn login_keeps_every_untouched_entry_and_a_second_run_changes_no_byte() {
         "a second run changed the file"
     );
 }
+
+/// A kubeconfig guard cannot parse is named with the position of the
+/// problem, never quoted: it holds tokens and passwords.
+#[test]
+fn an_unparseable_kubeconfig_is_named_not_printed() {
+    let sb = Sandbox::new();
+    let config = sb.home.path().join("kubeconfig");
+    let token = "kubeconfig-token-must-not-be-printed-4711";
+    let password = "kubeconfig-password-must-not-be-printed";
+    secrets::register(token);
+    secrets::register(password);
+    for broken in [
+        // Not YAML at all (an unclosed flow mapping).
+        format!(
+            "apiVersion: v1\nusers:\n- name: a\n  user: {{token: {token}, password: {password}\n"
+        ),
+        // YAML, but not a kubeconfig (a token where a list must be).
+        format!("apiVersion: v1\nkind: Config\nusers: {token}\nclusters: {password}\n"),
+    ] {
+        std::fs::write(&config, &broken).unwrap();
+        let err = sb.fails(&[
+            "login",
+            "-o",
+            "ldap",
+            "--cluster",
+            "prod",
+            "--ldap.username",
+            "alice",
+            "--kubeconfig",
+            config.to_str().unwrap(),
+        ]);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(config.to_str().unwrap()) && err.contains("line "),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
+    }
+}
+
+/// `~/.kube/config` is often a link into a dotfiles repository: guard
+/// writes the file it points to and leaves the link in place, as kubectl does.
+#[test]
+fn login_writes_through_a_symlinked_kubeconfig() {
+    if common::require::missing(&[Peer::Kubectl]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let dotfiles = sb.home.path().join("dotfiles/kube");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::write(dotfiles.join("config"), EXISTING).unwrap();
+    let kube = sb.home.path().join(".kube");
+    std::fs::create_dir_all(&kube).unwrap();
+    std::os::unix::fs::symlink("../dotfiles/kube/config", kube.join("config")).unwrap();
+    let out = sb
+        .guard()
+        .args([
+            "login",
+            "-o",
+            "ldap",
+            "--cluster",
+            "prod",
+            "--ldap.username",
+            "alice",
+        ])
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = std::fs::symlink_metadata(kube.join("config")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(
+        std::fs::read_link(kube.join("config")).unwrap(),
+        std::path::Path::new("../dotfiles/kube/config")
+    );
+    let target = dotfiles.join("config");
+    assert_eq!(view(&target, "{.users[*].name}"), "admin prod-ldap");
+    assert_eq!(view(&target, "{.users[0].user.token}"), "keep-this-token");
+    assert!(!dotfiles.join("config.guard-tmp").exists());
+    assert!(!kube.join("config.guard-tmp").exists());
+}

@@ -172,3 +172,77 @@ fn github_and_gitlab_explain_how_to_get_a_token() {
     let err = sb.fails(&["get", "token", "-o", "google"]);
     assert!(err.contains("--client-id"), "{err}");
 }
+
+/// kubectl tells the plugin which ExecCredential version it wants
+/// (`KUBERNETES_EXEC_INFO`) and refuses any other; `guard get token
+/// --exec-credential` answers in that version, for a kubeconfig written for
+/// v1beta1 (as many still are) as for v1.
+#[test]
+fn kubectl_gets_the_exec_credential_version_its_kubeconfig_names() {
+    if common::require::missing(&[Peer::Kubectl]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let token = "ghp_exec_credential_token_0123456789";
+    secrets::register(token);
+    // kubectl sends exec credentials over TLS only: an HTTPS API server
+    // stand-in with a certificate from a guard CA.
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+    let pki = sb.pki();
+    let api = common::peers::ApiServerStub::start(&pki.join("server.crt"), &pki.join("server.key"));
+    let server = format!("https://127.0.0.1:{}", api.port);
+    let seen = api.authorizations.clone();
+    for version in ["v1beta1", "v1"] {
+        let config = sb.home.path().join(format!("config-{version}"));
+        std::fs::write(
+            &config,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/{version}\n      command: {guard}\n      args: [get, token, -o, github, --exec-credential]\n      env:\n      - {{name: GITHUB_TOKEN, value: {token}}}\n      - {{name: HOME, value: {home}}}\n      interactiveMode: Never\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+                guard = env!("CARGO_BIN_EXE_guard"),
+                home = sb.home.path().display(),
+                ca = pki.join("ca.crt").display(),
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(common::server::kubectl())
+            .args(["--kubeconfig", config.to_str().unwrap(), "get", "pods"])
+            .env_remove("KUBERNETES_EXEC_INFO")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        secrets::assert_clean("kubectl (stderr)", &stderr);
+        assert!(out.status.success(), "{version}: {stderr}");
+        // Every request kubectl made carried the plugin's token.
+        let requests = std::mem::take(&mut *seen.lock().unwrap());
+        assert!(!requests.is_empty(), "{version}: no request");
+        assert!(
+            requests.iter().all(|a| *a == format!("Bearer {token}")),
+            "{version}: {} requests, not all with the token",
+            requests.len()
+        );
+    }
+
+    // Without kubectl: v1; a version guard cannot write is refused in one line.
+    let run = |info: Option<&str>| {
+        let mut cmd = sb.guard();
+        cmd.args(["get", "token", "-o", "github", "--exec-credential"])
+            .env("GITHUB_TOKEN", token);
+        match info {
+            Some(info) => cmd.env("KUBERNETES_EXEC_INFO", info),
+            None => cmd.env_remove("KUBERNETES_EXEC_INFO"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    let credential: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1");
+    let out = run(Some(
+        r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1alpha1","spec":{}}"#,
+    ));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("v1alpha1"), "{err}");
+}

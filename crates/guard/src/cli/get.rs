@@ -86,8 +86,9 @@ pub struct TokenArgs {
     #[arg(long = "role-arn", value_name = "ARN")]
     pub role_arn: Option<String>,
 
-    /// Print a client.authentication.k8s.io/v1 ExecCredential instead of the
-    /// bare token. For github and gitlab the token is read from
+    /// Print an ExecCredential instead of the bare token, in the version
+    /// kubectl asks for in KUBERNETES_EXEC_INFO (v1 or v1beta1; v1 when it
+    /// asks for none). For github and gitlab the token is read from
     /// GITHUB_TOKEN / GITLAB_TOKEN.
     #[arg(long = "exec-credential")]
     pub exec_credential: bool,

@@ -52,7 +52,8 @@ pub struct LoginArgs {
     #[command(flatten)]
     pub oidc: OidcClientArgs,
 
-    /// Go Guard's form: `-p eks -k CLUSTER` prints an EKS ExecCredential (v1beta1).
+    /// Go Guard's form: `-p eks -k CLUSTER` prints an EKS ExecCredential
+    /// (v1beta1, or the version kubectl asks for).
     #[arg(short = 'p', long = "provider", value_name = "PROVIDER", hide = true)]
     pub provider: Option<String>,
 }
