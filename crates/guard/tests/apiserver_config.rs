@@ -197,6 +197,7 @@ fn cases() -> Vec<Case> {
             strings(&[
                 "--auth-providers=google",
                 "--google.domain=a.example,b.example",
+                "--google.client-id=1234-abc.apps.googleusercontent.com",
                 "--kube-version=1.32",
             ]),
             32,
@@ -210,6 +211,7 @@ fn cases() -> Vec<Case> {
                 "--azure.client-id=6dae42f8-4368-4678-94ff-3960e28e3630",
                 "--azure.environment=AzureChinaCloud",
                 "--azure.skip-group-membership-resolution",
+                "--azure.verify-clientID=false",
             ]),
             34,
             &["--azure.verify-clientID", "more than 200"],
@@ -536,6 +538,10 @@ fn refusals_are_one_clear_line() {
             "needs an https issuer URL",
         ),
         (authn(&["--auth-providers=google"]), "set --google.domain"),
+        (
+            authn(&["--auth-providers=google", "--google.domain=example.com"]),
+            "set --google.client-id",
+        ),
         (
             authn(&["--auth-providers=github", "--google.domain=example.com"]),
             "google is not in --auth-providers",

@@ -24,7 +24,7 @@ pub fn jwt_authenticators(o: &AzureOptions) -> Result<JwtAuthenticators, Provide
     }
     if !o.verify_client_id {
         notes.push(format!(
-            "azure: the in-tree authenticator checks that the tokens' audience is {client_id}, which guard only does with --azure.verify-clientID"
+            "azure: the in-tree authenticator checks that the tokens' audience is {client_id}, which guard does not with --azure.verify-clientID=false"
         ));
     }
     let from_token = o.skip_group_membership_resolution || o.graph_call_on_overage_claim;

@@ -7,7 +7,7 @@
 use guard_api::{JwtAuthenticatorSpec, JwtAuthenticators, PrefixedClaim, UsernameMapping};
 
 use super::GoogleOptions;
-use super::provider::{GUARD_GO_CLIENT_ID, ISSUER};
+use super::provider::ISSUER;
 use crate::ProviderError;
 
 /// The authenticator for accounts of `domains` (`--google.domain`: the
@@ -32,6 +32,11 @@ pub fn jwt_authenticators(
     if domains.iter().any(|d| d.contains(['\'', '\\'])) {
         return invalid(format!("--google.domain: {domains:?} is not a domain name"));
     }
+    let Some(client_id) = o.client_id() else {
+        return invalid(
+            "google: set --google.client-id (your OAuth client's id: the audience of your users' ID tokens)".into(),
+        );
+    };
     let (required_claims, mut claim_rules) = match &domains[..] {
         [one] => (vec![("hd".to_owned(), one.clone())], Vec::new()),
         many => {
@@ -64,11 +69,7 @@ pub fn jwt_authenticators(
         issuer: ISSUER.into(),
         discovery_url: None,
         certificate_authority: None,
-        audiences: vec![
-            o.client_id
-                .clone()
-                .unwrap_or_else(|| GUARD_GO_CLIENT_ID.into()),
-        ],
+        audiences: vec![client_id.to_owned()],
         username: UsernameMapping::Claim(PrefixedClaim {
             claim: "email".into(),
             prefix: String::new(),
