@@ -20,6 +20,11 @@ mapRoles:
 - rolearn: arn:aws:iam::123456789012:role/k8s-admins
   username: admin:{{SessionName}}
   groups: [system:masters, "team-{{AccountID}}", "s-{{SessionNameRaw}}", "key-{{AccessKeyID}}"]
+- rolearn: arn:aws:iam::123456789012:role/k8s-sessions
+  username: user-{{SessionName}}
+  groups: ["{{SessionName}}:masters", "team-{{SessionName}}"]
+- rolearn: arn:aws:iam::123456789012:role/k8s-names
+  username: "{{SessionName}}:admin"
 mapUsers:
 - userarn: arn:aws:iam::123456789012:user/bob
   username: bob
@@ -34,6 +39,8 @@ fn keys() -> serde_json::Value {
         "AKIDBOB": {"secret": "bobsecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB"},
         "AKIDOTHER": {"secret": "othersecret", "account": "444455556666", "arn": "arn:aws:iam::444455556666:user/carol", "userid": "AIDACAROL"},
         "AKIDSTRANGER": {"secret": "strangersecret", "account": "999999999999", "arn": "arn:aws:iam::999999999999:user/eve", "userid": "AIDAEVE"},
+        "AKIDSESSION": {"secret": "sessionsecret", "account": "123456789012", "arn": "arn:aws:sts::123456789012:assumed-role/k8s-sessions/system", "userid": "AROASESSIONS:system"},
+        "AKIDNAMES": {"secret": "namessecret", "account": "123456789012", "arn": "arn:aws:sts::123456789012:assumed-role/k8s-names/system", "userid": "AROANAMES:system"},
         "AKIDTHROTTLED": {"secret": "throttledsecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "400"},
         "AKIDTOOMANY": {"secret": "toomanysecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "429"},
         "AKIDUNAVAILABLE": {"secret": "unavailablesecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "503"},
@@ -274,6 +281,29 @@ async fn users_accounts_and_unmapped_identities() {
     assert_eq!(status, 200);
     assert_eq!(json["status"]["authenticated"], false);
     assert!(json["status"].get("error").is_none(), "{json}");
+}
+
+/// The caller picks its role session name: a template must not turn it
+/// into one of Kubernetes' reserved `system:` names.
+#[tokio::test]
+async fn session_names_cannot_make_system_names() {
+    if common::require::missing(&[Peer::Botocore, Peer::AwsCli]) {
+        return;
+    }
+    let env = start();
+    let token = aws_cli_token(&env.sts, "AKIDSESSION", "sessionsecret", "demo");
+    let (status, json) = env.guard.review(&token).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], true, "{json}");
+    assert_eq!(json["status"]["user"]["username"], "user-system");
+    assert_eq!(json["status"]["user"]["groups"], json!(["team-system"]));
+
+    let token = aws_cli_token(&env.sts, "AKIDNAMES", "namessecret", "demo");
+    let (status, json) = env.guard.review(&token).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    assert!(json["status"].get("error").is_none(), "{json}");
+    assert!(env.guard.server.log().contains("system: username"));
 }
 
 #[tokio::test]

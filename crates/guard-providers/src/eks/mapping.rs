@@ -51,6 +51,16 @@ pub struct Mapping {
     pub accounts: Vec<String>,
 }
 
+/// Kubernetes reserves names that start with `system:`.
+const RESERVED_PREFIX: &str = "system:";
+
+/// True when `rendered` is a reserved `system:` name although its template
+/// does not start with `system:`: the prefix then comes from values the
+/// caller chose (a session name), not from the operator.
+fn gained_reserved_prefix(template: &str, rendered: &str) -> bool {
+    rendered.starts_with(RESERVED_PREFIX) && !template.starts_with(RESERVED_PREFIX)
+}
+
 impl Mapping {
     /// Parses a mapping file.
     pub fn parse(text: &str) -> Result<Self, ProviderError> {
@@ -123,11 +133,28 @@ impl Mapping {
     /// when unmapped, or why a mapping cannot be rendered.
     pub fn map(&self, caller: &Caller) -> Result<Option<(String, Vec<String>)>, String> {
         let entry = |username: &str, groups: &[String]| -> Result<_, String> {
-            let groups = groups
-                .iter()
-                .map(|g| render(g, caller))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some((render(username, caller)?, groups)))
+            let mut rendered = Vec::with_capacity(groups.len());
+            for template in groups {
+                let group = render(template, caller)?;
+                if gained_reserved_prefix(template, &group) {
+                    tracing::warn!(
+                        arn = %caller.canonical_arn,
+                        template = %template,
+                        "dropped an EKS group that only became a system: group through the caller's session name"
+                    );
+                    continue;
+                }
+                rendered.push(group);
+            }
+            let name = render(username, caller)?;
+            if gained_reserved_prefix(username, &name) {
+                return Err(format!(
+                    "the EKS mapping for {} renders a system: username from the caller's session name; \
+                     write the system: prefix in the template if it is meant",
+                    caller.canonical_arn
+                ));
+            }
+            Ok(Some((name, rendered)))
         };
         let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         if let Some(r) = self
@@ -224,5 +251,25 @@ mod tests {
         };
         let e = nodes.map(&node).unwrap_err();
         assert!(e.contains("EC2PrivateDNSName"), "{e}");
+    }
+
+    #[test]
+    fn session_names_cannot_make_reserved_names() {
+        let m = Mapping::parse("mapRoles:\n- rolearn: arn:aws:iam::1:role/r\n  username: \"{{SessionName}}:x\"\n  groups: [\"{{SessionName}}:masters\", \"system:{{SessionName}}\", t]\n- rolearn: arn:aws:iam::1:role/ok\n  username: \"u-{{SessionName}}\"\n  groups: [\"{{SessionName}}:masters\", \"system:{{SessionName}}\", t]\n").unwrap();
+        let caller = |role: &str| Caller {
+            arn: format!("arn:aws:sts::1:assumed-role/{role}/system"),
+            canonical_arn: format!("arn:aws:iam::1:role/{role}"),
+            account: "1".into(),
+            user_id: "AROA".into(),
+            session_name: Some("system".into()),
+            access_key_id: "ASIA".into(),
+        };
+        let e = m.map(&caller("r")).unwrap_err();
+        assert!(e.contains("system: username"), "{e}");
+        // The operator's own system: prefix stays; the caller's does not.
+        assert_eq!(
+            m.map(&caller("ok")).unwrap(),
+            Some(("u-system".into(), vec!["system:system".into(), "t".into()]))
+        );
     }
 }
