@@ -220,11 +220,19 @@ impl Authenticator {
                     self.deadline.as_secs_f32()
                 ))),
             };
-            result.map(|identity| {
+            result.and_then(|identity| {
                 if p.allows_system_groups() {
-                    identity
+                    Ok(identity)
+                } else if identity.username.trim_start().starts_with(RESERVED_PREFIX) {
+                    // Kubernetes' own users (`system:admin`, service
+                    // accounts, nodes) are never an outside identity.
+                    Err(CheckError::Denied(format!(
+                        "{name} returned the reserved username {:?}; \
+                         --{name}.allow-system-groups lets reserved names through",
+                        identity.username
+                    )))
                 } else {
-                    self.dropped_groups.filter(name, identity)
+                    Ok(self.dropped_groups.filter(name, identity))
                 }
             })
         };

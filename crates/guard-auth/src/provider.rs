@@ -80,9 +80,10 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
-    /// Whether groups named `system:...` (Kubernetes' reserved groups, such
-    /// as `system:masters`) may pass. By default the [`Authenticator`]
-    /// drops them: an outside identity source must not hand them out.
+    /// Whether reserved `system:...` names (groups such as
+    /// `system:masters`, and usernames) may pass. By default the
+    /// [`Authenticator`] drops such groups and denies such a username: an
+    /// outside identity source must not hand them out.
     /// Providers whose groups are written by the operator (the token file,
     /// the EKS mapping) or whose operator opted in say `true`.
     ///

@@ -412,6 +412,37 @@ async fn reserved_groups_from_the_issuer_are_dropped_unless_allowed() {
     );
 }
 
+#[tokio::test]
+async fn a_reserved_username_from_the_issuer_is_denied_unless_allowed() {
+    if common::require::missing(&[Peer::Node("oauth2-mock-server")]) {
+        return;
+    }
+    let issuer = OidcIssuer::start(&[]);
+    let token = issuer.sign(
+        json!({"sub": "u", "aud": "guard", "name": "system:kube-controller-manager"}),
+        "RS256",
+    );
+    let args = ["--oidc.username-claim=name", "--oidc.username-prefix=-"];
+    let guard = oidc_guard(&issuer, &args);
+    let (status, json) = guard.review(&token).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    assert!(json["status"].get("error").is_none(), "{json}");
+    assert!(
+        guard.server.log().contains("reserved username"),
+        "{}",
+        guard.server.log()
+    );
+
+    let mut allowed_args = args.to_vec();
+    allowed_args.push("--oidc.allow-system-groups");
+    let allowed = oidc_guard(&issuer, &allowed_args);
+    assert_eq!(
+        authenticated(&allowed, &token).await["username"],
+        "system:kube-controller-manager"
+    );
+}
+
 fn google_guard(issuer: &OidcIssuer, sb_extra: &[&str]) -> Reviewer {
     // A service account key made with guard's own PKI (an RSA PKCS#8 key, as Google's).
     let keys = common::Sandbox::new();

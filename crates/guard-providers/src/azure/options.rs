@@ -100,8 +100,9 @@ pub struct AzureOptions {
         hide = true
     )]
     pub http_client_retry_count: Option<u32>,
-    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
-    /// system:masters) through. Default: such groups are dropped and logged.
+    /// Let reserved `system:` names (groups such as system:masters, and
+    /// usernames) through. Default: such groups are dropped and logged, and
+    /// such a username is not authenticated.
     #[arg(id = "azure.allow-system-groups", long = "azure.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub allow_system_groups: bool,
 }

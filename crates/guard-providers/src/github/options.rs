@@ -18,8 +18,9 @@ pub struct GithubOptions {
     /// Use GitHub team slugs instead of team names as groups.
     #[arg(id = "github.use-team-slug", long = "github.use-team-slug", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub use_team_slug: bool,
-    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
-    /// system:masters) through. Default: such groups are dropped and logged.
+    /// Let reserved `system:` names (groups such as system:masters, and
+    /// usernames) through. Default: such groups are dropped and logged, and
+    /// such a username is not authenticated.
     #[arg(id = "github.allow-system-groups", long = "github.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub allow_system_groups: bool,
 }

@@ -18,8 +18,9 @@ pub struct GitlabOptions {
     /// Use GitLab group ids instead of full paths as groups.
     #[arg(id = "gitlab.use-group-id", long = "gitlab.use-group-id", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub use_group_id: bool,
-    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
-    /// system:masters) through. Default: such groups are dropped and logged.
+    /// Let reserved `system:` names (groups such as system:masters, and
+    /// usernames) through. Default: such groups are dropped and logged, and
+    /// such a username is not authenticated.
     #[arg(id = "gitlab.allow-system-groups", long = "gitlab.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub allow_system_groups: bool,
 

@@ -70,8 +70,9 @@ pub struct OidcOptions {
     /// CA certificate(s) of the issuer's HTTPS server.
     #[arg(id = "oidc.ca-file", long = "oidc.ca-file", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Let groups named `system:...` (Kubernetes' reserved groups, such as
-    /// system:masters) through. Default: such groups are dropped and logged.
+    /// Let reserved `system:` names (groups such as system:masters, and
+    /// usernames) through. Default: such groups are dropped and logged, and
+    /// such a username is not authenticated.
     #[arg(id = "oidc.allow-system-groups", long = "oidc.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub allow_system_groups: bool,
 }
