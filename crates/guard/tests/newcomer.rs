@@ -21,6 +21,7 @@ fn a_missing_file_names_the_flag_and_the_os_error_once() {
         ][..],
         &[
             "--auth-providers=google",
+            "--google.client-id=1234-abc.apps.googleusercontent.com",
             "--google.sa-json-file=sa.json",
             "--google.admin-email=admin@example.com",
         ],

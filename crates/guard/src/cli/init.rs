@@ -28,9 +28,9 @@ pub enum InitCommand {
     ///
     /// The API server presents it to guard; its organization (O) selects the
     /// provider and its common name (CN) carries NAME: the GitHub
-    /// organisation, the Google Workspace domain, or any name for the other
-    /// providers. NAME may be left out for azure, ldap, gitlab and oidc
-    /// (it then defaults to the provider's name).
+    /// organisation, the GitLab group, the Google Workspace domain, or any
+    /// name for the other providers. NAME may be left out for azure, ldap
+    /// and oidc (it then defaults to the provider's name).
     Client(InitClientArgs),
 }
 
@@ -117,8 +117,9 @@ pub struct InitClientArgs {
 /// `get webhook-config` take them.
 #[derive(Debug, Args)]
 pub struct ClientName {
-    /// The certificate's common name: GitHub organisation, Google domain, or
-    /// any name. Defaults to the provider for azure, ldap, gitlab and oidc.
+    /// The certificate's common name: GitHub organisation, GitLab group,
+    /// Google domain, or any name. Defaults to the provider for azure, ldap
+    /// and oidc.
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
