@@ -1,12 +1,15 @@
-//! The review result cache and request coalescing.
+//! The result caches and request coalescing.
 //!
-//! Entries are keyed by provider, organisation and the SHA-256 of the token,
-//! never the token itself. Successful reviews live for `ttl`, denials for
-//! `failure_ttl`, outages are never stored. Concurrent reviews of the same
-//! key wait for the first one instead of calling the provider again.
+//! [`Coalescing`] is the general part: a bounded cache with a TTL per entry,
+//! and concurrent callers of the same key waiting for the first one instead
+//! of computing the value again. [`ReviewCache`] is the token review cache
+//! built on it: entries keyed by provider, organisation and the SHA-256 of
+//! the token, never the token itself; successful reviews live for `ttl`,
+//! denials for `failure_ttl`, outages are never stored.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -60,12 +63,6 @@ impl CacheKey {
 
 type CheckResult = Result<Identity, CheckError>;
 
-#[derive(Clone)]
-struct Entry {
-    result: CheckResult,
-    expires: Instant,
-}
-
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -79,23 +76,21 @@ pub enum Source {
     Uncached,
 }
 
-/// The result cache with request coalescing.
+/// The token review cache: [`Coalescing`] with the TTLs of [`CacheConfig`]
+/// (successes for `ttl`, denials for `failure_ttl`, outages never).
 pub struct ReviewCache {
     config: CacheConfig,
-    entries: Option<quick_cache::sync::Cache<CacheKey, Entry>>,
-    in_flight: Mutex<HashMap<CacheKey, watch::Receiver<Option<CheckResult>>>>,
-    waiting: AtomicUsize,
+    inner: Coalescing<CacheKey, CheckResult>,
 }
 
 impl ReviewCache {
     /// A cache with the given settings.
     pub fn new(config: CacheConfig) -> Self {
         let enabled = config.size > 0 && (!config.ttl.is_zero() || !config.failure_ttl.is_zero());
+        let capacity = if enabled { config.size as u64 } else { 0 };
         ReviewCache {
             config,
-            entries: enabled.then(|| quick_cache::sync::Cache::new(config.size)),
-            in_flight: Mutex::new(HashMap::new()),
-            waiting: AtomicUsize::new(0),
+            inner: Coalescing::new(capacity, |_, _| 1),
         }
     }
 
@@ -106,52 +101,88 @@ impl ReviewCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = CheckResult>,
     {
-        if let Some(hit) = self.lookup(&key) {
-            return (hit, Source::Cache);
-        }
-        let mut check = Some(check);
-        loop {
-            match self.join_or_lead(&key) {
-                Role::Follower(mut rx) => {
-                    // The leader publishes a result, or drops the sender if it
-                    // was cancelled; in that case, try to lead ourselves.
-                    self.waiting.fetch_add(1, Ordering::SeqCst);
-                    let published = rx
-                        .wait_for(Option::is_some)
-                        .await
-                        .ok()
-                        .and_then(|r| r.clone());
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    if let Some(result) = published {
-                        return (result, Source::Coalesced);
-                    }
-                }
-                Role::Leader(tx) => {
-                    let guard = InFlightGuard {
-                        cache: self,
-                        key: &key,
-                    };
-                    let Some(check) = check.take() else {
-                        // Unreachable: a caller leads at most once.
-                        return (
-                            Err(CheckError::Unavailable("internal error".into())),
-                            Source::Provider,
-                        );
-                    };
-                    let result = check().await;
-                    self.store(&key, &result);
-                    let _ = tx.send(Some(result.clone()));
-                    drop(guard);
-                    return (result, Source::Provider);
-                }
-            }
+        let config = self.config;
+        self.inner
+            .get_or_compute(key, check, |result| match result {
+                Ok(_) => Some(config.ttl),
+                Err(CheckError::Denied(_)) => Some(config.failure_ttl),
+                Err(CheckError::Unavailable(_)) => None,
+            })
+            .await
+    }
+
+    /// Number of reviews currently waiting for an identical one in flight.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting()
+    }
+
+    /// Number of live entries (for metrics and tests).
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+/// How much room one entry takes (in the unit of the capacity).
+pub type Weigher<K, V> = fn(&K, &V) -> u64;
+
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    expires: Instant,
+}
+
+#[derive(Clone)]
+struct EntryWeigher<K, V>(Weigher<K, V>);
+
+impl<K, V> quick_cache::Weighter<K, Entry<V>> for EntryWeigher<K, V> {
+    fn weight(&self, key: &K, entry: &Entry<V>) -> u64 {
+        // quick_cache never evicts zero-weight items: count each as 1 at least.
+        (self.0)(key, &entry.value).max(1)
+    }
+}
+
+/// A bounded cache with per-entry TTLs and request coalescing: concurrent
+/// callers with the same key wait for the first one instead of computing
+/// the value again. What is stored, and for how long, is the caller's
+/// decision (a TTL per value; `None` stores nothing). Used for token
+/// reviews ([`ReviewCache`]) and for authorization decisions.
+pub struct Coalescing<K, V> {
+    entries: Option<quick_cache::sync::Cache<K, Entry<V>, EntryWeigher<K, V>>>,
+    in_flight: Mutex<HashMap<K, watch::Receiver<Option<V>>>>,
+    waiting: AtomicUsize,
+}
+
+impl<K, V> Coalescing<K, V>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+{
+    /// A cache holding at most `capacity` (in the unit `weigher` counts:
+    /// entries, bytes...); zero stores nothing, but concurrent identical
+    /// computations are still coalesced.
+    pub fn new(capacity: u64, weigher: Weigher<K, V>) -> Self {
+        let entries = (capacity > 0).then(|| {
+            // quick_cache sizes its tables from an item estimate.
+            let estimate = usize::try_from(capacity.min(1 << 20)).unwrap_or(1 << 20);
+            quick_cache::sync::Cache::with_weighter(estimate, capacity, EntryWeigher(weigher))
+        });
+        Coalescing {
+            entries,
+            in_flight: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
         }
     }
 
-    fn lookup(&self, key: &CacheKey) -> Option<CheckResult> {
+    /// The live cached value for `key`, if any.
+    pub fn get(&self, key: &K) -> Option<V> {
         let entry = self.entries.as_ref()?.get(key)?;
         if entry.expires > Instant::now() {
-            Some(entry.result)
+            Some(entry.value)
         } else {
             if let Some(entries) = &self.entries {
                 entries.remove(key);
@@ -160,26 +191,70 @@ impl ReviewCache {
         }
     }
 
-    fn store(&self, key: &CacheKey, result: &CheckResult) {
+    /// Stores `value` under `key` for `ttl` (nothing when zero).
+    pub fn insert(&self, key: K, value: V, ttl: Duration) {
         let Some(entries) = &self.entries else { return };
-        let ttl = match result {
-            Ok(_) => self.config.ttl,
-            Err(CheckError::Denied(_)) => self.config.failure_ttl,
-            Err(CheckError::Unavailable(_)) => return,
-        };
         if ttl.is_zero() {
             return;
         }
         entries.insert(
-            key.clone(),
+            key,
             Entry {
-                result: result.clone(),
+                value,
                 expires: Instant::now() + ttl,
             },
         );
     }
 
-    fn join_or_lead(&self, key: &CacheKey) -> Role {
+    /// Returns the cached value for `key`, or runs `compute` (once for all
+    /// concurrent callers with the same key) and stores what it returns for
+    /// `ttl(&value)` (`None`: not stored).
+    pub async fn get_or_compute<F, Fut>(
+        &self,
+        key: K,
+        compute: F,
+        ttl: impl FnOnce(&V) -> Option<Duration>,
+    ) -> (V, Source)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        if let Some(hit) = self.get(&key) {
+            return (hit, Source::Cache);
+        }
+        let tx = loop {
+            match self.join_or_lead(&key) {
+                Role::Follower(mut rx) => {
+                    // The leader publishes a value, or drops the sender if it
+                    // was cancelled; in that case, try to lead ourselves.
+                    self.waiting.fetch_add(1, Ordering::SeqCst);
+                    let published = rx
+                        .wait_for(Option::is_some)
+                        .await
+                        .ok()
+                        .and_then(|r| r.clone());
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    if let Some(value) = published {
+                        return (value, Source::Coalesced);
+                    }
+                }
+                Role::Leader(tx) => break tx,
+            }
+        };
+        let guard = InFlightGuard {
+            cache: self,
+            key: &key,
+        };
+        let value = compute().await;
+        if let Some(ttl) = ttl(&value) {
+            self.insert(key.clone(), value.clone(), ttl);
+        }
+        let _ = tx.send(Some(value.clone()));
+        drop(guard);
+        (value, Source::Provider)
+    }
+
+    fn join_or_lead(&self, key: &K) -> Role<V> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(rx) = in_flight.get(key) {
             return Role::Follower(rx.clone());
@@ -189,12 +264,20 @@ impl ReviewCache {
         Role::Leader(tx)
     }
 
-    /// Number of reviews currently waiting for an identical one in flight.
+    /// Number of callers currently waiting for an identical computation.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
     }
 
-    /// Number of live entries (for metrics and tests).
+    /// Number of computations in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Number of stored entries (expired ones included until looked up or evicted).
     pub fn len(&self) -> usize {
         self.entries.as_ref().map_or(0, |e| e.len())
     }
@@ -205,18 +288,18 @@ impl ReviewCache {
     }
 }
 
-enum Role {
-    Leader(watch::Sender<Option<CheckResult>>),
-    Follower(watch::Receiver<Option<CheckResult>>),
+enum Role<V> {
+    Leader(watch::Sender<Option<V>>),
+    Follower(watch::Receiver<Option<V>>),
 }
 
 /// Removes the in-flight marker even when the leader is cancelled.
-struct InFlightGuard<'a> {
-    cache: &'a ReviewCache,
-    key: &'a CacheKey,
+struct InFlightGuard<'a, K: Eq + Hash, V> {
+    cache: &'a Coalescing<K, V>,
+    key: &'a K,
 }
 
-impl Drop for InFlightGuard<'_> {
+impl<K: Eq + Hash, V> Drop for InFlightGuard<'_, K, V> {
     fn drop(&mut self) {
         let mut in_flight = self
             .cache
@@ -356,7 +439,7 @@ mod tests {
                     .await
             })
         };
-        while cache.in_flight.lock().unwrap().is_empty() {
+        while cache.inner.in_flight() == 0 {
             tokio::task::yield_now().await;
         }
         let follower = {
@@ -370,5 +453,28 @@ mod tests {
         let (result, source) = follower.await.unwrap();
         assert_eq!(result, alice());
         assert_eq!(source, Source::Provider);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_weighted_cache_keeps_what_fits_and_values_choose_their_ttl() {
+        // Capacity counted in bytes of key and value.
+        let cache: Coalescing<String, String> =
+            Coalescing::new(64, |k, v| (k.len() + v.len()) as u64);
+        let ttl = |v: &String| (!v.is_empty()).then_some(Duration::from_secs(5));
+        let (_, source) = cache
+            .get_or_compute("a".into(), || async { "x".repeat(10) }, ttl)
+            .await;
+        assert_eq!(source, Source::Provider);
+        assert_eq!(cache.get(&"a".to_owned()).as_deref(), Some("xxxxxxxxxx"));
+        // An empty value is not stored.
+        let _ = cache
+            .get_or_compute("b".into(), || async { String::new() }, ttl)
+            .await;
+        assert_eq!(cache.get(&"b".to_owned()), None);
+        // A value larger than the whole capacity is not kept.
+        cache.insert("big".into(), "y".repeat(100), Duration::from_secs(5));
+        assert_eq!(cache.get(&"big".to_owned()), None);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(cache.get(&"a".to_owned()), None);
     }
 }

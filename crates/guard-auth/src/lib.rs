@@ -3,6 +3,9 @@
 //! * [`Provider`]: what every identity provider implements.
 //! * [`Authenticator`]: the enabled providers, a per-review deadline, and a
 //!   [result cache](cache) with request coalescing in front of them.
+//! * [`Coalescing`]: that cache's general part (TTL per entry, coalescing of
+//!   identical concurrent computations), also used by the authorization
+//!   webhook.
 //! * [`reload`]: values loaded from files and reloaded when they change,
 //!   for providers and the server.
 //! * [`ErrorChain`]: an error and its causes on one line, for logs.
@@ -16,6 +19,6 @@ mod provider;
 pub mod reload;
 
 pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review, Route, RouteError};
-pub use cache::{CacheConfig, Source};
+pub use cache::{CacheConfig, Coalescing, Source};
 pub use chain::ErrorChain;
 pub use provider::{BoxFuture, CheckError, Identity, Provider, ProviderCounter};
