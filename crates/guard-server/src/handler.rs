@@ -65,6 +65,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Request limits.
     pub limits: Limits,
+    /// The authorization webhook, with `--authz-providers`.
+    pub authorizer: Option<Arc<guard_authz::Authorizer>>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -79,9 +81,14 @@ where
     B: Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
+    let path = path.as_str();
     let method = req.method().clone();
-    let response = if REVIEW_PATHS.contains(&path) {
+    let response = if let Some(authorizer) = &state.authorizer
+        && crate::authz::SAR_PATHS.contains(&path)
+    {
+        crate::authz::route(&state, authorizer, client.as_deref(), req).await
+    } else if REVIEW_PATHS.contains(&path) {
         if method == Method::POST {
             token_review(&state, client.as_deref(), req).await
         } else {
@@ -103,7 +110,12 @@ pub async fn handle_probe<B>(state: Arc<AppState>, req: Request<B>) -> Result<Re
 fn observability(state: &AppState, path: &str, method: &Method) -> Resp {
     match path {
         "/healthz" | "/readyz" if matches!(*method, Method::GET | Method::HEAD) => json(
-            StatusCode::OK,
+            // Not ready while the authorization webhook waits for resource discovery.
+            if path == "/readyz" && state.authorizer.as_ref().is_some_and(|a| !a.is_ready()) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            },
             format!(
                 "{{\"status\":\"ok\",\"version\":\"{}\"}}",
                 env!("CARGO_PKG_VERSION")
@@ -429,6 +441,7 @@ mod tests {
             ),
             metrics: Arc::new(Metrics::new()),
             limits: Limits::default(),
+            authorizer: None,
         })
     }
 

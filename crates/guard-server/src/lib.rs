@@ -10,11 +10,15 @@
 //! * `POST /tokenreviews`: the client certificate's `O` picks the provider,
 //!   its `CN` is the organisation; the answer follows the rules in
 //!   [`handler`].
-//! * `GET /healthz`, `/readyz`, `/metrics`, also on an optional plain-HTTP
+//! * `POST /subjectaccessreviews` with `--authz-providers`: the
+//!   authorization webhook ([`authz`]).
+//! * `GET /healthz`, `/readyz` (503 while the authorization webhook waits
+//!   for resource discovery), `/metrics`, also on an optional plain-HTTP
 //!   probe port.
 //! * Reloads the certificate, key and CA when they change on disk, and shuts
 //!   down gracefully.
 
+pub mod authz;
 mod client_identity;
 mod connection;
 pub mod handler;

@@ -60,6 +60,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<CodeMethod, Counter>,
     in_flight: Gauge<i64, AtomicI64>,
+    sar_requests: Family<CodeMethod, Counter>,
+    sar_in_flight: Gauge<i64, AtomicI64>,
     request_duration: Family<HandlerMethod, Histogram>,
     response_size: Family<HandlerLabel, Histogram>,
     reviews: Family<ProviderOutcome, Counter>,
@@ -93,6 +95,18 @@ impl Metrics {
             "tokenreviews_handler_requests_in_flight",
             "TokenReview requests being answered",
             in_flight.clone(),
+        );
+        let sar_requests = Family::<CodeMethod, Counter>::default();
+        registry.register(
+            "subjectaccessreviews_handler_requests",
+            "SubjectAccessReview requests answered, by HTTP status code and method",
+            sar_requests.clone(),
+        );
+        let sar_in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "subjectaccessreviews_handler_requests_in_flight",
+            "SubjectAccessReview requests being answered",
+            sar_in_flight.clone(),
         );
         let request_duration = Family::<HandlerMethod, Histogram>::new_with_constructor(|| {
             Histogram::new([0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0])
@@ -183,6 +197,8 @@ impl Metrics {
             registry,
             requests,
             in_flight,
+            sar_requests,
+            sar_in_flight,
             request_duration,
             response_size,
             reviews,
@@ -217,6 +233,39 @@ impl Metrics {
                 handler: "tokenreviews",
             })
             .observe(size as f64);
+    }
+
+    /// A SubjectAccessReview request started; the guard ends it.
+    pub(crate) fn start_sar(&self) -> SarInFlight<'_> {
+        self.sar_in_flight.inc();
+        SarInFlight(self)
+    }
+
+    /// A SubjectAccessReview request was answered (Go Guard's labels:
+    /// handler `subjectaccessreviews`, and `subjectaccessreview` for sizes).
+    pub(crate) fn sar_done(&self, code: u16, seconds: f64, size: usize) {
+        self.sar_requests
+            .get_or_create(&CodeMethod {
+                code,
+                method: "post",
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&HandlerMethod {
+                handler: "subjectaccessreviews",
+                method: "post",
+            })
+            .observe(seconds);
+        self.response_size
+            .get_or_create(&HandlerLabel {
+                handler: "subjectaccessreview",
+            })
+            .observe(size as f64);
+    }
+
+    /// Adds the authorization webhook's metrics.
+    pub fn register_authz(&mut self, authz: &guard_authz::metrics::AuthzMetrics) {
+        authz.register(&mut self.registry);
     }
 
     /// A review was decided.
@@ -291,6 +340,15 @@ pub(crate) struct InFlight<'a>(&'a Metrics);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.dec();
+    }
+}
+
+/// Decrements the SubjectAccessReview in-flight gauge when dropped.
+pub(crate) struct SarInFlight<'a>(&'a Metrics);
+
+impl Drop for SarInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.sar_in_flight.dec();
     }
 }
 

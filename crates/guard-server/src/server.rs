@@ -78,6 +78,8 @@ pub struct ServerConfig {
     /// Where `/healthz`, `/readyz` and `/metrics` are also served over
     /// plain HTTP (`HOST:PORT` or `:PORT`). `None`: not served.
     pub probe_addr: Option<String>,
+    /// The authorization webhook (`POST /subjectaccessreviews`), if enabled.
+    pub authorizer: Option<Arc<guard_authz::Authorizer>>,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +95,7 @@ impl Default for ServerConfig {
             idle_timeout: Some(Duration::from_secs(60)),
             max_connection_age: Some(Duration::from_secs(30 * 60)),
             probe_addr: None,
+            authorizer: None,
         }
     }
 }
@@ -156,6 +159,7 @@ pub async fn serve(
             max_body: config.max_body,
             read_timeout: config.read_timeout,
         },
+        authorizer: config.authorizer.clone(),
     });
     let shared = Arc::new(Shared {
         state: state.clone(),
