@@ -240,7 +240,12 @@ impl Authorizer {
                 tenant_id: shared.tenant_id.clone(),
             }
         } else {
-            match shared.client_secret.as_deref().filter(|s| !s.is_empty()) {
+            match shared
+                .client_secret
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret)
+                .filter(|s| !s.is_empty())
+            {
                 Some(secret) => {
                     let login = url(
                         args.login_url.as_deref().unwrap_or(login),

@@ -3,6 +3,7 @@
 //!
 //! * [`review`]: the SubjectAccessReview on the wire (v1 and v1beta1).
 //! * [`options`]: the flags (Go Guard's names and defaults) and their checks.
+//! * [`install`]: what the webhook adds to `guard get installer`.
 //! * [`actions`]: a review as Azure data actions.
 //! * [`arm`]: guard's ARM token and the CheckAccess call (batching,
 //!   deadline, retries, throttling).
@@ -16,6 +17,7 @@ pub mod actions;
 pub mod arm;
 mod authorizer;
 pub mod discovery;
+pub mod install;
 pub mod metrics;
 pub mod options;
 pub mod review;

@@ -239,7 +239,7 @@ pub struct AzureShared {
     /// `--azure.client-id`
     pub client_id: String,
     /// `--azure.client-secret` (`AZURE_CLIENT_SECRET`)
-    pub client_secret: Option<String>,
+    pub client_secret: Option<secrecy::SecretString>,
     /// `--azure.environment`
     pub environment: String,
 }

@@ -57,6 +57,15 @@ impl ProviderFlags {
         &self.auth_providers
     }
 
+    /// Provider `T`'s options as read from the command line, enabled or
+    /// not (the authorization webhook shares the azure provider's tenant,
+    /// client and environment).
+    pub fn options<T: crate::spec::ProviderSpec>(&self) -> Option<&T> {
+        self.entries
+            .iter()
+            .find_map(|e| e.options.as_any().downcast_ref::<T>())
+    }
+
     /// Checks the flags: at least one provider, no flag of a provider that
     /// is not enabled, and each enabled provider's own checks. Returns the
     /// enabled providers, each once, in registry order.

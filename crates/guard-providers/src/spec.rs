@@ -150,6 +150,8 @@ pub trait Configured: std::fmt::Debug + Send + Sync {
         &self,
         context: &AuthnContext<'_>,
     ) -> Result<Option<JwtAuthenticators>, ProviderError>;
+    /// The options themselves, for [`ProviderFlags::options`](crate::ProviderFlags::options).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// The registry's handle on provider `T`: `&Register::<T>::NEW` is its
@@ -186,6 +188,10 @@ struct Options<T>(T);
 impl<T: ProviderSpec> Configured for Options<T> {
     fn validate(&self) -> Result<(), ProviderError> {
         self.0.validate()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        &self.0
     }
 
     fn installer_part(&self) -> Result<InstallerPart, ProviderError> {

@@ -1,6 +1,5 @@
 //! `guard get webhook-config` and `guard get installer`
 
-use anyhow::bail;
 use guard_installer::installer::{self, InstallerSpec, Proxy};
 use guard_installer::server_cert;
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
@@ -43,10 +42,10 @@ fn webhook(args: &WebhookConfigArgs) -> anyhow::Result<()> {
 }
 
 fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> {
-    if !args.authz_providers.is_empty() {
-        bail!("--authz-providers: authorization webhooks are not supported by guard yet");
-    }
-    let providers = args.providers.enabled()?.installer_parts()?;
+    // First: it names a missing azure in --auth-providers as such.
+    let authz = crate::authz::installer_part(&args.authz, &args.providers)?;
+    let mut providers = args.providers.enabled()?.installer_parts()?;
+    providers.extend(authz);
     let default_addr = if args.host_network {
         "127.0.0.1:8443"
     } else {

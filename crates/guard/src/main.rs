@@ -7,10 +7,12 @@
 //! * `apiserver`: `guard get kubeadm-config|authn-config` (guard-installer,
 //!   the OpenID Connect style providers' in-tree authenticators).
 //! * `token`, `login`: `guard get token`, `guard login` (guard-client).
-//! * `run`: `guard run` (the registry, guard-auth, guard-server).
+//! * `run`: `guard run` (the registry, guard-auth, guard-server); `authz`:
+//!   its authorization webhook and that webhook's installer part (guard-authz).
 //! * `prompt`: questions on the terminal.
 
 mod apiserver;
+mod authz;
 mod get;
 mod init;
 mod login;

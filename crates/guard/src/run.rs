@@ -38,8 +38,14 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         );
     }
 
+    let deadline = args
+        .server_write_timeout
+        .saturating_sub(Duration::from_secs(1))
+        .max(Duration::from_millis(500));
+    let authorizer = crate::authz::authorizer(&args.authz, &args.providers, deadline)?;
     let enabled = args.providers.enabled()?;
     let built = enabled.build(args.reload_interval)?;
+    let mut background = built.background;
     let mut builder = Authenticator::builder()
         .known_providers(guard_providers::registry::names())
         .cache(CacheConfig {
@@ -47,11 +53,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             failure_ttl: args.cache_failure_ttl,
             size: args.cache_size,
         })
-        .deadline(
-            args.server_write_timeout
-                .saturating_sub(Duration::from_secs(1))
-                .max(Duration::from_millis(500)),
-        );
+        .deadline(deadline);
     let mut metrics = Metrics::new();
     for provider in built.providers {
         for counter in provider.counters() {
@@ -82,12 +84,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         "guard {} listening on {local}",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(authorizer) = &authorizer {
+        metrics.register_authz(authorizer.metrics());
+        background.extend(authorizer.start_discovery());
+    }
     let mut config = ServerConfig {
         read_timeout: args.server_read_timeout,
         write_timeout: args.server_write_timeout,
         reload_interval: args.reload_interval,
         shutdown_grace: args.shutdown_grace_period,
         max_connections: args.max_connections as usize,
+        authorizer,
         ..ServerConfig::default()
     };
     apply_connection_flags(&args.connections, &mut config);
@@ -100,7 +107,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         shutdown,
     )
     .await?;
-    for task in built.background {
+    for task in background {
         task.abort();
     }
     Ok(())

@@ -224,6 +224,35 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             ],
         ),
         (
+            "azure-authz",
+            vec![
+                "--auth-providers=azure".to_owned(),
+                "--azure.tenant-id=00000000-0000-0000-0000-000000000001".to_owned(),
+                "--azure.client-id=00000000-0000-0000-0000-000000000002".to_owned(),
+                "--azure.client-secret=azure-placeholder-not-a-secret".to_owned(),
+                "--authz-providers=azure".to_owned(),
+                "--azure.authz-mode=aks".to_owned(),
+                "--azure.resource-id=/subscriptions/00000000-0000-0000-0000-000000000003/resourceGroups/prod-rg/providers/Microsoft.ContainerService/managedClusters/prod".to_owned(),
+                "--azure.aks-authz-token-url=https://127.0.0.1:8090/authz/token".to_owned(),
+                "--azure.skip-authz-check=breakglass@example.com".to_owned(),
+                "--azure.use-managed-namespace-resource-scope-format".to_owned(),
+                "--azure.discover-resources".to_owned(),
+                format!(
+                    "--azure.kubeconfig-file={}",
+                    data.join("authz-kubeconfig.yaml").display()
+                ),
+                "--azure.allow-custom-resource-type-check".to_owned(),
+                "--azure.cache-ttl-minutes=5".to_owned(),
+            ],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-azure-auth",
+                "secret/guard-azure-authz",
+                "service/guard",
+            ],
+        ),
+        (
             "registry-and-scheduling",
             base(&[
                 "--private-registry=registry.example.com/mirror/",
@@ -380,6 +409,10 @@ fn secrets_stay_in_secrets() {
         for doc in docs {
             let text = doc.to_string();
             if doc["kind"] != "Secret" {
+                assert!(
+                    !text.contains("kube-placeholder"),
+                    "{name}: a kubeconfig token outside a Secret"
+                );
                 let key = base64::engine::general_purpose::STANDARD.encode("tok1-placeholder");
                 assert!(
                     !text.contains(&key[..12]),
@@ -467,6 +500,30 @@ fn bad_options_fail_before_printing() {
         ],
         "--proxy-cert needs",
     );
+    let azure = [
+        "--auth-providers=github",
+        "--authz-providers=azure",
+        "--azure.tenant-id=t",
+        "--azure.authz-mode=aks",
+        "--azure.resource-id=/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/c",
+        "--azure.aks-authz-token-url=https://127.0.0.1:8090/authz/token",
+    ];
+    fails(&azure, "add azure to --auth-providers");
+    fails(
+        &[
+            &[
+                "--auth-providers=azure",
+                "--azure.skip-group-membership-resolution",
+            ],
+            &azure[1..],
+            &["--azure.discover-resources"],
+        ]
+        .concat(),
+        "--azure.kubeconfig-file",
+    );
+    let mut gke = azure;
+    gke[3] = "--azure.authz-mode=gke";
+    fails(&gke, "expected aks, arc, fleet or aimanager");
     let broken = sb.home.path().join("broken.csv");
     std::fs::write(&broken, "secret-token-xyz,alice\n").unwrap();
     let err = sb.fails(&[
@@ -647,4 +704,53 @@ async fn the_server_starts_with_the_installers_own_arguments() {
             "host_network={host_network}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_server_answers_subject_access_reviews_with_the_installers_arguments() {
+    use common::azure::{AzureStandIn, TENANT};
+    let cluster = "/subscriptions/8ecadfc9-d1a3-4ea4-b844-0d9f87e4d7c8/resourceGroups/prod-rg/providers/Microsoft.ContainerService/managedClusters/prod";
+    let sb = Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1,10.96.10.96"]);
+    sb.ok(&["init", "client", "-o", "azure"]);
+    let pki = sb.pki();
+    let azure = AzureStandIn::start(&pki.join("server.crt"), &pki.join("server.key"));
+    azure.grant(
+        "6f1a1d5e-6f3c-4b2e-9e1d-2f8f0b1c3d4e",
+        cluster,
+        "Microsoft.ContainerService/managedClusters/pods/read",
+    );
+    let yaml = sb.ok(&[
+        "get",
+        "installer",
+        "--auth-providers=azure",
+        &format!("--azure.tenant-id={TENANT}"),
+        "--azure.skip-group-membership-resolution",
+        "--authz-providers=azure",
+        "--azure.authz-mode=aks",
+        &format!("--azure.resource-id={cluster}"),
+        &format!("--azure.aks-authz-token-url={}/aks/authz/token", azure.url),
+        &format!("--azure.arm-url={}/", azure.url),
+    ]);
+    let root = sb.home.path().join("container");
+    let (mut run_args, mut env) = materialise(&yaml, &root);
+    run_args.push("--secure-addr=127.0.0.1:0".into());
+    env.push((
+        "SSL_CERT_FILE".into(),
+        pki.join("ca.crt").display().to_string(),
+    ));
+    let server = GuardServer::spawn(&sb, &run_args, &env);
+    let body = std::fs::read_to_string(testdata().join("authz/sar-v1-pods-get.json")).unwrap();
+    let call = Call::post("/subjectaccessreviews", body)
+        .with_identity(&pki.join("azure@azure.crt"), &pki.join("azure@azure.key"));
+    let answer = send(server.port, &pki.join("ca.crt"), call).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.json()["status"]["allowed"],
+        true,
+        "{}",
+        answer.json()
+    );
+    assert_eq!(azure.check_count(), 1);
 }

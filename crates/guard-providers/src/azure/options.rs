@@ -1,4 +1,5 @@
-//! `--azure.*` (authentication; the authorization flags are not supported).
+//! `--azure.*` (authentication; the tenant, client and environment are
+//! shared with the authorization webhook, whose own flags are in guard-authz).
 
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -92,7 +93,7 @@ pub struct AzureOptions {
         hide = true
     )]
     pub aks_token_url: Option<String>,
-    /// Accepted for compatibility with Go Guard manifests; guard does not retry.
+    /// Extra attempts of a failed ARM CheckAccess call (authorization webhook).
     #[arg(
         id = "azure.http-client-retry-count",
         long = "azure.http-client-retry-count",

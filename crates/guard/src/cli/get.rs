@@ -285,10 +285,6 @@ pub struct InstallerArgs {
     #[command(flatten)]
     pub providers: ProviderFlags,
 
-    /// Authorization webhook providers (Go Guard: azure). Not supported yet.
-    #[arg(long, value_name = "PROVIDERS", value_delimiter = ',', hide = true)]
-    pub authz_providers: Vec<String>,
-
     /// Address (HOST:PORT) at which the API server reaches guard: the
     /// Service's ClusterIP and port. The server certificate must be valid
     /// for HOST. [default: 10.96.10.96:443, or 127.0.0.1:8443 with --host-network]
@@ -353,6 +349,11 @@ pub struct InstallerArgs {
     /// CA certificate of the proxy, added to the trusted roots.
     #[arg(long, value_name = "FILE")]
     pub proxy_cert: Option<PathBuf>,
+
+    // Last: its help heading covers the flags that follow it.
+    /// The authorization webhook (`--authz-providers`) guard runs with.
+    #[command(flatten)]
+    pub authz: guard_authz::AuthzArgs,
 }
 
 /// `guard get kubeadm-config`

@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Accepted for compatibility with Go Guard; guard does not query NTP.
     #[arg(long, value_name = "HOST", hide = true)]
     pub ntp_server: Option<String>,
+
+    // Last: its help heading covers the flags that follow it.
+    /// The authorization webhook (`--authz-providers`).
+    #[command(flatten)]
+    pub authz: guard_authz::AuthzArgs,
 }
 
 /// How `guard run` treats connections.

@@ -222,3 +222,51 @@ pub async fn tls_connect(
         .await
         .map_err(|e| format!("TLS: {e}"))
 }
+
+/// Sends `n` copies of `call` at once as HTTP/2 streams of one connection
+/// (as the API server does), returning each stream's status and body.
+pub async fn send_streams(
+    port: u16,
+    ca: &Path,
+    call: Call<'_>,
+    n: usize,
+) -> Result<Vec<(u16, Vec<u8>)>, String> {
+    let identity = call
+        .identity
+        .as_ref()
+        .map(|(cert, key)| (cert.as_path(), key.as_path()));
+    let tls = tls_connect(port, ca, identity, &[b"h2"]).await?;
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let mut sender = sender.clone();
+        let mut req = Request::builder()
+            .method(call.method)
+            .uri(format!("https://127.0.0.1:{port}{}", call.path));
+        if let Some(ct) = call.content_type {
+            req = req.header("content-type", ct);
+        }
+        let req = req.body(Full::new(Bytes::from(call.body.clone()))).unwrap();
+        tasks.push(tokio::spawn(async move {
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes()
+                .to_vec();
+            Ok::<_, String>((status, body))
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.map_err(|e| e.to_string())??);
+    }
+    Ok(answers)
+}

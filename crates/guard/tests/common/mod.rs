@@ -3,6 +3,7 @@
 //! scratch HOME, and inspect certificates with the real `openssl`.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod client;
 pub mod h2raw;
 pub mod ldap;
