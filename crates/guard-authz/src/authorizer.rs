@@ -267,9 +267,8 @@ impl Authorizer {
                     // The managed identity of the Arc agent on the node, on loopback.
                     let raw = args.arc_msi_url.as_deref().unwrap_or(ARC_MSI);
                     TokenSource::ManagedIdentity {
-                        endpoint: Url::parse(raw).map_err(|e| {
-                            AuthzError::Config(format!("--azure.arc-msi-url {raw:?}: {e}"))
-                        })?,
+                        endpoint: url(raw, "--azure.arc-msi-url", false)
+                            .map_err(AuthzError::Config)?,
                         resource: arm_base.to_string(),
                     }
                 }

@@ -686,6 +686,31 @@ async fn arc_uses_client_credentials_the_skip_list_and_its_own_scope_format() {
     assert_no_opinion(&authz.review(&breakglass).await);
     assert_eq!(a.check_count(), 1);
 
+    // Without a client secret: the Arc agent's managed identity, for ARM.
+    let msi = Authz::start_with(
+        &[
+            &args[..],
+            &["--azure.arc-msi-url={url}/metadata/identity/oauth2/token?api-version=2018-02-01"],
+        ]
+        .concat(),
+        &[],
+    );
+    msi.azure.grant(OID, &ns, &format!("{ARC}/pods/read"));
+    assert_allowed(&msi.review(&fixture("sar-v1-pods-get.json")).await);
+    assert_eq!(
+        msi.azure.checks()[0].authorization,
+        "Bearer arm-token-msi-1"
+    );
+    let requests = msi.azure.state.lock().unwrap().token_requests.clone();
+    let resource: String =
+        url::form_urlencoded::byte_serialize(format!("{}/", msi.azure.url).as_bytes()).collect();
+    assert_eq!(
+        requests,
+        [format!(
+            "msi api-version=2018-02-01&resource={resource} metadata=true"
+        )]
+    );
+
     // A wrong secret: an outage naming Azure AD, and the secret stays out of the log.
     let wrong = Authz::start_with(&args, &[("AZURE_CLIENT_SECRET", "wrong-secret-not-real")]);
     common::secrets::register("wrong-secret-not-real");

@@ -267,6 +267,12 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let metadata_header = req
+        .headers()
+        .get("metadata")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let content_type = req
         .headers()
         .get("content-type")
@@ -317,6 +323,23 @@ async fn answer(
         return json_response(
             200,
             &json!({"token_type": "Bearer", "access_token": token, "expires_in": 3599, "ext_expires_in": 3599}),
+        );
+    }
+    // The Arc agent's managed identity (plain HTTP on loopback in real life too).
+    if method == "GET" && path == "/metadata/identity/oauth2/token" {
+        let metadata = metadata_header;
+        let mut s = state.lock().unwrap();
+        s.token_requests
+            .push(format!("msi {query} metadata={metadata}"));
+        if metadata != "true" {
+            return json_response(400, &json!({"error": "Metadata header missing"}));
+        }
+        let token = format!("arm-token-msi-{}", s.issued.len() + 1);
+        super::secrets::register(&token);
+        s.issued.push(token.clone());
+        return json_response(
+            200,
+            &json!({"access_token": token, "expires_on": (now() + 3600).to_string(), "expires_in": "3600", "token_type": "Bearer", "resource": "x"}),
         );
     }
     // ARM operations.
