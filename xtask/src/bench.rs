@@ -7,6 +7,8 @@
 //!   tickets from a real MIT KDC.
 //! * `upstream` (needs `oha`): a review through GitLab with a 50 ms
 //!   upstream: cache off, warm, and 500 identical concurrent reviews.
+//! * `authz` (needs `oha`): SubjectAccessReviews through Azure RBAC with a
+//!   50 ms CheckAccess: warm cache, and 500 identical concurrent reviews.
 //! * `server` (needs `oha` and Go): `guard run` (token-auth) against the Go
 //!   reference webhook (`xtask/bench/go-reference`, stdlib net/http +
 //!   crypto/tls doing the same TokenReview work), same PKI, same request,
@@ -35,14 +37,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             token_file()?;
             kerberos()?;
             server(seconds)?;
-            upstream(seconds)
+            upstream(seconds)?;
+            authz(seconds)
         }
         Some("token-file") => token_file(),
         Some("kerberos") => kerberos(),
         Some("server") => server(seconds),
         Some("upstream") => upstream(seconds),
+        Some("authz") => authz(seconds),
         Some(other) => {
-            bail!("unknown benchmark {other:?}: token-file, kerberos, server, upstream or all")
+            bail!(
+                "unknown benchmark {other:?}: token-file, kerberos, server, upstream, authz or all"
+            )
         }
     }
 }
@@ -191,8 +197,15 @@ pub fn oha(
     run_oha(cmd)
 }
 
-/// `n` requests at once over one HTTP/2 connection.
-pub fn oha_burst(port: u16, pki: &Path, client: &str, body: &Path, n: u32) -> anyhow::Result<Load> {
+/// `n` requests at once over one HTTP/2 connection to `path`.
+pub fn oha_burst(
+    port: u16,
+    pki: &Path,
+    client: &str,
+    body: &Path,
+    n: u32,
+    path: &str,
+) -> anyhow::Result<Load> {
     let mut cmd = pinned("1", Path::new("oha"));
     cmd.args(["--no-tui", "--output-format", "json", "-n", &n.to_string()])
         .args(["-m", "POST", "-T", "application/json", "--http2", "-c", "1"])
@@ -204,7 +217,7 @@ pub fn oha_burst(port: u16, pki: &Path, client: &str, body: &Path, n: u32) -> an
         .arg(pki.join(format!("{client}.crt")))
         .arg("--key")
         .arg(pki.join(format!("{client}.key")))
-        .arg(format!("https://127.0.0.1:{port}/tokenreviews"));
+        .arg(format!("https://127.0.0.1:{port}{path}"));
     run_oha(cmd)
 }
 
@@ -492,6 +505,17 @@ fn upstream(seconds: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let _ = std::fs::remove_dir_all(work.join("pki-upstream"));
     crate::upstream::run(&root.join("target/release/guard"), &work, seconds)
+}
+
+fn authz(seconds: u64) -> anyhow::Result<()> {
+    if Command::new("oha").arg("--version").output().is_err() {
+        bail!("oha is missing: cargo install oha --locked");
+    }
+    cargo(&["build", "--release", "--quiet", "--package", "guard"])?;
+    let root = workspace_root();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    crate::authz::run(&root.join("target/release/guard"), &work, seconds)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -20,6 +20,7 @@ pub const TARGETS: &[&str] = &[
     "jwt",
     "kerberos_token",
     "keytab",
+    "subject_access_review",
 ];
 
 /// `cargo xtask fuzz [TARGET...] [--seconds N] [--cmin]`

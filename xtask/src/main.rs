@@ -8,6 +8,7 @@
 //! * `cargo xtask soak`: steady load with rotation; RSS over time.
 //! * `cargo xtask dist [--check]`: the release artefacts (docs/release.md).
 
+mod authz;
 mod bench;
 mod codegen;
 mod demo;
@@ -50,7 +51,7 @@ fn run() -> anyhow::Result<()> {
                 "  codegen [--check]  write docs/cli.md from the command-line definitions (--check: fail if stale)"
             );
             eprintln!(
-                "  bench [token-file|kerberos|server|upstream|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+                "  bench [token-file|kerberos|server|upstream|authz|all] [--seconds N]  release-mode measurements (docs/performance.md)"
             );
             eprintln!(
                 "  soak [--minutes N]  steady load with rotation half way; fails on any failed review"

@@ -187,7 +187,7 @@ pub fn run(guard: &Path, work: &Path, seconds: u64) -> anyhow::Result<()> {
     // as the API server sends them.
     let (server, probe_port) = start_guard(guard, &pki, &stub.url, true)?;
     let before = stub.calls.load(Ordering::Relaxed);
-    let load = bench::oha_burst(server.port, &pki, client, &body, 500)?;
+    let load = bench::oha_burst(server.port, &pki, client, &body, 500, "/tokenreviews")?;
     let calls = stub.calls.load(Ordering::Relaxed) - before;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
