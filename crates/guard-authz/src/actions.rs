@@ -100,6 +100,28 @@ pub enum Request {
 }
 
 impl Request {
+    /// The attributes of a review (`None` when it has neither kind).
+    pub fn from_spec(
+        spec: &k8s_openapi::api::authorization::v1::SubjectAccessReviewSpec,
+    ) -> Option<Self> {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        if let Some(r) = &spec.resource_attributes {
+            return Some(Request::Resource {
+                namespace: s(&r.namespace),
+                verb: s(&r.verb),
+                group: s(&r.group),
+                resource: s(&r.resource),
+                subresource: s(&r.subresource),
+            });
+        }
+        spec.non_resource_attributes
+            .as_ref()
+            .map(|n| Request::NonResource {
+                path: s(&n.path),
+                verb: s(&n.verb),
+            })
+    }
+
     /// The namespace, if the request is namespaced.
     pub fn namespace(&self) -> Option<&str> {
         match self {

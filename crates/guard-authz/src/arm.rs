@@ -11,8 +11,9 @@
 //!   with at most 200 actions per request; the requests of one review run in
 //!   parallel under one deadline. 200 → the decisions; 404 (the tracked
 //!   resource is gone) → denied; other 4xx → a refusal (a denial the caller
-//!   caches); 429, 5xx, timeouts and transport errors → retried a few times
-//!   within the deadline, then an outage (never cached).
+//!   caches), except 401 (guard's token refused: an outage, and a new token
+//!   next time); 429, 5xx, timeouts and transport errors → retried a few
+//!   times within the deadline, then an outage (never cached).
 //! * Throttling: on 429, or when ARM's
 //!   `x-ms-ratelimit-remaining-subscription-reads` drops below
 //!   `--azure.arm-call-limit`, the connection pool is replaced, so that the
@@ -508,6 +509,16 @@ impl Arm {
                 )),
                 after: retry_after,
             };
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // guard's own token was refused (revoked, or the clock is off):
+            // an outage of guard's, not a decision about the user. The next
+            // review fetches a new token.
+            *self.token.lock().await = None;
+            return Attempt::Done(Err(ArmError::Unavailable(format!(
+                "ARM refused guard's token (401){}",
+                error_detail(&body)
+            ))));
         }
         if status.is_client_error() {
             return Attempt::Done(Err(ArmError::Refused {

@@ -399,7 +399,7 @@ impl Authorizer {
                 });
             }
         };
-        let Some(request) = request(spec) else {
+        let Some(request) = Request::from_spec(spec) else {
             return local(Decision::Error(
                 "the review has neither resourceAttributes nor nonResourceAttributes".into(),
             ));
@@ -568,26 +568,6 @@ impl Authorizer {
             refused: false,
         }
     }
-}
-
-/// The request's attributes, absent fields as empty strings.
-fn request(spec: &SubjectAccessReviewSpec) -> Option<Request> {
-    let s = |v: &Option<String>| v.clone().unwrap_or_default();
-    if let Some(r) = &spec.resource_attributes {
-        return Some(Request::Resource {
-            namespace: s(&r.namespace),
-            verb: s(&r.verb),
-            group: s(&r.group),
-            resource: s(&r.resource),
-            subresource: s(&r.subresource),
-        });
-    }
-    spec.non_resource_attributes
-        .as_ref()
-        .map(|n| Request::NonResource {
-            path: s(&n.path),
-            verb: s(&n.verb),
-        })
 }
 
 #[cfg(test)]

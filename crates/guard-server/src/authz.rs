@@ -171,3 +171,15 @@ where
     };
     SarRequest::parse(&body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
 }
+
+/// The answer when a SubjectAccessReview could not be answered within the
+/// write timeout: no decision, and why.
+pub(crate) fn timed_out(limit: std::time::Duration) -> Resp {
+    let body = review::refusal(&format!(
+        "review not finished within the write timeout ({limit:?})"
+    ));
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

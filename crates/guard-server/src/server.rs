@@ -344,6 +344,7 @@ async fn answer_review_port(
     let limits = state.limits;
     let (parts, mut body) = req.into_parts();
     let expects_continue = expects_continue(&parts.headers);
+    let sar = state.authorizer.is_some() && crate::authz::SAR_PATHS.contains(&parts.uri.path());
     let read = AtomicBool::new(false);
     let handled = tokio::time::timeout(
         write_timeout,
@@ -357,6 +358,7 @@ async fn answer_review_port(
     let response = match handled {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
+        Err(_) if sar => crate::authz::timed_out(write_timeout),
         Err(_) => crate::handler::timed_out(write_timeout),
     };
     request_body::finish(

@@ -508,6 +508,18 @@ async fn decisions_are_cached_refusals_too_and_outages_never() {
         m.contains("response_size_bytes_count{handler=\"subjectaccessreview\"} 11"),
         "{m}"
     );
+
+    // ARM no longer takes guard's token (401): an outage, not a denial of
+    // the user, and the next review fetches a new token.
+    a.state.lock().unwrap().issued.clear();
+    let pvc = sar(resource("dev", "get", "", "persistentvolumeclaims", ""));
+    assert_outage(&authz.review(&pvc).await, "401");
+    assert_allowed(
+        &authz
+            .review(&sar(resource("qa", "get", "", "pods", "")))
+            .await,
+    );
+    assert_eq!(a.state.lock().unwrap().token_requests.len(), 2);
 }
 
 #[tokio::test]
