@@ -81,14 +81,14 @@ where
     B: Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let path = req.uri().path().to_owned();
-    let path = path.as_str();
-    let method = req.method().clone();
-    let response = if let Some(authorizer) = &state.authorizer
-        && crate::authz::SAR_PATHS.contains(&path)
+    if let Some(authorizer) = &state.authorizer
+        && crate::authz::SAR_PATHS.contains(&req.uri().path())
     {
-        crate::authz::route(&state, authorizer, client.as_deref(), req).await
-    } else if REVIEW_PATHS.contains(&path) {
+        return Ok(crate::authz::route(&state, authorizer, client.as_deref(), req).await);
+    }
+    let path = req.uri().path();
+    let method = req.method().clone();
+    let response = if REVIEW_PATHS.contains(&path) {
         if method == Method::POST {
             token_review(&state, client.as_deref(), req).await
         } else {
