@@ -406,24 +406,23 @@ impl Arm {
             let outcome = self
                 .send_once(&url, &token, &body, remaining.min(ATTEMPT_TIMEOUT))
                 .await;
-            let retry_after = match outcome {
+            let (error, wait) = match outcome {
                 Attempt::Done(result) => return result,
                 Attempt::Retry { error, after } => {
                     if attempt >= self.retries {
                         return Err(error);
                     }
                     tracing::debug!("CheckAccess attempt {} failed: {error}", attempt + 1);
-                    after.unwrap_or(Duration::from_millis(500) * 2u32.pow(attempt.min(2)))
+                    let backoff = Duration::from_millis(500) * 2u32.pow(attempt.min(2));
+                    (error, after.unwrap_or(backoff))
                 }
             };
             attempt += 1;
-            if Instant::now() + retry_after >= deadline {
-                return Err(ArmError::Unavailable(format!(
-                    "ARM CheckAccess asked to retry after {}s, past the deadline",
-                    retry_after.as_secs_f32()
-                )));
+            if Instant::now() + wait >= deadline {
+                // No time left for another attempt: the last error stands.
+                return Err(error);
             }
-            tokio::time::sleep(retry_after).await;
+            tokio::time::sleep(wait).await;
         }
     }
 
