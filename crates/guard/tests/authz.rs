@@ -881,10 +881,6 @@ async fn discovery_enables_wildcards_custom_resources_and_batches_and_gates_read
         "{m}"
     );
     assert!(
-        metric(&m, "guard_discover_requests_requests_total{code=\"500\"}") >= 1.0,
-        "{m}"
-    );
-    assert!(
         metric(
             &m,
             "guard_azure_get_operations_requests_total{code=\"200\"}"
