@@ -28,7 +28,7 @@ pub use options::{AuthzArgs, AzureShared};
 /// Why the authorizer cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthzError {
-    /// The options are wrong or incomplete; one problem per line.
+    /// The options are wrong or incomplete; every problem, separated by `; `.
     #[error("{0}")]
     Config(String),
 }

@@ -315,7 +315,7 @@ impl AuthzArgs {
         self.authz_providers.iter().any(|p| !p.trim().is_empty())
     }
 
-    /// Checks the options; every problem, one per line of the error.
+    /// Checks the options; every problem, in one line, separated by `; `.
     pub fn validate(&self, shared: &AzureShared) -> Result<(), String> {
         let mut errors = Vec::new();
         for p in &self.authz_providers {
@@ -332,7 +332,7 @@ impl AuthzArgs {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("\n"))
+            Err(errors.join("; "))
         }
     }
 
