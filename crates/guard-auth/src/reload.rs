@@ -118,8 +118,8 @@ fn stamps(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
 }
 
 /// Calls `tick` on `target` every `interval`, for as long as `target` is
-/// alive elsewhere.
-fn spawn_periodic<T>(
+/// alive elsewhere. Abort the returned task to stop earlier.
+pub fn spawn_periodic<T>(
     target: &Arc<T>,
     interval: Duration,
     tick: impl Fn(&T) + Send + 'static,

@@ -70,6 +70,20 @@ pub struct ClientSpec {
     pub validity: Validity,
 }
 
+/// What goes into the proxy's front-proxy client certificate: the
+/// certificate kube-apiserver's request-header authenticator accepts
+/// (signed by `--requestheader-client-ca-file`, its CN listed in
+/// `--requestheader-allowed-names`).
+#[derive(Debug, Clone)]
+pub struct FrontProxyClientSpec {
+    /// The `CN` (kubeadm's allowed name is `front-proxy-client`).
+    pub common_name: String,
+    /// Key algorithm of the new key.
+    pub key_algorithm: KeyAlgorithm,
+    /// Lifetime.
+    pub validity: Validity,
+}
+
 /// A loaded or freshly made certificate authority that can sign
 /// server and client certificates.
 pub struct CertificateAuthority {
@@ -162,6 +176,15 @@ impl CertificateAuthority {
         })
     }
 
+    /// Loads a CA from its certificate and key files, e.g. kubeadm's
+    /// `front-proxy-ca.crt` and `front-proxy-ca.key`.
+    pub fn load(cert_path: &std::path::Path, key_path: &std::path::Path) -> Result<Self, PkiError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path).map_err(|e| PkiError::io("cannot read", path, e))
+        };
+        Self::from_pem(&read(cert_path)?, &read(key_path)?, cert_path, key_path)
+    }
+
     /// The CA certificate, PEM encoded.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
@@ -188,6 +211,18 @@ impl CertificateAuthority {
         if let Ok(san) = dns_san(&spec.name) {
             params.subject_alt_names = vec![san];
         }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(params, spec.key_algorithm)
+    }
+
+    /// Issues a front-proxy client certificate: `CN=NAME` and no `O`
+    /// (the API server reads the user from headers, not from this
+    /// certificate), clientAuth.
+    pub fn issue_front_proxy_client(
+        &self,
+        spec: &FrontProxyClientSpec,
+    ) -> Result<IssuedPair, PkiError> {
+        let mut params = base_params(&spec.common_name, None, spec.validity)?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(params, spec.key_algorithm)
     }

@@ -24,6 +24,8 @@ pub struct PkiDir {
 pub const CA: &str = "ca";
 /// Base name of the webhook server's files.
 pub const SERVER: &str = "server";
+/// Base name of `guard proxy`'s front-proxy client certificate and key.
+pub const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
 
 impl PkiDir {
     /// The `pki` directory below `data_dir` (Guard's `--pki-dir` names the

@@ -9,6 +9,7 @@
 //! | `ca.crt`, `ca.key` | `CN=ca` | (CA) |
 //! | `server.crt`, `server.key` | `CN=server` | serverAuth |
 //! | `NAME@PROVIDER.crt`, `.key` | `O=PROVIDER, CN=NAME` | clientAuth |
+//! | `front-proxy-client.crt`, `.key` (signed by the API server's front-proxy CA) | `CN=front-proxy-client` | clientAuth |
 //!
 //! All files live in `PKI_DIR/pki/`. Keys are written with mode 0600 and the
 //! directory with 0700; an existing file is only replaced when the caller
@@ -19,9 +20,11 @@ mod dir;
 mod error;
 mod key;
 
-pub use dir::{CA, SERVER};
+pub use dir::{CA, FRONT_PROXY_CLIENT, SERVER};
 
-pub use authority::{CertificateAuthority, ClientSpec, IssuedPair, ServerSpec, Validity};
+pub use authority::{
+    CertificateAuthority, ClientSpec, FrontProxyClientSpec, IssuedPair, ServerSpec, Validity,
+};
 pub use dir::{Overwrite, PkiDir};
 pub use error::PkiError;
 pub use key::KeyAlgorithm;

@@ -223,7 +223,7 @@ impl clap::Args for ProviderFlags {
                 .required(true)
                 .value_parser(clap::value_parser!(ProviderName))
                 .help(format!(
-                    "Providers to serve, comma separated: {}. A client certificate whose O is not listed is refused",
+                    "Providers to serve, comma separated: {}. `guard run` refuses a client certificate whose O is not listed; `guard proxy` tries them in this order",
                     valid_names()
                 )),
         );

@@ -1,9 +1,11 @@
-//! `guard init ca|server|client`
+//! `guard init ca|server|client|front-proxy-client`
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use guard_pki::{CertificateAuthority, ClientSpec, PkiDir, ServerSpec, Validity};
+use guard_pki::{
+    CertificateAuthority, ClientSpec, FrontProxyClientSpec, PkiDir, ServerSpec, Validity,
+};
 use guard_providers::ProviderName;
 
 use crate::prompt::confirm_overwrite;
@@ -46,6 +48,22 @@ pub fn run(cmd: InitCommand) -> anyhow::Result<()> {
             })?;
             pki.write_pair(&base, &pair, overwrite)?;
             println!("Wrote client certificates in {}", pki.path().display());
+        }
+        InitCommand::FrontProxyClient(args) => {
+            let pki = pki_dir(&args.common.pki)?;
+            let ca = CertificateAuthority::load(&args.ca_cert_file, &args.ca_key_file)?;
+            let base = guard_pki::FRONT_PROXY_CLIENT;
+            let overwrite = confirm_overwrite(&pki.existing(base), args.common.force)?;
+            let pair = ca.issue_front_proxy_client(&FrontProxyClientSpec {
+                common_name: args.common_name,
+                key_algorithm: args.common.key_algorithm,
+                validity: Validity(args.duration),
+            })?;
+            pki.write_pair(base, &pair, overwrite)?;
+            println!(
+                "Wrote front-proxy client certificates in {}",
+                pki.path().display()
+            );
         }
     }
     Ok(())

@@ -9,6 +9,7 @@
 //! * `token`, `login`: `guard get token`, `guard login` (guard-client).
 //! * `run`: `guard run` (the registry, guard-auth, guard-server); `authz`:
 //!   its authorization webhook and that webhook's installer part (guard-authz).
+//! * `proxy`: `guard proxy` (the registry, guard-auth, guard-proxy).
 //! * `prompt`: questions on the terminal.
 
 mod apiserver;
@@ -17,6 +18,7 @@ mod get;
 mod init;
 mod login;
 mod prompt;
+mod proxy;
 mod run;
 mod token;
 mod version;
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Get(cmd) => get::run(cmd, cli.verbosity),
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Login(args) => login::run(&args),
+        cli::Command::Proxy(args) => proxy::run(*args),
         cli::Command::Version(args) => version::run(&args),
     };
     match result {

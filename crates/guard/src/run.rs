@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use guard_auth::{Authenticator, CacheConfig};
+use guard_auth::{Authenticator, CacheConfig, ProviderCounter};
 use guard_server::{ClientAuth, Metrics, ServerConfig, TlsFiles, TlsReloader};
 
 use guard::cli::{ConnectionFlags, RunArgs};
@@ -44,24 +44,24 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         .max(Duration::from_millis(500));
     let authorizer = crate::authz::authorizer(&args.authz, &args.providers, deadline)?;
     let enabled = args.providers.enabled()?;
-    let built = enabled.build(args.reload_interval)?;
-    let mut background = built.background;
-    let mut builder = Authenticator::builder()
-        .known_providers(guard_providers::registry::names())
-        .cache(CacheConfig {
+    let Authentication {
+        authenticator,
+        mut background,
+        counters,
+    } = build_authenticator(
+        &enabled,
+        CacheConfig {
             ttl: args.cache_ttl,
             failure_ttl: args.cache_failure_ttl,
             size: args.cache_size,
-        })
-        .deadline(deadline);
+        },
+        deadline,
+        args.reload_interval,
+    )?;
     let mut metrics = Metrics::new();
-    for provider in built.providers {
-        for counter in provider.counters() {
-            metrics.register_provider_counter(counter);
-        }
-        builder = builder.provider(provider);
+    for counter in counters {
+        metrics.register_provider_counter(counter);
     }
-    let authenticator = Arc::new(builder.build());
 
     let hint = missing_tls_files_hint(&ca, &cert, &key);
     let tls = TlsReloader::new(TlsFiles {
@@ -113,10 +113,45 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The enabled providers behind the result cache, built by
+/// [`build_authenticator`].
+pub(crate) struct Authentication {
+    pub authenticator: Arc<Authenticator>,
+    /// The tasks that reload the providers' files (abort them when done).
+    pub background: Vec<tokio::task::JoinHandle<()>>,
+    /// The counters the providers keep, for `/metrics`.
+    pub counters: Vec<ProviderCounter>,
+}
+
+/// The enabled providers behind the result cache. Shared by `guard run` and
+/// `guard proxy`.
+pub(crate) fn build_authenticator(
+    enabled: &guard_providers::Enabled<'_>,
+    cache: CacheConfig,
+    deadline: Duration,
+    reload_interval: Duration,
+) -> anyhow::Result<Authentication> {
+    let built = enabled.build(reload_interval)?;
+    let mut builder = Authenticator::builder()
+        .known_providers(guard_providers::registry::names())
+        .cache(cache)
+        .deadline(deadline);
+    let mut counters = Vec::new();
+    for provider in built.providers {
+        counters.extend(provider.counters());
+        builder = builder.provider(provider);
+    }
+    Ok(Authentication {
+        authenticator: Arc::new(builder.build()),
+        background: built.background,
+        counters,
+    })
+}
+
 /// Registers the SIGTERM and SIGINT handlers now (so a signal that arrives
 /// right after start-up is not fatal) and returns a future that completes on
 /// either.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;

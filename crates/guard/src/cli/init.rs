@@ -32,6 +32,13 @@ pub enum InitCommand {
     /// name for the other providers. NAME may be left out for azure, ldap
     /// and oidc (it then defaults to the provider's name).
     Client(InitClientArgs),
+    /// Create `guard proxy`'s front-proxy client certificate (PKI_DIR/pki/front-proxy-client.crt, .key).
+    ///
+    /// Signed by the CA the API server trusts for front proxies
+    /// (--requestheader-client-ca-file; kubeadm's front-proxy-ca), with a CN
+    /// the API server lists in --requestheader-allowed-names. Run it where
+    /// that CA's key is, e.g. on a kubeadm control-plane node.
+    FrontProxyClient(InitFrontProxyClientArgs),
 }
 
 /// Where the PKI lives.
@@ -126,4 +133,40 @@ pub struct ClientName {
     /// The provider: token-auth, google, azure, ldap, github, gitlab, oidc or eks.
     #[arg(short = 'o', long = "organization", value_name = "PROVIDER")]
     pub provider: Option<ProviderName>,
+}
+
+/// `guard init front-proxy-client`
+#[derive(Debug, Args)]
+pub struct InitFrontProxyClientArgs {
+    /// The options of every new certificate.
+    #[command(flatten)]
+    pub common: NewCertArgs,
+
+    /// The front-proxy CA certificate (the API server's --requestheader-client-ca-file).
+    #[arg(
+        long = "ca-cert-file",
+        value_name = "FILE",
+        default_value = "/etc/kubernetes/pki/front-proxy-ca.crt"
+    )]
+    pub ca_cert_file: PathBuf,
+
+    /// The front-proxy CA's private key.
+    #[arg(
+        long = "ca-key-file",
+        value_name = "FILE",
+        default_value = "/etc/kubernetes/pki/front-proxy-ca.key"
+    )]
+    pub ca_key_file: PathBuf,
+
+    /// The certificate's CN: a name in the API server's --requestheader-allowed-names.
+    #[arg(
+        long = "common-name",
+        value_name = "NAME",
+        default_value = "front-proxy-client"
+    )]
+    pub common_name: String,
+
+    /// How long the certificate is valid (e.g. 365d, 8760h).
+    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_duration)]
+    pub duration: Duration,
 }

@@ -2,14 +2,16 @@
 //! Guard so that scripts and manifests written for it keep working; the
 //! providers' flags come from guard-providers' registry.
 //!
-//! * [`init`]: `guard init ca|server|client`.
+//! * [`init`]: `guard init ca|server|client|front-proxy-client`.
 //! * [`get`]: `guard get installer|webhook-config|token|kubeadm-config|authn-config`.
 //! * [`run`]: `guard run`.
+//! * [`proxy`]: `guard proxy`.
 //! * [`login`]: `guard login`.
 
 pub mod get;
 pub mod init;
 pub mod login;
+pub mod proxy;
 pub mod run;
 
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +23,7 @@ pub use get::{
 pub use guard_providers::flags::parse_duration;
 pub use init::{ClientName, InitCommand, PkiArgs};
 pub use login::LoginArgs;
+pub use proxy::ProxyArgs;
 pub use run::{ConnectionFlags, RunArgs};
 
 /// Log in to Kubernetes with the identity you already have.
@@ -58,6 +61,15 @@ pub enum Command {
     Get(GetCommand),
     /// Run the webhook server the API server calls.
     Run(Box<RunArgs>),
+    /// Run an authenticating proxy in front of kube-apiserver.
+    ///
+    /// Users send their token (or LDAP user and password) to the proxy; it
+    /// checks them with the same providers as `guard run` and forwards the
+    /// request with the user's identity: as X-Remote-* headers with a
+    /// front-proxy client certificate (--mode front-proxy, kubeadm
+    /// clusters), or as Impersonate-* headers with its own credential
+    /// (--mode impersonation, any cluster). See docs/proxy.md.
+    Proxy(Box<ProxyArgs>),
     /// Add a user that gets its tokens from guard, and a context, to your kubeconfig.
     ///
     /// `guard login -o ldap --cluster prod --ldap.username alice` adds user

@@ -1,0 +1,124 @@
+//! `guard proxy`: an authenticating proxy in front of kube-apiserver.
+//!
+//! Users send their bearer token (or, for LDAP, Basic credentials) to the
+//! proxy over TLS. The proxy checks it with the same providers, cache and
+//! deadline as a webhook TokenReview ([`guard_auth::Authenticator`]), trying
+//! the configured providers in order, and forwards the request to the API
+//! server with the user's identity in headers the API server trusts:
+//!
+//! * [`IdentityMode::FrontProxy`]: a client certificate accepted by
+//!   `--requestheader-client-ca-file` and `X-Remote-*` headers (kubeadm
+//!   clusters set this up; `guard init front-proxy-client` issues the
+//!   certificate);
+//! * [`IdentityMode::Impersonation`]: the proxy's own service-account token
+//!   or client certificate and `Impersonate-*` headers (managed clusters).
+//!
+//! The user's credential never reaches the API server; identity headers a
+//! client sends itself are refused; `kubectl --as` is refused unless
+//! allowed, and then checked with the API server first. Watches and logs
+//! stream through unbuffered and without a deadline; WebSocket and SPDY
+//! upgrades (exec, attach, port-forward) are tunnelled over HTTP/1.1; the
+//! rest may use HTTP/2 on both sides. Every request leaves one audit line
+//! (target `audit`), and `/metrics` on the probe port counts them.
+
+mod audit;
+mod chain;
+mod config;
+mod credentials;
+mod error;
+mod handler;
+mod headers;
+pub mod identity;
+mod impersonation;
+mod metrics;
+mod request_info;
+mod server;
+mod tls;
+mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use guard_auth::Authenticator;
+use guard_auth::reload::spawn_periodic;
+use tokio::net::TcpListener;
+
+pub use config::{
+    ChainEntry, IN_CLUSTER_DIR, IdentityMode, Limits, ProviderChain, ProxyConfig, UpstreamConfig,
+    UpstreamCredential, takes_basic,
+};
+pub use error::ProxyError;
+pub use metrics::ProxyMetrics;
+pub use request_info::RequestInfo;
+pub use server::bind;
+
+use crate::handler::Proxy;
+use crate::tls::ServingTls;
+use crate::upstream::Upstream;
+
+/// Files watched for changes while the proxy runs.
+struct Reloadable {
+    tls: Arc<ServingTls>,
+    upstream: Arc<Upstream>,
+}
+
+/// Runs the proxy: users on `listener`, `/metrics` and probes on `probes`,
+/// until `shutdown` completes. Fails before serving when a certificate,
+/// key, CA or token file is unusable.
+pub async fn serve(
+    config: ProxyConfig,
+    authenticator: Arc<Authenticator>,
+    listener: TcpListener,
+    probes: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProxyError> {
+    config.validate()?;
+    let tls = ServingTls::new(config.serving_cert.clone(), config.serving_key.clone())?;
+    let upstream = Upstream::new(&config.upstream)?;
+    let metrics = Arc::new(ProxyMetrics::new());
+    let reloadable = Arc::new(Reloadable {
+        tls: tls.clone(),
+        upstream: upstream.clone(),
+    });
+    let reloader = spawn_periodic(&reloadable, config.limits.reload_interval, |r| {
+        match r.tls.reload_if_changed() {
+            Ok(true) => tracing::info!("serving certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("{e}; keeping the previous serving certificate"),
+        }
+        match r.upstream.reload_if_changed() {
+            Ok(true) => tracing::info!("API server CA, client certificate or token reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("{e}; keeping the previous API server credentials"),
+        }
+    });
+    let probe_task = probes.map(|l| tokio::spawn(server::serve_probes(l, metrics.clone())));
+    tracing::info!(
+        mode = config.mode.name(),
+        upstream = %upstream.origin(),
+        providers = %config
+            .chain
+            .entries()
+            .iter()
+            .map(|e| format!("{}/{}", e.provider, e.org))
+            .collect::<Vec<_>>()
+            .join(","),
+        allow_impersonation = config.allow_impersonation,
+        "proxying to the API server"
+    );
+    let proxy = Arc::new(Proxy {
+        authenticator,
+        chain: config.chain,
+        upstream,
+        mode: config.mode,
+        allow_impersonation: config.allow_impersonation,
+        metrics,
+        limits: config.limits,
+    });
+    server::serve_users(listener, tls, proxy, shutdown).await;
+    reloader.abort();
+    if let Some(task) = probe_task {
+        task.abort();
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The listeners: TLS for users (with the same connection limits and
+//! deadlines as `guard run`), and a plain one for `/metrics` and probes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::ProxyError;
+use crate::handler::{Proxy, handle};
+use crate::metrics::ProxyMetrics;
+use crate::tls::ServingTls;
+
+/// Binds `addr` (`HOST:PORT`, or `:PORT` for every interface).
+pub async fn bind(addr: &str) -> Result<TcpListener, ProxyError> {
+    let bind_err = |source| ProxyError::Bind {
+        addr: addr.to_owned(),
+        source,
+    };
+    let bad = || ProxyError::BadAddr(addr.to_owned());
+    if let Some(port) = addr.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        // Every interface: IPv6 (dual stack) when the host has it, else IPv4.
+        return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
+            Ok(l) => Ok(l),
+            Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port)))
+                .await
+                .map_err(bind_err),
+        };
+    }
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    TcpListener::bind((host, port)).await.map_err(bind_err)
+}
+
+/// Serves users on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish (up to the grace period).
+pub(crate) async fn serve_users(
+    listener: TcpListener,
+    tls: Arc<ServingTls>,
+    proxy: Arc<Proxy>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = proxy.limits.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(250)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut warned_at: Option<std::time::Instant> = None;
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                proxy.metrics.connection_limit_reached();
+                if warned_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(
+                        "{} connections open, the most --max-connections allows; new ones wait",
+                        limits.max_connections
+                    );
+                    warned_at = Some(std::time::Instant::now());
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: log, pause, go on.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+        let (proxy, builder, watcher) = (proxy.clone(), builder.clone(), graceful.watcher());
+        let read_timeout = limits.read_timeout;
+        let open = proxy.metrics.open_connection();
+        tokio::spawn(async move {
+            let _slot = (slot, open);
+            let stream = match tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = service_fn(move |req| handle(proxy.clone(), peer, req));
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("grace period of {:?} over; closing the remaining connections", limits.shutdown_grace);
+        }
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP/1.1.
+pub(crate) async fn serve_probes(listener: TcpListener, metrics: Arc<ProxyMetrics>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                async move {
+                    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+                        (&Method::GET, "/metrics") => (
+                            StatusCode::OK,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            metrics.render(),
+                        ),
+                        (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => (
+                            StatusCode::OK,
+                            "application/json",
+                            format!(
+                                "{{\"status\":\"ok\",\"version\":\"{}\"}}",
+                                env!("CARGO_PKG_VERSION")
+                            ),
+                        ),
+                        _ => (
+                            StatusCode::NOT_FOUND,
+                            "text/plain; charset=utf-8",
+                            "404 page not found\n".to_owned(),
+                        ),
+                    };
+                    let mut resp = Response::new(Full::new(Bytes::from(body)));
+                    *resp.status_mut() = status;
+                    resp.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}

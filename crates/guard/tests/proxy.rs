@@ -1,0 +1,968 @@
+//! `guard proxy` end to end: real kubectl through the real binary to an API
+//! server stand-in over HTTPS (tests/common/apiserver.rs) that checks the
+//! front-proxy client certificate or the proxy's own token, and records the
+//! identity headers it receives.
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/apiserver.rs"]
+mod apiserver;
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use apiserver::StandIn;
+use common::Sandbox;
+use common::server::{GuardServer, kubectl, prepare};
+
+/// The proxy's own service-account token (impersonation mode).
+const SA_TOKEN: &str = "sa-token-first-0001";
+
+/// A sandbox with guard's PKI (the proxy's serving certificate), a
+/// "cluster" PKI for the stand-in, kubeadm-style front-proxy CA and the
+/// client certificate `guard init front-proxy-client` issues from it.
+struct Cluster {
+    sb: Sandbox,
+    api: StandIn,
+    tokens: PathBuf,
+    sa_token: PathBuf,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let sb = Sandbox::new();
+        let tokens = prepare(&sb);
+        let home = sb.home.path().to_owned();
+        let dir = |d: &str| home.join(d).to_str().unwrap().to_owned();
+        sb.ok(&["init", "ca", "--pki-dir", &dir("cluster")]);
+        sb.ok(&[
+            "init",
+            "server",
+            "--pki-dir",
+            &dir("cluster"),
+            "--ips=127.0.0.1",
+        ]);
+        sb.ok(&["init", "ca", "--pki-dir", &dir("front-proxy")]);
+        sb.ok(&[
+            "init",
+            "front-proxy-client",
+            "--ca-cert-file",
+            &dir("front-proxy/pki/ca.crt"),
+            "--ca-key-file",
+            &dir("front-proxy/pki/ca.key"),
+        ]);
+        let api = StandIn::start(
+            &home.join("cluster/pki/server.crt"),
+            &home.join("cluster/pki/server.key"),
+            &home.join("front-proxy/pki/ca.crt"),
+            &["front-proxy-client"],
+        );
+        common::secrets::register(SA_TOKEN);
+        let sa_token = home.join("sa-token");
+        std::fs::write(&sa_token, format!("{SA_TOKEN}\n")).unwrap();
+        api.set_proxy_tokens(&[SA_TOKEN]);
+        Cluster {
+            sb,
+            api,
+            tokens,
+            sa_token,
+        }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.sb.home.path().join(rel).to_str().unwrap().to_owned()
+    }
+
+    /// Starts `guard proxy --mode MODE` in front of the stand-in, with the
+    /// token file provider and `extra` flags.
+    fn proxy(&self, mode: &str, extra: &[&str]) -> GuardServer {
+        let mut args: Vec<String> = vec![
+            "proxy".into(),
+            "--secure-addr=127.0.0.1:0".into(),
+            "--metrics-addr=127.0.0.1:0".into(),
+            format!("--tls-cert-file={}", self.path(".guard/pki/server.crt")),
+            format!(
+                "--tls-private-key-file={}",
+                self.path(".guard/pki/server.key")
+            ),
+            format!("--mode={mode}"),
+            format!("--apiserver-ca-file={}", self.path("cluster/pki/ca.crt")),
+            "--reload-interval=100ms".into(),
+        ];
+        if !extra.iter().any(|a| a.starts_with("--apiserver-url")) {
+            args.push(format!("--apiserver-url={}", self.api.url()));
+        }
+        match mode {
+            "front-proxy" => {
+                args.push(format!(
+                    "--apiserver-client-cert-file={}",
+                    self.path(".guard/pki/front-proxy-client.crt")
+                ));
+                args.push(format!(
+                    "--apiserver-client-key-file={}",
+                    self.path(".guard/pki/front-proxy-client.key")
+                ));
+            }
+            _ => args.push(format!(
+                "--apiserver-token-file={}",
+                self.sa_token.display()
+            )),
+        }
+        if !extra.iter().any(|a| a.starts_with("--auth-providers")) {
+            args.push("--auth-providers=token-auth".into());
+            args.push(format!("--token-auth-file={}", self.tokens.display()));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        GuardServer::spawn(&self.sb, &args, &[])
+    }
+
+    /// A kubeconfig for the proxy on `port` with `token`.
+    fn kubeconfig(&self, port: u16, token: &str) -> PathBuf {
+        let path = self
+            .sb
+            .home
+            .path()
+            .join(format!("kubeconfig-{port}-{}", token.len()));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority: {ca}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: c\n  context:\n    cluster: proxy\n    user: u\n    namespace: default\ncurrent-context: c\n",
+                ca = self.path(".guard/pki/ca.crt"),
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// kubectl with `config`, HOME in the sandbox, stdin closed.
+    fn kubectl(&self, config: &std::path::Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(kubectl());
+        cmd.env("HOME", self.sb.home.path())
+            .env("KUBECONFIG", config)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// Runs a command; (success, stdout, stderr).
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The port of the proxy's /metrics and probe listener, from its log.
+fn metrics_port(proxy: &GuardServer) -> u16 {
+    let log = proxy.log();
+    let line = log
+        .lines()
+        .find_map(|l| l.split("metrics and probes on http://").nth(1))
+        .expect("no metrics line in the log");
+    line.trim().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A plain HTTP/1.0 GET on the metrics port.
+fn probe(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The answer to raw bytes sent to the proxy over TLS: status line code,
+/// head, body. The request should say `Connection: close`.
+fn raw(c: &Cluster, port: u16, request: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    (code, head.to_owned(), body.to_owned())
+}
+
+use rustls_pki_types::pem::PemObject as _;
+
+#[test]
+fn front_proxy_mode_hands_the_user_over_in_x_remote_headers() {
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    assert!(ok, "kubectl get pods failed: {err}");
+
+    let list = c.api.seen_at("/api/v1/namespaces/default/pods");
+    assert_eq!(list.len(), 1, "{list:?}");
+    let seen = &list[0];
+    // The API server saw the front-proxy certificate and the user in headers.
+    assert_eq!(seen.client_cn.as_deref(), Some("front-proxy-client"));
+    let user = seen
+        .user
+        .as_ref()
+        .expect("the stand-in authenticated the request");
+    assert_eq!(user.name, "alice");
+    assert_eq!(user.uid.as_deref(), Some("1001"));
+    assert_eq!(user.groups, ["dev", "ops", "system:authenticated"]);
+    // The user's credential was consumed; the client address is the real one.
+    assert!(seen.header("authorization").is_empty(), "{seen:?}");
+    assert_eq!(seen.header("x-forwarded-for"), ["127.0.0.1"]);
+    // Plain requests may use HTTP/2 on both sides.
+    assert_eq!(seen.version, hyper::Version::HTTP_2);
+
+    // One audit line per request, without the token.
+    let log = proxy.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("audit") && l.contains("path=\"/api/v1/namespaces/default/pods\""))
+        .unwrap_or_else(|| panic!("no audit line for the list:\n{log}"));
+    for field in [
+        "user=\"alice\"",
+        "groups=dev,ops,system:authenticated",
+        "verb=\"list\"",
+        "status=200",
+        "provider=\"token-auth\"",
+        "end=\"done\"",
+    ] {
+        assert!(line.contains(field), "{field} missing from {line}");
+    }
+    assert!(
+        line.contains("duration_ms=") && line.contains("bytes=82"),
+        "{line}"
+    );
+
+    let port = metrics_port(&proxy);
+    let metrics = probe(port, "/metrics");
+    assert!(
+        metrics.contains("guard_proxy_requests_total{code=\"200\",verb=\"list\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("guard_proxy_authentications_total{provider=\"token-auth\",outcome=\"authenticated\",source=\"uncached\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("guard_proxy_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+    assert!(probe(port, "/healthz").contains("\"status\":\"ok\""));
+}
+
+#[test]
+fn impersonation_mode_sends_impersonate_headers_with_the_proxy_s_rotating_token() {
+    let c = Cluster::new();
+    let proxy = c.proxy("impersonation", &[]);
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    assert!(ok, "kubectl get pods failed: {err}");
+    let seen = c.api.seen_at("/api/v1/namespaces/default/pods").remove(0);
+    assert_eq!(seen.client_cn, None);
+    assert_eq!(seen.header("authorization"), [format!("Bearer {SA_TOKEN}")]);
+    assert_eq!(seen.header("impersonate-user"), ["alice"]);
+    assert_eq!(seen.header("impersonate-uid"), ["1001"]);
+    assert_eq!(
+        seen.header("impersonate-group"),
+        ["dev", "ops", "system:authenticated"]
+    );
+    let user = seen.user.unwrap();
+    assert_eq!(user.name, "alice");
+    assert_eq!(
+        user.impersonated_by.as_deref(),
+        Some("system:serviceaccount:guard:guard-proxy")
+    );
+
+    // The kubelet rotates the token file: the proxy picks the new one up.
+    let rotated = "sa-token-second-0002";
+    common::secrets::register(rotated);
+    c.api.set_proxy_tokens(&[rotated]);
+    std::fs::write(c.sa_token.with_extension("new"), rotated).unwrap();
+    std::fs::rename(c.sa_token.with_extension("new"), &c.sa_token).unwrap();
+    common::server::eventually(
+        std::time::Duration::from_secs(30),
+        "the rotated token",
+        || run(&mut c.kubectl(&config, &["get", "pods"])).0,
+    );
+    let last = c.api.seen().pop().unwrap();
+    assert_eq!(last.header("authorization"), [format!("Bearer {rotated}")]);
+}
+
+#[test]
+fn watch_events_reach_kubectl_one_at_a_time() {
+    use std::io::{BufRead, BufReader};
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    let mut child = c
+        .kubectl(&config, &["get", "pods", "--watch", "-o", "name"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send((line, std::time::Instant::now())).is_err() {
+                return;
+            }
+        }
+    });
+    // Each event is released only once kubectl printed the one before: a
+    // proxy that held events back would stall here and fail the test. The
+    // stand-in keeps them at least WATCH_GAP apart, an idle stream between.
+    let mut arrived = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        c.api.release_watch_event(name);
+        let (line, at) = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!("pod/{name} did not reach kubectl while the watch stayed open")
+            });
+        assert_eq!(line, format!("pod/{name}"));
+        arrived.push(at);
+    }
+    let sent = c.api.sent_events();
+    let names: Vec<&str> = sent.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["p1", "p2", "p3"]);
+    for i in 0..3 {
+        assert!(
+            arrived[i] >= sent[i].1,
+            "event {i} arrived before it was sent"
+        );
+        if i < 2 {
+            assert!(
+                arrived[i] < sent[i + 1].1,
+                "event {i} reached kubectl only after event {} was sent",
+                i + 1
+            );
+            assert!(sent[i + 1].1 - sent[i].1 >= apiserver::WATCH_GAP);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let watch = c
+        .api
+        .seen_at("/api/v1/namespaces/default/pods")
+        .into_iter()
+        .find(|s| s.query.contains("watch=true"))
+        .unwrap();
+    assert_eq!(watch.user.unwrap().name, "alice");
+    // The watch outlived nothing: its audit line is written when it ends.
+    common::server::eventually(
+        std::time::Duration::from_secs(10),
+        "the watch's audit line",
+        || {
+            proxy
+                .log()
+                .lines()
+                .any(|l| l.contains("audit") && l.contains("verb=\"watch\""))
+        },
+    );
+}
+
+#[test]
+fn kubectl_exec_over_websocket_is_tunnelled() {
+    use std::io::Write;
+    let c = Cluster::new();
+    for mode in ["front-proxy", "impersonation"] {
+        let proxy = c.proxy(mode, &[]);
+        let config = c.kubeconfig(proxy.port, "good-token-123");
+        let mut child = c
+            .kubectl(&config, &["exec", "-i", "p1", "--", "cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hello\nthrough the proxy\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: kubectl exec failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello\nthrough the proxy\n"
+        );
+        let exec = c
+            .api
+            .seen_at("/api/v1/namespaces/default/pods/p1/exec")
+            .pop()
+            .unwrap();
+        // Upgrades go to the API server over HTTP/1.1, as the same user.
+        assert_eq!(exec.version, hyper::Version::HTTP_11);
+        assert_eq!(exec.header("upgrade"), ["websocket"]);
+        assert!(exec.header("sec-websocket-protocol")[0].contains("v5.channel.k8s.io"));
+        assert_eq!(exec.user.unwrap().name, "alice", "{mode}");
+        common::server::eventually(
+            std::time::Duration::from_secs(10),
+            "the tunnel's audit line",
+            || {
+                proxy.log().lines().any(|l| {
+                    l.contains("audit") && l.contains("status=101") && l.contains("end=\"done\"")
+                })
+            },
+        );
+        let metrics = probe(metrics_port(&proxy), "/metrics");
+        assert!(
+            metrics.contains(
+                "guard_proxy_upgrades_total{protocol=\"websocket\",result=\"switched\"} 1"
+            ),
+            "{metrics}"
+        );
+    }
+}
+
+#[test]
+fn spdy_upgrades_are_tunnelled_byte_for_byte() {
+    use std::io::{Read, Write};
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "POST /api/v1/namespaces/default/pods/p1/exec?command=cat&stdin=true&stdout=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: spdy/3.1"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-stream-protocol-version: v4.channel.k8s.io"),
+        "{head}"
+    );
+    // Opaque frames both ways, including bytes no HTTP parser would accept.
+    let frame: Vec<u8> = (0..=255u8)
+        .chain(b"\r\n\r\nGET / HTTP/1.1\r\n".iter().copied())
+        .collect();
+    tls.write_all(&frame).unwrap();
+    let mut echoed = vec![0u8; frame.len()];
+    tls.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, frame);
+    let exec = c
+        .api
+        .seen_at("/api/v1/namespaces/default/pods/p1/exec")
+        .pop()
+        .unwrap();
+    assert_eq!(exec.version, hyper::Version::HTTP_11);
+    assert!(exec.header("authorization").is_empty());
+    assert_eq!(exec.user.unwrap().name, "alice");
+}
+
+#[test]
+fn unauthenticated_requests_get_401_and_never_reach_the_api_server() {
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    common::secrets::register("not-a-valid-token");
+    let config = c.kubeconfig(proxy.port, "not-a-valid-token");
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    assert!(!ok);
+    assert!(
+        err.contains("Unauthorized") || err.contains("logged in"),
+        "{err}"
+    );
+
+    for request in [
+        "GET /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-valid-token\r\nConnection: close\r\n\r\n".to_owned(),
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Digest x\r\nConnection: close\r\n\r\n".to_owned(),
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6YWxpY2Vwdw==\r\nConnection: close\r\n\r\n".to_owned(),
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nAuthorization: Bearer bob-token-456\r\nConnection: close\r\n\r\n".to_owned(),
+    ] {
+        let (code, head, body) = raw(&c, proxy.port, &request);
+        assert_eq!(code, 401, "{request}\n{head}");
+        assert!(head.to_ascii_lowercase().contains("www-authenticate: bearer realm=\"guard\""), "{head}");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["reason"], "Unauthorized");
+        assert!(!status["message"].as_str().unwrap().is_empty());
+    }
+    let (_, _, body) = raw(
+        &c,
+        proxy.port,
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6YWxpY2Vwdw==\r\nConnection: close\r\n\r\n",
+    );
+    assert!(body.contains("only taken for ldap"), "{body}");
+    assert!(c.api.seen().is_empty(), "forwarded: {:?}", c.api.seen());
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    assert!(
+        metrics.contains("guard_proxy_refusals_total{reason=\"unauthenticated\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn identity_headers_sent_by_clients_are_refused() {
+    let c = Cluster::new();
+    let proxy = c.proxy("impersonation", &["--allow-impersonation"]);
+    let proxy_fp = c.proxy("front-proxy", &[]);
+    let smuggled = [
+        ("Impersonate-Uid: 0", "Impersonate-Uid"),
+        ("X-Remote-Group: system:masters", "X-Remote-Group"),
+        ("x-ReMoTe-UsEr: admin", "X-Remote-User"),
+        (
+            "X-Remote-User: alice\r\nX-Remote-User: admin",
+            "X-Remote-User",
+        ),
+        ("X-Remote-Extra-Scopes: all", "X-Remote-Extra-Scopes"),
+        ("X-REMOTE-UID: 0", "X-Remote-Uid"),
+    ];
+    for (port, mode) in [
+        (proxy.port, "impersonation"),
+        (proxy_fp.port, "front-proxy"),
+    ] {
+        for (header, name) in smuggled {
+            // Impersonate-Uid alone is a malformed impersonation where it is allowed.
+            let expected = if mode == "impersonation" && name == "Impersonate-Uid" {
+                400
+            } else {
+                403
+            };
+            let request = format!(
+                "GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\n{header}\r\nConnection: close\r\n\r\n"
+            );
+            let (code, head, body) = raw(&c, port, &request);
+            assert_eq!(code, expected, "{mode} {header}: {head}\n{body}");
+            if expected == 403 {
+                assert!(body.contains(name), "{mode} {header}: {body}");
+            }
+        }
+        // Duplicated and mixed-case impersonation headers.
+        let request = "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nImpersonate-User: bob\r\nimpersonate-USER: root\r\nConnection: close\r\n\r\n";
+        let (code, _, body) = raw(&c, port, request);
+        if mode == "impersonation" {
+            assert_eq!(code, 400, "{body}");
+            assert!(body.contains("more than once"), "{body}");
+        } else {
+            assert_eq!(code, 403, "{body}");
+            assert!(body.contains("--allow-impersonation"), "{body}");
+        }
+    }
+    assert!(c.api.seen().is_empty(), "forwarded: {:?}", c.api.seen());
+}
+
+#[test]
+fn kubectl_as_is_refused_unless_allowed_and_then_checked_with_the_api_server() {
+    let c = Cluster::new();
+    let plain = c.proxy("front-proxy", &[]);
+    let config = c.kubeconfig(plain.port, "good-token-123");
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["--as=bob", "get", "pods"]));
+    assert!(!ok);
+    assert!(
+        err.contains("--allow-impersonation") && err.contains("Impersonate-User"),
+        "{err}"
+    );
+    assert!(c.api.seen().is_empty());
+
+    for (mode, target) in [("front-proxy", "bob"), ("impersonation", "carol")] {
+        let proxy = c.proxy(mode, &["--allow-impersonation"]);
+        let config = c.kubeconfig(proxy.port, "good-token-123");
+        // Not allowed (yet): refused after asking the API server, as alice.
+        let (ok, _, err) =
+            run(&mut c.kubectl(&config, &[&format!("--as={target}"), "get", "pods"]));
+        assert!(!ok);
+        assert!(
+            err.contains(&format!("may not impersonate users \"{target}\"")),
+            "{mode}: {err}"
+        );
+        let review = c
+            .api
+            .seen_at("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+            .pop()
+            .unwrap();
+        assert_eq!(review.method, "POST");
+        assert_eq!(review.user.unwrap().name, "alice", "{mode}");
+        c.api.allow_impersonation("alice", "users", target);
+        c.api.allow_impersonation("alice", "groups", "viewers");
+        let before = c.api.seen().len();
+        let (ok, _, err) = run(&mut c.kubectl(
+            &config,
+            &[
+                &format!("--as={target}"),
+                "--as-group=viewers",
+                "get",
+                "pods",
+            ],
+        ));
+        assert!(ok, "{mode}: {err}");
+        let list = c.api.seen()[before..]
+            .iter()
+            .find(|s| s.path == "/api/v1/namespaces/default/pods")
+            .cloned()
+            .unwrap();
+        let user = list.user.unwrap();
+        assert_eq!(user.name, target, "{mode}");
+        assert_eq!(user.groups, ["viewers", "system:authenticated"]);
+        let original: serde_json::Value =
+            serde_json::from_str(&user.extra["original-user-info.proxy.guard-rs.github.io"][0])
+                .unwrap();
+        assert_eq!(original["username"], "alice");
+        assert_eq!(
+            original["groups"],
+            serde_json::json!(["dev", "ops", "system:authenticated"])
+        );
+        // A group alice may not take on is refused.
+        let (ok, _, err) = run(&mut c.kubectl(
+            &config,
+            &[
+                &format!("--as={target}"),
+                "--as-group=system:masters",
+                "get",
+                "pods",
+            ],
+        ));
+        assert!(!ok);
+        assert!(
+            err.contains("may not impersonate groups \"system:masters\""),
+            "{mode}: {err}"
+        );
+        let line = proxy
+            .log()
+            .lines()
+            .find(|l| {
+                l.contains("audit")
+                    && l.contains(&format!("as_user=\"{target}\""))
+                    && l.contains("status=200")
+            })
+            .map(str::to_owned);
+        assert!(
+            line.is_some_and(|l| l.contains("user=\"alice\"")),
+            "{}",
+            proxy.log()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_outage_is_503_and_not_forwarded() {
+    let resetting = common::peers::ResettingServer::start().await;
+    let c = Cluster::new();
+    let proxy = c.proxy(
+        "front-proxy",
+        &[
+            "--auth-providers=gitlab",
+            &format!("--gitlab.base-url={}", resetting.url),
+            "--provider-timeout=3s",
+        ],
+    );
+    common::secrets::register("glpat-outage-token");
+    let config = c.kubeconfig(proxy.port, "glpat-outage-token");
+    // Blocking calls below: the ResettingServer runs on the other worker.
+    let (ok, _, err) =
+        tokio::task::block_in_place(|| run(&mut c.kubectl(&config, &["get", "pods"])));
+    assert!(!ok);
+    // kubectl's discovery shows its own words for a 503; the body says why.
+    assert!(err.contains("ServiceUnavailable"), "{err}");
+    let (code, _, body) = tokio::task::block_in_place(|| {
+        raw(
+            &c,
+            proxy.port,
+            "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer glpat-outage-token\r\nConnection: close\r\n\r\n",
+        )
+    });
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("gitlab did not answer"), "{body}");
+    assert!(c.api.seen().is_empty());
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    assert!(
+        metrics.contains("guard_proxy_refusals_total{reason=\"provider_unavailable\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn ldap_basic_credentials_and_tokens_go_through_the_ordered_providers() {
+    let slapd = common::ldap::Slapd::start();
+    let c = Cluster::new();
+    let mut args: Vec<String> = slapd
+        .flags()
+        .into_iter()
+        .filter(|f| !f.starts_with("--auth-providers") && !f.starts_with("--server-write-timeout"))
+        .collect();
+    args.push("--auth-providers=token-auth,ldap".into());
+    args.push(format!("--token-auth-file={}", c.tokens.display()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = c.proxy("front-proxy", &args);
+
+    // kubectl with a user name and password sends Basic credentials.
+    let basic = common::ldap::token("alice:alicepw");
+    let config = c.sb.home.path().join("kubeconfig-basic");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: p\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    username: alice\n    password: alicepw\ncontexts:\n- name: c\n  context: {{cluster: p, user: u, namespace: default}}\ncurrent-context: c\n",
+            proxy.port,
+            c.path(".guard/pki/ca.crt")
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    assert!(ok, "kubectl with Basic credentials: {err}");
+    let seen = c
+        .api
+        .seen_at("/api/v1/namespaces/default/pods")
+        .pop()
+        .unwrap();
+    let mut user = seen.user.unwrap();
+    user.groups.sort();
+    assert_eq!(user.name, "alice");
+    assert_eq!(user.groups, ["admins", "devs", "system:authenticated"]);
+
+    // The same LDAP token as a bearer token (what `guard get token -o ldap` prints).
+    let config = c.kubeconfig(proxy.port, &basic);
+    assert!(run(&mut c.kubectl(&config, &["get", "pods"])).0);
+    // A token-file token: the first provider answers.
+    let config = c.kubeconfig(proxy.port, "bob-token-456");
+    assert!(run(&mut c.kubectl(&config, &["get", "pods"])).0);
+    let seen = c
+        .api
+        .seen_at("/api/v1/namespaces/default/pods")
+        .pop()
+        .unwrap();
+    assert_eq!(seen.user.unwrap().name, "bob");
+    // A wrong password.
+    common::secrets::register("wrongpw1");
+    let (code, head, body) = raw(
+        &c,
+        proxy.port,
+        &format!(
+            "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            common::ldap::token("alice:wrongpw1")
+        ),
+    );
+    assert_eq!(code, 401, "{head}");
+    assert!(head.contains("Basic realm=\"guard\""), "{head}");
+    assert!(body.contains("user name or password"), "{body}");
+    let log = proxy.log();
+    assert!(
+        log.contains("provider=\"ldap\"") && log.contains("provider=\"token-auth\""),
+        "{log}"
+    );
+}
+
+#[test]
+fn long_running_requests_have_no_deadline_other_requests_do() {
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &["--request-timeout=1s"]);
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    // logs -f streams for longer than the request timeout.
+    c.api.set_log_gap(std::time::Duration::from_millis(2500));
+    let (ok, out, err) = run(&mut c.kubectl(&config, &["logs", "-f", "p1"]));
+    assert!(ok, "kubectl logs -f: {err}");
+    assert_eq!(out, "first line\nsecond line\n");
+    // A plain GET whose answer takes longer is cut off with 504.
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "configmap", "slow"]));
+    assert!(!ok);
+    assert!(err.contains("did not answer within 1s"), "{err}");
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    assert!(
+        metrics.contains("guard_proxy_upstream_errors_total{reason=\"timeout\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn an_unreachable_api_server_is_a_clear_503() {
+    let c = Cluster::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = c.proxy(
+        "front-proxy",
+        &[&format!("--apiserver-url=https://127.0.0.1:{closed}")],
+    );
+    let (code, _, body) = raw(
+        &c,
+        proxy.port,
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("the API server cannot be reached"), "{body}");
+}
+
+#[test]
+fn the_api_server_refuses_a_front_proxy_certificate_it_does_not_allow() {
+    // The stand-in checks allowed names like kube-apiserver: a certificate
+    // from the right CA with another CN is not a front proxy.
+    let c = Cluster::new();
+    c.sb.ok(&[
+        "init",
+        "front-proxy-client",
+        "--force",
+        "--common-name=someone-else",
+        "--ca-cert-file",
+        &c.path("front-proxy/pki/ca.crt"),
+        "--ca-key-file",
+        &c.path("front-proxy/pki/ca.key"),
+    ]);
+    let proxy = c.proxy("front-proxy", &[]);
+    let (code, _, body) = raw(
+        &c,
+        proxy.port,
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("CN=someone-else"), "{body}");
+}
+
+#[test]
+fn init_front_proxy_client_issues_from_the_front_proxy_ca() {
+    let c = Cluster::new();
+    let cert = c.sb.pki().join("front-proxy-client.crt");
+    let key = c.sb.pki().join("front-proxy-client.key");
+    assert_eq!(common::subject(&cert), "CN=front-proxy-client");
+    assert!(common::verifies(
+        &c.sb.home.path().join("front-proxy/pki/ca.crt"),
+        &cert
+    ));
+    assert!(!common::verifies(&c.sb.pki().join("ca.crt"), &cert));
+    assert!(common::x509_text(&cert).contains("TLS Web Client Authentication"));
+    assert_eq!(common::mode(&key), 0o600);
+    let again = [
+        "init",
+        "front-proxy-client",
+        "--ca-cert-file",
+        &c.path("front-proxy/pki/ca.crt"),
+        "--ca-key-file",
+        &c.path("front-proxy/pki/ca.key"),
+    ];
+    let err = c.sb.fails(&again);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    let err = c.sb.fails(&[
+        "init",
+        "front-proxy-client",
+        "--ca-cert-file",
+        "/nonexistent/front-proxy-ca.crt",
+    ]);
+    assert!(err.contains("/nonexistent/front-proxy-ca.crt"), "{err}");
+}
+
+#[test]
+fn proxy_flags_are_checked_before_serving() {
+    let c = Cluster::new();
+    let base = |mode: &str| {
+        vec![
+            "proxy".to_owned(),
+            "--secure-addr=127.0.0.1:0".to_owned(),
+            "--metrics-addr=".to_owned(),
+            format!("--tls-cert-file={}", c.path(".guard/pki/server.crt")),
+            format!("--tls-private-key-file={}", c.path(".guard/pki/server.key")),
+            format!("--mode={mode}"),
+            format!("--apiserver-ca-file={}", c.path("cluster/pki/ca.crt")),
+        ]
+    };
+    let fails = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        c.sb.fails(&args)
+    };
+    let mut args = base("front-proxy");
+    args.extend([
+        format!("--apiserver-url={}", c.api.url()),
+        "--auth-providers=token-auth".into(),
+        format!("--token-auth-file={}", c.tokens.display()),
+    ]);
+    let err = fails(args);
+    assert!(
+        err.contains("--apiserver-client-cert-file") && err.contains("front-proxy-client"),
+        "{err}"
+    );
+
+    let mut args = base("impersonation");
+    args.extend([
+        format!("--apiserver-url={}", c.api.url()),
+        "--auth-providers=github".into(),
+        format!("--apiserver-token-file={}", c.sa_token.display()),
+    ]);
+    let err = fails(args);
+    assert!(err.contains("--org github=NAME"), "{err}");
+
+    let mut args = base("impersonation");
+    args.extend([
+        "--auth-providers=token-auth".into(),
+        format!("--token-auth-file={}", c.tokens.display()),
+        "--apiserver-token-file=/nonexistent/token".into(),
+        format!("--apiserver-url={}", c.api.url()),
+    ]);
+    let err = fails(args);
+    assert!(err.contains("/nonexistent/token"), "{err}");
+
+    let mut args = base("impersonation");
+    args.extend([
+        "--auth-providers=token-auth".into(),
+        format!("--token-auth-file={}", c.tokens.display()),
+        format!("--apiserver-token-file={}", c.sa_token.display()),
+        "--apiserver-url=http://127.0.0.1:1".into(),
+    ]);
+    let err = fails(args);
+    assert!(err.contains("https://"), "{err}");
+}
