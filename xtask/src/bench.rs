@@ -14,6 +14,8 @@
 //!   crypto/tls doing the same TokenReview work), same PKI, same request,
 //!   same load generator. The servers run on CPU 0 and oha on CPU 1.
 //!   `--seconds N` sets each run's length (default 5; CI smoke: 1).
+//! * `proxy` (needs nginx): `guard proxy` against nginx with basic auth as
+//!   a front proxy, both in front of the same API server stand-in.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -38,16 +40,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             kerberos()?;
             server(seconds)?;
             upstream(seconds)?;
-            authz(seconds)
+            authz(seconds)?;
+            proxy(seconds)
         }
         Some("token-file") => token_file(),
         Some("kerberos") => kerberos(),
         Some("server") => server(seconds),
         Some("upstream") => upstream(seconds),
         Some("authz") => authz(seconds),
+        Some("proxy") => proxy(seconds),
         Some(other) => {
             bail!(
-                "unknown benchmark {other:?}: token-file, kerberos, server, upstream, authz or all"
+                "unknown benchmark {other:?}: token-file, kerberos, server, upstream, authz, proxy or all"
             )
         }
     }
@@ -516,6 +520,14 @@ fn authz(seconds: u64) -> anyhow::Result<()> {
     let work = root.join("target/bench");
     std::fs::create_dir_all(&work)?;
     crate::authz::run(&root.join("target/release/guard"), &work, seconds)
+}
+
+fn proxy(seconds: u64) -> anyhow::Result<()> {
+    cargo(&["build", "--release", "--quiet", "--package", "guard"])?;
+    let root = workspace_root();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    crate::proxy_bench::run(&root.join("target/release/guard"), &work, seconds)
 }
 
 fn ms(d: Duration) -> f64 {

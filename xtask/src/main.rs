@@ -14,6 +14,7 @@ mod codegen;
 mod demo;
 mod dist;
 mod fuzz;
+mod proxy_bench;
 mod soak;
 mod upstream;
 
@@ -51,7 +52,7 @@ fn run() -> anyhow::Result<()> {
                 "  codegen [--check]  write docs/cli.md from the command-line definitions (--check: fail if stale)"
             );
             eprintln!(
-                "  bench [token-file|kerberos|server|upstream|authz|all] [--seconds N]  release-mode measurements (docs/performance.md)"
+                "  bench [token-file|kerberos|server|upstream|authz|proxy|all] [--seconds N]  release-mode measurements (docs/performance.md)"
             );
             eprintln!(
                 "  soak [--minutes N]  steady load with rotation half way; fails on any failed review"

@@ -3,7 +3,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +16,7 @@ use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::ProxyError;
@@ -68,7 +71,9 @@ pub(crate) async fn serve_users(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
-    let builder = Arc::new(builder);
+    // ALPN decides the protocol, so hyper never waits to sniff it.
+    let http1 = Arc::new(builder.clone().http1_only());
+    let http2 = Arc::new(builder.http2_only());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -109,7 +114,8 @@ pub(crate) async fn serve_users(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-        let (proxy, builder, watcher) = (proxy.clone(), builder.clone(), graceful.watcher());
+        let (proxy, watcher) = (proxy.clone(), graceful.watcher());
+        let (http1, http2) = (http1.clone(), http2.clone());
         let read_timeout = limits.read_timeout;
         let open = proxy.metrics.open_connection();
         tokio::spawn(async move {
@@ -125,9 +131,14 @@ pub(crate) async fn serve_users(
                     return;
                 }
             };
+            let builder = match stream.get_ref().1.alpn_protocol() {
+                Some(b"h2") => http2,
+                _ => http1,
+            };
             let service = service_fn(move |req| handle(proxy.clone(), peer, req));
+            let io = FirstRead::new(stream, read_timeout);
             let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
                 .into_owned();
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, "connection ended: {e}");
@@ -142,6 +153,82 @@ pub(crate) async fn serve_users(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("grace period of {:?} over; closing the remaining connections", limits.shutdown_grace);
         }
+    }
+}
+
+/// A connection whose first bytes must arrive within a deadline: a client
+/// that completes the TLS handshake and then says nothing is let go (for
+/// HTTP/1.1 hyper's header timeout takes over from the first request on).
+struct FirstRead<IO> {
+    io: IO,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<IO> FirstRead<IO> {
+    fn new(io: IO, limit: Duration) -> Self {
+        FirstRead {
+            io,
+            deadline: Some(Box::pin(tokio::time::sleep(limit))),
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for FirstRead<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.deadline = None;
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no request within the read timeout",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstRead<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 }
 

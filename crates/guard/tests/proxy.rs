@@ -7,6 +7,8 @@
 #[path = "common/apiserver.rs"]
 mod apiserver;
 mod common;
+#[path = "common/spdy.rs"]
+mod spdy;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -476,7 +478,7 @@ fn spdy_upgrades_are_tunnelled_byte_for_byte() {
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     write!(
         tls,
-        "POST /api/v1/namespaces/default/pods/p1/exec?command=cat&stdin=true&stdout=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n"
+        "POST /api/v1/namespaces/default/pods/p2/exec?command=cat&stdin=true&stdout=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n"
     )
     .unwrap();
     let mut head = Vec::new();
@@ -506,12 +508,53 @@ fn spdy_upgrades_are_tunnelled_byte_for_byte() {
     assert_eq!(echoed, frame);
     let exec = c
         .api
-        .seen_at("/api/v1/namespaces/default/pods/p1/exec")
+        .seen_at("/api/v1/namespaces/default/pods/p2/exec")
         .pop()
         .unwrap();
     assert_eq!(exec.version, hyper::Version::HTTP_11);
     assert!(exec.header("authorization").is_empty());
     assert_eq!(exec.user.unwrap().name, "alice");
+}
+
+#[test]
+fn kubectl_falls_back_to_spdy_through_the_proxy() {
+    use std::io::Write;
+    let c = Cluster::new();
+    c.api.refuse_websocket();
+    let proxy = c.proxy("impersonation", &[]);
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    let mut child = c
+        .kubectl(&config, &["exec", "-i", "p1", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"over SPDY/3.1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl exec over SPDY failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "over SPDY/3.1\n");
+    let tries: Vec<_> = c.api.seen_at("/api/v1/namespaces/default/pods/p1/exec");
+    let protocols: Vec<&str> = tries.iter().map(|s| s.header("upgrade")[0]).collect();
+    assert_eq!(protocols, ["websocket", "SPDY/3.1"]);
+    assert!(tries.iter().all(|s| s.version == hyper::Version::HTTP_11));
+    assert_eq!(tries[1].user.as_ref().unwrap().name, "alice");
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    assert!(
+        metrics.contains("guard_proxy_upgrades_total{protocol=\"websocket\",result=\"refused\"} 1")
+            && metrics
+                .contains("guard_proxy_upgrades_total{protocol=\"spdy\",result=\"switched\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -965,4 +1008,127 @@ fn proxy_flags_are_checked_before_serving() {
     ]);
     let err = fails(args);
     assert!(err.contains("https://"), "{err}");
+}
+
+#[test]
+fn oversized_heads_and_silent_clients_are_cut_off() {
+    use std::io::Read;
+    let c = Cluster::new();
+    let proxy = c.proxy(
+        "front-proxy",
+        &["--server-read-timeout=1s", "--max-header-bytes=16384"],
+    );
+    // A request head larger than --max-header-bytes.
+    let big = "x".repeat(20_000);
+    let (code, head, _) = raw(
+        &c,
+        proxy.port,
+        &format!(
+            "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(code, 431, "{head}");
+    // A client that connects and says nothing is dropped after the read
+    // timeout (the read returns instead of hanging).
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the proxy sent bytes to a silent client");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // Same after a TLS handshake with no request.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // The handshake completes; then the client says nothing.
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    }
+    let mut rest = Vec::new();
+    match tls.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the proxy kept a silent TLS connection open: {e}"
+        ),
+    }
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(c.api.seen().is_empty());
+}
+
+#[test]
+fn connections_to_the_api_server_are_reused() {
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    let request = "GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\n\r\n";
+    // Many requests, one after the other, on one client connection.
+    use std::io::{Read, Write};
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    for _ in 0..20 {
+        tls.write_all(request.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tls.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .expect("a content-length")
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; length];
+        tls.read_exact(&mut body).unwrap();
+    }
+    assert_eq!(c.api.seen().len(), 20);
+    assert_eq!(
+        c.api.connections(),
+        1,
+        "a new API server connection per request"
+    );
 }

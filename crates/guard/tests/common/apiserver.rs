@@ -73,12 +73,14 @@ pub struct User {
 #[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<Seen>>,
+    connections: std::sync::atomic::AtomicU64,
     allowed_names: Vec<String>,
     proxy_tokens: Mutex<Vec<String>>,
     may_impersonate: Mutex<Vec<(String, String, String)>>,
     watch_events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     sent: Mutex<Vec<(String, Instant)>>,
     log_gap: Mutex<Duration>,
+    refuse_websocket: std::sync::atomic::AtomicBool,
 }
 
 /// The running stand-in.
@@ -146,6 +148,7 @@ impl StandIn {
                         _ = &mut stop => break,
                         accepted = listener.accept() => {
                             let Ok((tcp, _)) = accepted else { continue };
+                            state.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let (acceptor, state) = (acceptor.clone(), state.clone());
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
@@ -178,6 +181,13 @@ impl StandIn {
     /// `https://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request so far.
@@ -214,6 +224,14 @@ impl StandIn {
     /// connection.
     pub fn sent_events(&self) -> Vec<(String, Instant)> {
         self.shared.sent.lock().unwrap().clone()
+    }
+
+    /// Answers WebSocket exec requests with 400, as API servers before
+    /// 1.30 did, so that kubectl falls back to SPDY.
+    pub fn refuse_websocket(&self) {
+        self.shared
+            .refuse_websocket
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Time between the two lines of `logs -f`.
@@ -419,9 +437,21 @@ async fn serve(
         ("GET" | "POST", "/api/v1/namespaces/default/pods/p1/exec")
             if upgrade.as_deref() == Some("websocket") =>
         {
-            websocket_exec(&mut req)
+            if shared
+                .refuse_websocket
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                status(400, "BadRequest", "Upgrade request required")
+            } else {
+                websocket_exec(&mut req)
+            }
         }
         ("POST" | "GET", "/api/v1/namespaces/default/pods/p1/exec")
+            if upgrade.as_deref() == Some("spdy/3.1") =>
+        {
+            spdy_exec(&mut req)
+        }
+        ("POST" | "GET", "/api/v1/namespaces/default/pods/p2/exec")
             if upgrade.as_deref() == Some("spdy/3.1") =>
         {
             raw_echo(&mut req)
@@ -501,12 +531,16 @@ fn watch(shared: &Arc<Shared>) -> Resp {
         return status(409, "Conflict", "the stand-in serves one watch");
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let state = shared.clone();
     tokio::spawn(async move {
-        let mut last: Option<tokio::time::Instant> = None;
         let mut version = 1;
         while let Some(name) = events.recv().await {
-            if let Some(last) = last {
-                tokio::time::sleep_until(last + WATCH_GAP).await;
+            // At least WATCH_GAP after the previous event left (its time is
+            // taken when the connection takes it, see ChannelBody).
+            let previous = state.sent.lock().unwrap().last().map(|(_, at)| *at);
+            if let Some(previous) = previous {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(previous + WATCH_GAP))
+                    .await;
             }
             version += 1;
             let event =
@@ -518,7 +552,6 @@ fn watch(shared: &Arc<Shared>) -> Resp {
             {
                 return;
             }
-            last = Some(tokio::time::Instant::now());
         }
     });
     Response::builder()
@@ -623,6 +656,32 @@ fn websocket_exec(req: &mut Request<Incoming>) -> Resp {
         .header("upgrade", "websocket")
         .header("sec-websocket-accept", accept)
         .header("sec-websocket-protocol", "v5.channel.k8s.io")
+        .body(body(Bytes::new()))
+        .unwrap()
+}
+
+/// `kubectl exec` over SPDY/3.1 (`v4.channel.k8s.io`), stdin echoed.
+fn spdy_exec(req: &mut Request<Incoming>) -> Resp {
+    let offered: Vec<String> = req
+        .headers()
+        .get_all("x-stream-protocol-version")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    if !offered.iter().any(|p| p == "v4.channel.k8s.io") {
+        return status(400, "BadRequest", "v4.channel.k8s.io not offered");
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            super::spdy::serve_exec(TokioIo::new(upgraded)).await;
+        }
+    });
+    Response::builder()
+        .status(101)
+        .header("connection", "Upgrade")
+        .header("upgrade", "SPDY/3.1")
+        .header("x-stream-protocol-version", "v4.channel.k8s.io")
         .body(body(Bytes::new()))
         .unwrap()
 }
