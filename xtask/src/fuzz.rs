@@ -21,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "kerberos_token",
     "keytab",
     "subject_access_review",
+    "proxy_request",
 ];
 
 /// `cargo xtask fuzz [TARGET...] [--seconds N] [--cmin]`

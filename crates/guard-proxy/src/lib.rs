@@ -122,3 +122,41 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// Runs every check the proxy makes on a request head before it needs the
+/// network: the request's verb, the credential, the identity-header screen,
+/// the `Impersonate-*` request and the headers that would be forwarded, in
+/// both modes, for the user `alice`. For the fuzz target: none of it may
+/// panic whatever the head holds. Returns how many headers would be sent.
+#[doc(hidden)]
+pub fn examine_request_head(
+    method: &hyper::Method,
+    uri: &hyper::Uri,
+    headers: &hyper::HeaderMap,
+    allow_impersonation: bool,
+) -> usize {
+    let _ = RequestInfo::parse(method, uri);
+    let _ = request_info::upgrade_protocol(headers);
+    let _ = credentials::from_headers(headers);
+    let _ = headers::screen(headers, allow_impersonation);
+    let user = identity::ForwardedIdentity::authenticated(guard_auth::Identity {
+        username: "alice".into(),
+        ..guard_auth::Identity::default()
+    });
+    let forwarded = match impersonation::ImpersonationRequest::from_headers(headers) {
+        Ok(Some(request)) => {
+            let _ = request.checks();
+            request.into_identity(&user)
+        }
+        _ => user,
+    };
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut sent = 0;
+    for mode in [IdentityMode::FrontProxy, IdentityMode::Impersonation] {
+        let mut out = headers::upstream_headers(headers, peer, true);
+        if forwarded.write_headers(mode, &mut out).is_ok() {
+            sent += out.len();
+        }
+    }
+    sent
+}

@@ -105,6 +105,9 @@ impl Cluster {
                     self.path(".guard/pki/front-proxy-client.key")
                 ));
             }
+            _ if extra
+                .iter()
+                .any(|a| a.starts_with("--apiserver-client-cert-file")) => {}
             _ => args.push(format!(
                 "--apiserver-token-file={}",
                 self.sa_token.display()
@@ -317,6 +320,48 @@ fn impersonation_mode_sends_impersonate_headers_with_the_proxy_s_rotating_token(
     );
     let last = c.api.seen().pop().unwrap();
     assert_eq!(last.header("authorization"), [format!("Bearer {rotated}")]);
+}
+
+#[test]
+fn impersonation_mode_can_authenticate_with_a_client_certificate() {
+    let c = Cluster::new();
+    // A certificate the API server maps to the user guard-proxy.
+    c.sb.ok(&[
+        "init",
+        "front-proxy-client",
+        "--pki-dir",
+        &c.path("proxy-identity"),
+        "--common-name=guard-proxy",
+        "--ca-cert-file",
+        &c.path("front-proxy/pki/ca.crt"),
+        "--ca-key-file",
+        &c.path("front-proxy/pki/ca.key"),
+    ]);
+    c.api.accept_certificate_user("guard-proxy");
+    let proxy = c.proxy(
+        "impersonation",
+        &[
+            &format!(
+                "--apiserver-client-cert-file={}",
+                c.path("proxy-identity/pki/front-proxy-client.crt")
+            ),
+            &format!(
+                "--apiserver-client-key-file={}",
+                c.path("proxy-identity/pki/front-proxy-client.key")
+            ),
+        ],
+    );
+    let config = c.kubeconfig(proxy.port, "bob-token-456");
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    assert!(ok, "{err}");
+    let seen = c.api.seen_at("/api/v1/namespaces/default/pods").remove(0);
+    assert_eq!(seen.client_cn.as_deref(), Some("guard-proxy"));
+    assert!(seen.header("authorization").is_empty());
+    assert_eq!(seen.header("impersonate-user"), ["bob"]);
+    let user = seen.user.unwrap();
+    assert_eq!(user.name, "bob");
+    assert_eq!(user.groups, ["system:authenticated"]);
+    assert_eq!(user.impersonated_by.as_deref(), Some("guard-proxy"));
 }
 
 #[test]

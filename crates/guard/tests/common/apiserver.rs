@@ -75,6 +75,9 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     connections: std::sync::atomic::AtomicU64,
     allowed_names: Vec<String>,
+    /// CNs of client certificates that authenticate as that user (the
+    /// API server's --client-ca-file), not as a front proxy.
+    certificate_users: Mutex<Vec<String>>,
     proxy_tokens: Mutex<Vec<String>>,
     may_impersonate: Mutex<Vec<(String, String, String)>>,
     watch_events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
@@ -205,6 +208,16 @@ impl StandIn {
         *self.shared.proxy_tokens.lock().unwrap() = tokens.iter().map(|s| s.to_string()).collect();
     }
 
+    /// Accepts a client certificate with CN `user` as that user (which may
+    /// then impersonate), as kube-apiserver does for --client-ca-file.
+    pub fn accept_certificate_user(&self, user: &str) {
+        self.shared
+            .certificate_users
+            .lock()
+            .unwrap()
+            .push(user.to_owned());
+    }
+
     /// Lets `user` impersonate `resource` `name` (SelfSubjectAccessReview).
     pub fn allow_impersonation(&self, user: &str, resource: &str, name: &str) {
         self.shared.may_impersonate.lock().unwrap().push((
@@ -295,7 +308,17 @@ fn authenticate(
         }
         extra
     };
-    if let Some(cn) = client_cn {
+    let certificate_user = client_cn.filter(|cn| {
+        shared
+            .certificate_users
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == cn)
+    });
+    if let Some(cn) = client_cn
+        && certificate_user.is_none()
+    {
         if !shared.allowed_names.iter().any(|n| n == cn) {
             return Err(format!(
                 "client certificate CN={cn} is not in the allowed names"
@@ -313,21 +336,26 @@ fn authenticate(
             impersonated_by: None,
         });
     }
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or("no credentials")?;
-    if !shared
-        .proxy_tokens
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|t| t == token)
-    {
-        return Err("unknown bearer token".into());
-    }
-    let proxy = "system:serviceaccount:guard:guard-proxy".to_owned();
+    let proxy = match certificate_user {
+        Some(cn) => cn.to_owned(),
+        None => {
+            let token = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or("no credentials")?;
+            if !shared
+                .proxy_tokens
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|t| t == token)
+            {
+                return Err("unknown bearer token".into());
+            }
+            "system:serviceaccount:guard:guard-proxy".to_owned()
+        }
+    };
     match all("impersonate-user").into_iter().next() {
         Some(name) => Ok(User {
             name,
