@@ -418,8 +418,20 @@ http {{
         .context("cannot start nginx")?;
     let master = child.id();
     wait_until_listening(port, started)?;
+    // The master listens before it forks its worker: wait for the worker.
     let mut pids = vec![master];
-    pids.extend(children(master));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let workers = children(master);
+        if !workers.is_empty() {
+            pids.extend(workers);
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("nginx started no worker process");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{TOKEN}"));
     Ok(Target {
