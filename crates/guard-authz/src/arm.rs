@@ -22,6 +22,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use guard_providers::http::{send, strip_url};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -305,7 +306,7 @@ impl Arm {
                 client.get(url).header("Metadata", "true")
             }
         };
-        let response = request.send().await.map_err(|e| transport(&e))?;
+        let response = send(request).await.map_err(|e| transport(&e))?;
         let status = response.status();
         let body = read_body(response).await?;
         if !status.is_success() {
@@ -428,15 +429,15 @@ impl Arm {
 
     async fn send_once(&self, url: &Url, token: &str, body: &[u8], timeout: Duration) -> Attempt {
         let started = std::time::Instant::now();
-        let sent = self
-            .client()
-            .post(url.clone())
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .timeout(timeout)
-            .send()
-            .await;
+        let sent = send(
+            self.client()
+                .post(url.clone())
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .timeout(timeout),
+        )
+        .await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -642,7 +643,11 @@ fn error_detail(body: &[u8]) -> String {
 
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport(&strip_url(e)))?
+    {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(format!("sent an answer larger than {MAX_BODY} bytes"));
         }
@@ -651,7 +656,8 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     Ok(body)
 }
 
-/// A transport failure in words, without the URL.
+/// A transport failure in words, without the URL (the error's own URL is
+/// already reduced to its origin by [`send`] or [`strip_url`]).
 fn transport(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out"

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use guard_providers::http::send;
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -193,8 +194,7 @@ impl ApiServer {
                 request = request.bearer_auth(token.trim());
             }
         }
-        let response = request
-            .send()
+        let response = send(request)
             .await
             .map_err(|e| format!("GET {path}: {}", describe(&e)))?;
         let status = response.status();
@@ -339,11 +339,7 @@ async fn arm_operations(
     let mut names = Vec::new();
     for _ in 0..MAX_PAGES {
         let started = std::time::Instant::now();
-        let response = arm
-            .client()
-            .get(url.clone())
-            .bearer_auth(&token)
-            .send()
+        let response = send(arm.client().get(url.clone()).bearer_auth(&token))
             .await
             .map_err(|e| {
                 metrics.operations_call(500, started.elapsed().as_secs_f64());
