@@ -1118,6 +1118,38 @@ async fn an_unreachable_token_url_is_an_outage_not_a_5xx() {
     assert_allowed(&authz.review(&version).await);
 }
 
+/// Outbound errors carry the origin only: the Arc agent's managed identity
+/// URL has a query (`?api-version=...&resource=...`), and an unreachable
+/// one must not put it into the log (reqwest's errors name the full URL).
+#[tokio::test]
+async fn an_unreachable_managed_identity_is_an_outage_logged_without_its_query() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let authz = Authz::start_with(
+        &[
+            "--azure.authz-mode=arc",
+            &format!("--azure.resource-id={ARC_CLUSTER}"),
+            &format!(
+                "--azure.arc-msi-url=http://127.0.0.1:{port}/metadata/identity/oauth2/token?api-version=2018-02-01"
+            ),
+        ],
+        &[],
+    );
+    assert_outage(
+        &authz.review(&fixture("sar-v1-pods-get.json")).await,
+        "ARM token",
+    );
+    assert_eq!(authz.azure.check_count(), 0);
+    // guard logs the transport error at debug level (the tests' level).
+    common::server::eventually(Duration::from_secs(30), "the ARM call's debug line", || {
+        authz.server.log().contains("ARM call: cannot connect")
+    });
+    let log = authz.server.log();
+    assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
+    common::secrets::assert_no_url_query("guard run", &log);
+}
+
 #[test]
 fn bad_authz_options_stop_the_server_at_start_up() {
     let sb = Sandbox::new();
