@@ -104,6 +104,7 @@ fn start_guard(guard: &Path, pki: &Path, arm: &str) -> anyhow::Result<Server> {
     cmd.args([
         "--auth-providers=azure",
         "--azure.tenant-id=00000000-0000-0000-0000-000000000002",
+        "--azure.client-id=00000000-0000-0000-0000-000000000003",
         "--azure.skip-group-membership-resolution",
         "--authz-providers=azure",
         "--azure.authz-mode=aks",

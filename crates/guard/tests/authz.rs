@@ -1206,7 +1206,7 @@ async fn the_user_the_azure_provider_returns_is_the_one_authorization_checks() {
         &format!("{AKS}/apps/deployments/write"),
     );
     let token = issuer.sign(
-        json!({"oid": OID, "upn": "alice@contoso.com", "tid": TENANT, "groups": [GROUP]}),
+        json!({"oid": OID, "upn": "alice@contoso.com", "tid": TENANT, "groups": [GROUP], "aud": "guard-app"}),
         "RS256",
     );
     // The TokenReview the API server sends first...

@@ -726,6 +726,7 @@ async fn the_server_answers_subject_access_reviews_with_the_installers_arguments
         "installer",
         "--auth-providers=azure",
         &format!("--azure.tenant-id={TENANT}"),
+        "--azure.client-id=guard-app",
         "--azure.skip-group-membership-resolution",
         "--authz-providers=azure",
         "--azure.authz-mode=aks",
