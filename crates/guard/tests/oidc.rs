@@ -393,6 +393,16 @@ async fn reserved_groups_from_the_issuer_are_dropped_unless_allowed() {
         "RS256",
     );
     assert!(authenticated(&guard, &again).await.get("groups").is_none());
+    // The log reaches the test through a pipe: wait for both lines to arrive.
+    eventually(
+        std::time::Duration::from_secs(30),
+        "the reserved-group warnings",
+        || {
+            let log = guard.server.log();
+            log.contains("reserved group \"system:masters\"")
+                && log.contains("reserved group \"system:nodes\"")
+        },
+    );
     let log = guard.server.log();
     let warned = |group: &str| {
         log.lines()
@@ -428,10 +438,11 @@ async fn a_reserved_username_from_the_issuer_is_denied_unless_allowed() {
     assert_eq!(status, 200);
     assert_eq!(json["status"]["authenticated"], false, "{json}");
     assert!(json["status"].get("error").is_none(), "{json}");
-    assert!(
-        guard.server.log().contains("reserved username"),
-        "{}",
-        guard.server.log()
+    // The log reaches the test through a pipe: poll for the line.
+    eventually(
+        std::time::Duration::from_secs(30),
+        "the reserved-username log line",
+        || guard.server.log().contains("reserved username"),
     );
 
     let mut allowed_args = args.to_vec();
