@@ -801,6 +801,7 @@ async fn a_provider_outage_is_503_and_not_forwarded() {
         "front-proxy",
         &[
             "--auth-providers=gitlab",
+            "--org=gitlab=acme",
             &format!("--gitlab.base-url={}", resetting.url),
             "--provider-timeout=3s",
         ],
