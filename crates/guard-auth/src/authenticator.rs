@@ -1,6 +1,8 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use guard_api::BearerToken;
 
@@ -40,12 +42,39 @@ impl Outcome {
 pub struct Review {
     /// The answer.
     pub outcome: Outcome,
-    /// The provider that gave it.
+    /// The provider that gave it: the one that authenticated, the first
+    /// one with an outage, or, when every provider denied, the last one
+    /// asked.
     pub provider: &'static str,
     /// Where it came from.
     pub source: Source,
     /// Time spent.
     pub elapsed: Duration,
+    /// What each provider of the route said, in the order asked (one entry
+    /// for a single-provider route).
+    pub attempts: Vec<Attempt>,
+}
+
+impl Review {
+    /// The attempts as `github=skipped token-auth=authenticated`, for logs.
+    pub fn attempts_text(&self) -> String {
+        self.attempts
+            .iter()
+            .map(|a| format!("{}={}", a.provider, a.result))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What one provider of a route said about a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// The provider.
+    pub provider: &'static str,
+    /// `authenticated`, `denied`, `unavailable`, `skipped` (the token
+    /// cannot be this provider's kind) or `not_asked` (an earlier provider
+    /// authenticated it, or the review's deadline had passed).
+    pub result: &'static str,
 }
 
 /// Why a client certificate leads to no provider.
@@ -68,26 +97,37 @@ pub enum RouteError {
 }
 
 /// The providers a review goes to, chosen by the client certificate's
-/// organizations (`O`). Today the first organization picks one provider
-/// (Go Guard's rule, and what a certificate from `guard init client`
-/// holds); the type keeps the choice opaque so that an ordered list of
-/// providers per certificate can take its place.
+/// organizations (`O`): each names a provider, and they are asked in
+/// certificate order (a certificate from `guard init client NAME -o
+/// github,token-auth` holds two).
 pub struct Route<'a> {
-    provider: &'a Arc<dyn Provider>,
+    providers: Vec<&'a Arc<dyn Provider>>,
+    label: &'static str,
 }
 
 impl Route<'_> {
-    /// A label for metrics and logs: the provider's name.
-    pub fn label(&self) -> &'static str {
-        self.provider.name()
+    /// The name of the last provider of the route.
+    fn label_of_last(&self) -> &'static str {
+        self.providers.last().map_or(self.label, |p| p.name())
     }
 
-    /// What the client certificate's `CN` names for the provider, when it
-    /// reads it (see [`Provider::client_name`]).
+    /// A label for metrics and logs: the provider's name, or the names
+    /// joined with `,` for a route of several providers.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// What the client certificate's `CN` names for the first provider of
+    /// the route that reads it (see [`Provider::client_name`]).
     pub fn client_name(&self) -> Option<&'static str> {
-        self.provider.client_name()
+        self.providers.iter().find_map(|p| p.client_name())
     }
 }
+
+/// The most distinct multi-provider route labels kept; past it a route's
+/// label is `multiple` (every route comes from a certificate our CA
+/// signed, so this is a guard against a surprise, not an attack).
+const MAX_ROUTE_LABELS: usize = 64;
 
 /// The enabled providers behind a cache and a deadline.
 pub struct Authenticator {
@@ -96,6 +136,7 @@ pub struct Authenticator {
     cache: ReviewCache,
     deadline: Duration,
     dropped_groups: DroppedGroups,
+    route_labels: Mutex<HashMap<Vec<&'static str>, &'static str>>,
 }
 
 /// Builds an [`Authenticator`].
@@ -139,8 +180,8 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// Sets the longest time one review may take; past it the review is
-    /// answered as unavailable.
+    /// Sets the longest time one review may take, all providers of its
+    /// route together; past it the review is answered as unavailable.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
@@ -159,6 +200,7 @@ impl AuthenticatorBuilder {
             cache: ReviewCache::new(self.cache),
             deadline: self.deadline,
             dropped_groups: DroppedGroups::default(),
+            route_labels: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -180,44 +222,191 @@ impl Authenticator {
     }
 
     /// The providers for a client certificate with these organizations
-    /// (`O`, in certificate order; names are matched case-insensitively).
+    /// (`O`, in certificate order; names are matched case-insensitively,
+    /// a repeated name counts once). Every organization must name an
+    /// enabled provider.
     pub fn route(&self, organizations: &[String]) -> Result<Route<'_>, RouteError> {
-        let first = organizations.first().ok_or(RouteError::NoOrganization)?;
-        let wanted = first.trim();
-        let Some(name) = self.known.iter().find(|k| k.eq_ignore_ascii_case(wanted)) else {
-            return Err(RouteError::Unknown {
-                name: wanted.to_owned(),
-                known: self.known.join(", "),
-            });
+        if organizations.is_empty() {
+            return Err(RouteError::NoOrganization);
+        }
+        let mut providers: Vec<&Arc<dyn Provider>> = Vec::with_capacity(organizations.len());
+        for organization in organizations {
+            let wanted = organization.trim();
+            let Some(name) = self.known.iter().find(|k| k.eq_ignore_ascii_case(wanted)) else {
+                return Err(RouteError::Unknown {
+                    name: wanted.to_owned(),
+                    known: self.known.join(", "),
+                });
+            };
+            let provider = self
+                .providers
+                .iter()
+                .find(|p| p.name() == *name)
+                .ok_or(RouteError::NotEnabled(name))?;
+            if !providers.iter().any(|p| p.name() == *name) {
+                providers.push(provider);
+            }
+        }
+        let label = match providers.as_slice() {
+            [one] => one.name(),
+            many => self.route_label(many.iter().map(|p| p.name()).collect()),
         };
-        self.providers
-            .iter()
-            .find(|p| p.name() == *name)
-            .map(|provider| Route { provider })
-            .ok_or(RouteError::NotEnabled(name))
+        Ok(Route { providers, label })
+    }
+
+    /// The label of a route of several providers, made once per route.
+    fn route_label(&self, names: Vec<&'static str>) -> &'static str {
+        let mut labels = self.route_labels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(label) = labels.get(&names) {
+            return label;
+        }
+        if labels.len() >= MAX_ROUTE_LABELS {
+            return "multiple";
+        }
+        // Leaked once per distinct route, at most MAX_ROUTE_LABELS of them.
+        let label: &'static str = Box::leak(names.join(",").into_boxed_str());
+        labels.insert(names, label);
+        label
     }
 
     /// Reviews `token` for organisation `org` (the certificate's `CN`) with
-    /// the providers of `route`.
+    /// the providers of `route`, in order: the first that authenticates
+    /// the token answers; when none does, an outage of any of them makes
+    /// the answer unavailable (not cached by the API server), else it is a
+    /// plain denial. A provider for which the token cannot be
+    /// ([`Provider::may_be_mine`]) is skipped without being asked. The
+    /// whole review shares one deadline.
     pub async fn review(&self, route: &Route<'_>, org: &str, token: &BearerToken) -> Review {
         let started = Instant::now();
-        let p = route.provider;
-        let name = p.name();
+        let not_asked = |from: usize| {
+            route.providers[from..]
+                .iter()
+                .map(|p| Attempt {
+                    provider: p.name(),
+                    result: "not_asked",
+                })
+                .collect::<Vec<_>>()
+        };
         if let Some(reason) = malformed(token.expose()) {
             // Before the cache and any upstream call: a plain denial.
             return Review {
                 outcome: Outcome::Denied(reason.into()),
-                provider: name,
+                provider: route.providers[0].name(),
                 source: Source::Uncached,
                 elapsed: started.elapsed(),
+                attempts: not_asked(0),
             };
         }
+        let several = route.providers.len() > 1;
+        let mut attempts = Vec::with_capacity(route.providers.len());
+        let mut denials: Vec<String> = Vec::new();
+        let mut outage: Option<(&'static str, String)> = None;
+        let mut last = (route.label_of_last(), Source::Uncached);
+        for (i, p) in route.providers.iter().enumerate() {
+            let name = p.name();
+            if several && !p.may_be_mine(token) {
+                attempts.push(Attempt {
+                    provider: name,
+                    result: "skipped",
+                });
+                denials.push(format!("{name}: not a token of its kind"));
+                continue;
+            }
+            let left = self.deadline.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                outage.get_or_insert((
+                    name,
+                    format!(
+                        "{name} was not asked: the review's deadline of {}s had passed",
+                        self.deadline.as_secs_f32()
+                    ),
+                ));
+                attempts.extend(not_asked(i));
+                break;
+            }
+            let first_asked = attempts.iter().all(|a: &Attempt| a.result == "skipped");
+            let (result, source) = self.check(p, org, token, left, first_asked).await;
+            last = (name, source);
+            match result {
+                Ok(identity) => {
+                    attempts.push(Attempt {
+                        provider: name,
+                        result: "authenticated",
+                    });
+                    attempts.extend(not_asked(i + 1));
+                    return Review {
+                        outcome: Outcome::Authenticated {
+                            identity,
+                            audiences_checked: p.checks_audiences(),
+                        },
+                        provider: name,
+                        source,
+                        elapsed: started.elapsed(),
+                        attempts,
+                    };
+                }
+                Err(CheckError::Denied(reason)) => {
+                    attempts.push(Attempt {
+                        provider: name,
+                        result: "denied",
+                    });
+                    denials.push(if several {
+                        format!("{name}: {reason}")
+                    } else {
+                        reason
+                    });
+                }
+                Err(CheckError::Unavailable(reason)) => {
+                    attempts.push(Attempt {
+                        provider: name,
+                        result: "unavailable",
+                    });
+                    if let Some((_, first)) = &mut outage {
+                        first.push_str("; ");
+                        first.push_str(&reason);
+                    } else {
+                        outage = Some((name, reason));
+                    }
+                }
+            }
+        }
+        let (provider, outcome) = match outage {
+            Some((provider, reason)) => (provider, Outcome::Unavailable(reason)),
+            None => (last.0, Outcome::Denied(denials.join("; "))),
+        };
+        Review {
+            outcome,
+            provider,
+            source: last.1,
+            elapsed: started.elapsed(),
+            attempts,
+        }
+    }
+
+    /// Asks one provider, through the cache where it uses one, within `left`
+    /// (`first_asked`: no provider was asked before it in this review, so
+    /// it had the whole deadline).
+    async fn check(
+        &self,
+        p: &Arc<dyn Provider>,
+        org: &str,
+        token: &BearerToken,
+        left: Duration,
+        first_asked: bool,
+    ) -> (Result<Identity, CheckError>, Source) {
+        let name = p.name();
+        let deadline = self.deadline;
         let check = || async {
-            let result = match tokio::time::timeout(self.deadline, p.check(org, token)).await {
+            let result = match tokio::time::timeout(left, p.check(org, token)).await {
                 Ok(result) => result,
-                Err(_) => Err(CheckError::Unavailable(format!(
+                Err(_) if first_asked => Err(CheckError::Unavailable(format!(
                     "{name} did not answer within {}s",
-                    self.deadline.as_secs_f32()
+                    deadline.as_secs_f32()
+                ))),
+                Err(_) => Err(CheckError::Unavailable(format!(
+                    "{name} did not answer within the {:.3}s left of the review's {}s",
+                    left.as_secs_f32(),
+                    deadline.as_secs_f32()
                 ))),
             };
             result.and_then(|identity| {
@@ -236,26 +425,12 @@ impl Authenticator {
                 }
             })
         };
-        let (result, source) = if p.cacheable() {
+        if p.cacheable() {
             self.cache
                 .get_or_check(CacheKey::new(name, org, token), check)
                 .await
         } else {
             (check().await, Source::Uncached)
-        };
-        let outcome = match result {
-            Ok(identity) => Outcome::Authenticated {
-                identity,
-                audiences_checked: p.checks_audiences(),
-            },
-            Err(CheckError::Denied(reason)) => Outcome::Denied(reason),
-            Err(CheckError::Unavailable(reason)) => Outcome::Unavailable(reason),
-        };
-        Review {
-            outcome,
-            provider: name,
-            source,
-            elapsed: started.elapsed(),
         }
     }
 }
@@ -349,7 +524,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn routes_by_the_first_organization_and_tells_unknown_from_disabled() {
+    async fn routes_by_the_organizations_and_tells_unknown_from_disabled() {
         let id = Identity {
             username: "u".into(),
             ..Identity::default()
@@ -359,8 +534,13 @@ mod tests {
             .known_providers(["github", "gitlab"])
             .build();
         let t = BearerToken::new("t");
-        let route = auth.route(&orgs(&[" GitHub ", "gitlab"])).unwrap();
+        let route = auth.route(&orgs(&[" GitHub ", "github"])).unwrap();
         assert_eq!(route.label(), "github");
+        // Every organization must name an enabled provider.
+        assert_eq!(
+            auth.route(&orgs(&["github", "gitlab"])).err(),
+            Some(RouteError::NotEnabled("gitlab"))
+        );
         let review = auth.review(&route, "acme", &t).await;
         assert_eq!(review.provider, "github");
         assert!(matches!(
@@ -379,6 +559,163 @@ mod tests {
             "{unknown}"
         );
         assert_eq!(auth.route(&[]).err(), Some(RouteError::NoOrganization));
+    }
+
+    /// Answers with a fixed result, counts its calls, and claims only tokens
+    /// starting with its `kind` (any token when empty).
+    struct Scripted {
+        name: &'static str,
+        result: Result<Identity, CheckError>,
+        kind: &'static str,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(name: &'static str, result: Result<&str, CheckError>) -> Arc<Self> {
+            Arc::new(Scripted {
+                name,
+                result: result.map(|u| Identity {
+                    username: u.into(),
+                    ..Identity::default()
+                }),
+                kind: "",
+                calls: Default::default(),
+            })
+        }
+        fn calls(&self) -> usize {
+            self.calls.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl Provider for Scripted {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn check<'a>(
+            &'a self,
+            _org: &'a str,
+            _token: &'a BearerToken,
+        ) -> BoxFuture<'a, Result<Identity, CheckError>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let r = self.result.clone();
+            Box::pin(async move { r })
+        }
+        fn may_be_mine(&self, token: &BearerToken) -> bool {
+            token.expose().starts_with(self.kind)
+        }
+    }
+
+    fn several(providers: &[Arc<Scripted>]) -> Authenticator {
+        let mut b = Authenticator::builder();
+        for p in providers {
+            b = b.provider(p.clone());
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn several_providers_are_asked_in_certificate_order_until_one_authenticates() {
+        let gh = Scripted::new("github", Err(CheckError::Denied("no".into())));
+        let tf = Scripted::new("token-auth", Ok("alice"));
+        let auth = several(&[gh.clone(), tf.clone()]);
+        let route = auth.route(&orgs(&["github", "token-auth"])).unwrap();
+        assert_eq!(route.label(), "github,token-auth");
+        let review = auth.review(&route, "acme", &BearerToken::new("t1")).await;
+        assert_eq!(review.provider, "token-auth");
+        assert!(matches!(review.outcome, Outcome::Authenticated { .. }));
+        assert_eq!(
+            review.attempts_text(),
+            "github=denied token-auth=authenticated"
+        );
+        assert_eq!((gh.calls(), tf.calls()), (1, 1));
+        // The other order: token-auth answers, github is not asked.
+        let route = auth.route(&orgs(&["token-auth", "github"])).unwrap();
+        let review = auth.review(&route, "acme", &BearerToken::new("t2")).await;
+        assert_eq!(
+            review.attempts_text(),
+            "token-auth=authenticated github=not_asked"
+        );
+        assert_eq!((gh.calls(), tf.calls()), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn an_outage_in_one_and_a_denial_in_the_other_is_unavailable() {
+        let gh = Scripted::new(
+            "github",
+            Err(CheckError::Unavailable("github is down".into())),
+        );
+        let tf = Scripted::new("token-auth", Err(CheckError::Denied("unknown".into())));
+        let auth = several(&[gh, tf]);
+        for order in [["github", "token-auth"], ["token-auth", "github"]] {
+            let route = auth.route(&orgs(&order)).unwrap();
+            let review = auth.review(&route, "acme", &BearerToken::new("t")).await;
+            assert_eq!(
+                review.outcome,
+                Outcome::Unavailable("github is down".into())
+            );
+            assert_eq!(review.provider, "github");
+        }
+        // Denials only: a plain denial, naming each provider's reason.
+        let a = Scripted::new("github", Err(CheckError::Denied("not a member".into())));
+        let b = Scripted::new("token-auth", Err(CheckError::Denied("unknown".into())));
+        let auth = several(&[a, b]);
+        let route = auth.route(&orgs(&["github", "token-auth"])).unwrap();
+        let review = auth.review(&route, "acme", &BearerToken::new("t")).await;
+        assert_eq!(
+            review.outcome,
+            Outcome::Denied("github: not a member; token-auth: unknown".into())
+        );
+        assert_eq!(review.provider, "token-auth");
+    }
+
+    #[tokio::test]
+    async fn a_provider_the_token_cannot_be_for_is_skipped_without_a_call() {
+        let eks = Arc::new(Scripted {
+            kind: "k8s-aws-v1.",
+            ..Arc::into_inner(Scripted::new("eks", Ok("aws-user"))).unwrap()
+        });
+        let gh = Scripted::new("github", Err(CheckError::Unavailable("down".into())));
+        let auth = several(&[eks.clone(), gh.clone()]);
+        let route = auth.route(&orgs(&["eks", "github"])).unwrap();
+        let review = auth.review(&route, "c", &BearerToken::new("ghp_x")).await;
+        assert_eq!(review.attempts_text(), "eks=skipped github=unavailable");
+        assert_eq!(eks.calls(), 0);
+        let route = auth.route(&orgs(&["github", "eks"])).unwrap();
+        let review = auth
+            .review(&route, "c", &BearerToken::new("k8s-aws-v1.x"))
+            .await;
+        assert!(matches!(review.outcome, Outcome::Authenticated { .. }));
+        // github said it may be its token (Scripted's empty kind) and was down.
+        assert_eq!(
+            review.attempts_text(),
+            "github=unavailable eks=authenticated"
+        );
+        // A single-provider route asks the provider whatever the token.
+        let route = auth.route(&orgs(&["eks"])).unwrap();
+        auth.review(&route, "c", &BearerToken::new("ghp_y")).await;
+        assert_eq!(eks.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn several_providers_share_one_deadline() {
+        let hang = Arc::new(Fixed("github", Ok(Identity::default()), true));
+        let tf = Scripted::new("token-auth", Ok("alice"));
+        let auth = Authenticator::builder()
+            .provider(hang)
+            .provider(tf.clone())
+            .deadline(Duration::from_secs(3))
+            .build();
+        let route = auth.route(&orgs(&["github", "token-auth"])).unwrap();
+        let review = auth.review(&route, "acme", &BearerToken::new("t")).await;
+        assert_eq!(
+            review.attempts_text(),
+            "github=unavailable token-auth=not_asked"
+        );
+        match review.outcome {
+            Outcome::Unavailable(reason) => assert!(reason.contains("within 3s"), "{reason}"),
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+        assert_eq!(tf.calls(), 0);
     }
 
     /// Counts its calls; answers with `groups`.

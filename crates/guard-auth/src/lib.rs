@@ -18,7 +18,9 @@ mod chain;
 mod provider;
 pub mod reload;
 
-pub use authenticator::{Authenticator, AuthenticatorBuilder, Outcome, Review, Route, RouteError};
+pub use authenticator::{
+    Attempt, Authenticator, AuthenticatorBuilder, Outcome, Review, Route, RouteError,
+};
 pub use cache::{CacheConfig, Coalescing, Source};
 pub use chain::ErrorChain;
 pub use provider::{BoxFuture, CheckError, Identity, Provider, ProviderCounter};

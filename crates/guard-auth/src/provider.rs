@@ -60,6 +60,17 @@ pub trait Provider: Send + Sync + 'static {
         token: &'a BearerToken,
     ) -> BoxFuture<'a, Result<Identity, CheckError>>;
 
+    /// Whether `token` may be one of this provider's, judged from its shape
+    /// alone (no upstream call): an ID token whose issuer is another's, or
+    /// an EKS token (`k8s-aws-v1.`) for any provider but eks, cannot be.
+    /// A review skips a provider that says no: it counts as a plain
+    /// denial, and the token never reaches that provider's upstream.
+    /// Default: any token may be.
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        let _ = token;
+        true
+    }
+
     /// What the client certificate's `CN` names for this provider ("the
     /// GitHub organisation"), or `None` when the provider does not read it.
     /// A review whose certificate has no usable `CN` is refused for a

@@ -63,7 +63,7 @@ impl FromStr for Mode {
 pub struct WebhookConfigSpec<'a> {
     /// The client certificate's name (its `CN`).
     pub name: &'a str,
-    /// The client certificate's provider name (its `O`).
+    /// The client certificate's providers (its `O`s), as `-o` spells them: `github` or `github,token-auth`.
     pub provider: &'a str,
     /// `host:port` of the guard server as the API server reaches it.
     pub addr: &'a str,
@@ -165,7 +165,7 @@ mod tests {
         let client = ca
             .issue_client(&ClientSpec {
                 name: "acme".into(),
-                provider: "github".into(),
+                providers: vec!["github".into()],
                 key_algorithm: KeyAlgorithm::EcdsaP256,
                 validity: Validity::LEAF_DEFAULT,
             })

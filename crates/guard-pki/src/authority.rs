@@ -62,8 +62,9 @@ pub struct ServerSpec {
 pub struct ClientSpec {
     /// The `CN`: the organisation, domain or any name the provider uses.
     pub name: String,
-    /// The provider's name, written as the certificate's `O`.
-    pub provider: String,
+    /// The providers' names, each written as one `O`, in the order the
+    /// webhook tries them (at most [`MAX_CLIENT_PROVIDERS`]).
+    pub providers: Vec<String>,
     /// Key algorithm of the new key.
     pub key_algorithm: KeyAlgorithm,
     /// Lifetime.
@@ -83,6 +84,11 @@ pub struct FrontProxyClientSpec {
     /// Lifetime.
     pub validity: Validity,
 }
+
+/// The most providers (`O` values) `issue_client` writes into one
+/// certificate: rcgen keeps one value per attribute type, and the `O`
+/// attribute has two spellings it tells apart (its name and its OID).
+pub const MAX_CLIENT_PROVIDERS: usize = 2;
 
 /// A loaded or freshly made certificate authority that can sign
 /// server and client certificates.
@@ -204,9 +210,39 @@ impl CertificateAuthority {
         self.issue(params, spec.key_algorithm)
     }
 
-    /// Issues a client certificate: `O=PROVIDER, CN=NAME`, clientAuth.
+    /// Issues a client certificate: `O=PROVIDER` (one per provider, in
+    /// order), `CN=NAME`, clientAuth.
     pub fn issue_client(&self, spec: &ClientSpec) -> Result<IssuedPair, PkiError> {
-        let mut params = base_params(&spec.name, Some(&spec.provider), spec.validity)?;
+        let (first, more) = match spec.providers.as_slice() {
+            [] => {
+                return Err(PkiError::Generate(
+                    "a client certificate needs a provider".into(),
+                ));
+            }
+            [first, more @ ..] if more.len() < MAX_CLIENT_PROVIDERS => (first, more),
+            _ => {
+                return Err(PkiError::Generate(format!(
+                    "a client certificate holds at most {MAX_CLIENT_PROVIDERS} providers, not {}",
+                    spec.providers.len()
+                )));
+            }
+        };
+        let mut params = base_params(&spec.name, Some(first), spec.validity)?;
+        if let [second] = more {
+            // The same attribute (2.5.4.10) by its OID: rcgen keeps one value
+            // per attribute type, so this is how a second `O` is written.
+            // It goes after the first `O` and before the `CN`.
+            let cn = params
+                .distinguished_name
+                .get(&DnType::CommonName)
+                .cloned()
+                .ok_or_else(|| PkiError::Generate("the certificate has no CN".into()))?;
+            params.distinguished_name.remove(DnType::CommonName);
+            params
+                .distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 10]), second.as_str());
+            params.distinguished_name.push(DnType::CommonName, cn);
+        }
         // Go Guard also puts the name in a DNS SAN; keep it when it is a valid one.
         if let Ok(san) = dns_san(&spec.name) {
             params.subject_alt_names = vec![san];
@@ -323,7 +359,7 @@ mod tests {
         let pair = ca
             .issue_client(&ClientSpec {
                 name: "Acme".into(),
-                provider: "github".into(),
+                providers: vec!["github".into()],
                 key_algorithm: KeyAlgorithm::EcdsaP256,
                 validity: Validity::LEAF_DEFAULT,
             })
@@ -398,12 +434,39 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_may_carry_two_providers_in_order() {
+        let (ca, _) = ca(KeyAlgorithm::EcdsaP256);
+        let spec = |providers: &[&str]| ClientSpec {
+            name: "acme".into(),
+            providers: providers.iter().map(|p| (*p).to_owned()).collect(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            validity: Validity::LEAF_DEFAULT,
+        };
+        let pair = ca.issue_client(&spec(&["token-auth", "github"])).unwrap();
+        with_cert(&pair.cert_pem, |cert| {
+            let subject = cert.subject();
+            let o: Vec<_> = subject
+                .iter_organization()
+                .map(|o| o.as_str().unwrap())
+                .collect();
+            assert_eq!(o, ["token-auth", "github"]);
+            assert_eq!(subject.to_string(), "O=token-auth, O=github, CN=acme");
+        });
+        let e = ca
+            .issue_client(&spec(&["token-auth", "github", "gitlab"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 2 providers"), "{e}");
+        assert!(ca.issue_client(&spec(&[])).is_err());
+    }
+
+    #[test]
     fn names_that_are_no_dns_name_get_no_san_but_a_certificate() {
         let (ca, _) = ca(KeyAlgorithm::EcdsaP256);
         let pair = ca
             .issue_client(&ClientSpec {
                 name: "team one".into(),
-                provider: "token-auth".into(),
+                providers: vec!["token-auth".into()],
                 key_algorithm: KeyAlgorithm::EcdsaP256,
                 validity: Validity::LEAF_DEFAULT,
             })

@@ -23,7 +23,8 @@ mod key;
 pub use dir::{CA, FRONT_PROXY_CLIENT, SERVER};
 
 pub use authority::{
-    CertificateAuthority, ClientSpec, FrontProxyClientSpec, IssuedPair, ServerSpec, Validity,
+    CertificateAuthority, ClientSpec, FrontProxyClientSpec, IssuedPair, MAX_CLIENT_PROVIDERS,
+    ServerSpec, Validity,
 };
 pub use dir::{Overwrite, PkiDir};
 pub use error::PkiError;

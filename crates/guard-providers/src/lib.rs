@@ -27,7 +27,8 @@
 //!
 //! Shared by several providers (and by guard-client): [`http`], the one
 //! HTTP client and its helpers, and [`openid`], OpenID Connect discovery
-//! and token verification.
+//! and token verification; [`token_kind`], what a token's shape says about
+//! whose it can be (for a review that tries several providers).
 //!
 //! guard-installer does not depend on this crate: it renders the
 //! [`InstallerPart`](guard_api::InstallerPart)s the registry produces, so
@@ -47,7 +48,8 @@ pub mod openid;
 pub mod registry;
 pub mod spec;
 pub mod token_auth;
+pub mod token_kind;
 
 pub use error::ProviderError;
 pub use flags::{Built, Enabled, ProviderFlags};
-pub use registry::ProviderName;
+pub use registry::{ClientProviders, ProviderName};

@@ -76,6 +76,67 @@ impl ProviderName {
     }
 }
 
+/// The providers of one client certificate, in the order a review tries
+/// them (`-o github,token-auth`: one `O` each). Not empty, no repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientProviders(Vec<ProviderName>);
+
+impl ClientProviders {
+    /// The list as given; refuses an empty one and a repeated provider.
+    pub fn new(providers: Vec<ProviderName>) -> Result<Self, ProviderError> {
+        if providers.is_empty() {
+            return Err(ProviderError::Invalid(format!(
+                "missing provider: pass -o PROVIDER ({})",
+                valid_names()
+            )));
+        }
+        for (i, p) in providers.iter().enumerate() {
+            if providers[..i].contains(p) {
+                return Err(ProviderError::Invalid(format!(
+                    "-o names {p} twice: list each provider once, in the order to try them"
+                )));
+            }
+        }
+        Ok(ClientProviders(providers))
+    }
+
+    /// The providers, in order.
+    pub fn providers(&self) -> &[ProviderName] {
+        &self.0
+    }
+
+    /// The client certificate's name: `name` trimmed, or, where every
+    /// provider lets it be left out, the providers as `-o` spells them.
+    pub fn client_name(&self, name: Option<&str>) -> Result<String, ProviderError> {
+        if let [one] = self.0.as_slice() {
+            return one.client_name(name);
+        }
+        if let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) {
+            return Ok(name.to_owned());
+        }
+        for p in &self.0 {
+            if let ClientName::Required(meaning) = p.registration().client_name() {
+                return Err(ProviderError::Invalid(format!(
+                    "missing client name: give it before -o ({p} reads {meaning} from it), e.g. `NAME -o {self}`"
+                )));
+            }
+        }
+        Ok(self.to_string())
+    }
+}
+
+impl fmt::Display for ClientProviders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(p.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for ProviderName {
     type Err = ProviderError;
 
@@ -145,5 +206,26 @@ mod tests {
         assert!(e.contains("GitLab group"), "{e}");
         let ldap: ProviderName = "ldap".parse().unwrap();
         assert_eq!(ldap.client_name(None).unwrap(), "ldap");
+    }
+
+    #[test]
+    fn a_client_may_name_several_providers_once_each() {
+        let list = |names: &[&str]| {
+            ClientProviders::new(names.iter().map(|n| n.parse().unwrap()).collect())
+        };
+        let both = list(&["GitHub", "token-auth"]).unwrap();
+        assert_eq!(both.to_string(), "github,token-auth");
+        assert_eq!(both.client_name(Some(" acme ")).unwrap(), "acme");
+        let e = both.client_name(None).unwrap_err().to_string();
+        assert!(e.contains("github reads the GitHub organisation"), "{e}");
+        assert_eq!(
+            list(&["ldap", "oidc"]).unwrap().client_name(None).unwrap(),
+            "ldap,oidc"
+        );
+        let e = list(&["github", "token-auth", "github"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names github twice"), "{e}");
+        assert!(list(&[]).is_err());
     }
 }

@@ -294,6 +294,10 @@ where
         .review(&route, client.common_name.as_str(), &request.token)
         .await;
     let provider = review.provider;
+    state.metrics.provider_checks(&review.attempts);
+    // Which provider of a multi-provider route said what.
+    let tried = (review.attempts.len() > 1).then(|| review.attempts_text());
+    let tried = tried.as_deref();
     let source = match review.source {
         Source::Cache => "hit",
         Source::Coalesced => "coalesced",
@@ -314,7 +318,7 @@ where
             identity,
             audiences_checked,
         } => {
-            tracing::info!(provider, org, user = %identity.username, outcome = "authenticated", source, latency_ms, "review");
+            tracing::info!(provider, org, user = %identity.username, outcome = "authenticated", source, latency_ms, tried, "review");
             let audiences =
                 (audiences_checked && !request.audiences.is_empty()).then_some(request.audiences);
             (
@@ -329,6 +333,7 @@ where
                 outcome = "denied",
                 source,
                 latency_ms,
+                tried,
                 reason,
                 "review"
             );
@@ -340,6 +345,7 @@ where
                 org,
                 outcome = "unavailable",
                 latency_ms,
+                tried,
                 reason,
                 "review"
             );

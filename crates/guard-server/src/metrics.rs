@@ -46,6 +46,12 @@ struct ProviderSource {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderResult {
+    provider: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
 }
@@ -68,6 +74,7 @@ pub struct Metrics {
     review_duration: Family<ProviderLabel, Histogram>,
     cache: Family<ProviderSource, Counter>,
     upstream_errors: Family<ProviderLabel, Counter>,
+    provider_checks: Family<ProviderResult, Counter>,
     connections_open: Gauge<i64, AtomicI64>,
     connection_limit_waits: Counter,
     connections_closed: Family<ReasonLabel, Counter>,
@@ -165,6 +172,12 @@ impl Metrics {
             "Reviews the provider could not answer (outage, timeout, rate limit)",
             upstream_errors.clone(),
         );
+        let provider_checks = Family::<ProviderResult, Counter>::default();
+        registry.register(
+            "guard_provider_checks",
+            "What each provider of a review's route said, by provider and result: authenticated, denied, unavailable, skipped (the token cannot be of its kind), not_asked (an earlier provider of the route answered, or the deadline had passed)",
+            provider_checks.clone(),
+        );
         let connections_open = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "guard_connections_open",
@@ -205,6 +218,7 @@ impl Metrics {
             review_duration,
             cache,
             upstream_errors,
+            provider_checks,
         }
     }
 
@@ -289,6 +303,18 @@ impl Metrics {
                 .get_or_create(&ProviderSource {
                     provider,
                     result: source,
+                })
+                .inc();
+        }
+    }
+
+    /// What each provider of a review's route said.
+    pub(crate) fn provider_checks(&self, attempts: &[guard_auth::Attempt]) {
+        for a in attempts {
+            self.provider_checks
+                .get_or_create(&ProviderResult {
+                    provider: a.provider,
+                    result: a.result,
                 })
                 .inc();
         }

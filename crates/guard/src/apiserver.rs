@@ -19,7 +19,7 @@ use crate::init::{pki_dir, resolve_client};
 /// `guard get kubeadm-config`
 pub fn kubeadm_config(args: &KubeadmConfigArgs) -> anyhow::Result<()> {
     let pki = pki_dir(&args.pki)?;
-    let (name, provider) = resolve_client(&args.client)?;
+    let (name, providers) = resolve_client(&args.client)?;
     let existing = match &args.merge {
         None => None,
         Some(path) => {
@@ -48,7 +48,7 @@ pub fn kubeadm_config(args: &KubeadmConfigArgs) -> anyhow::Result<()> {
     let config = kubeadm::build(&KubeadmSpec {
         pki: &pki,
         name: &name,
-        provider: provider.as_str(),
+        provider: &providers.to_string(),
         addr: &args.addr,
         dir: &args.dir,
         api,

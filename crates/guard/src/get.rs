@@ -19,12 +19,12 @@ pub fn run(cmd: GetCommand, verbosity: Option<u8>) -> anyhow::Result<()> {
 
 fn webhook(args: &WebhookConfigArgs) -> anyhow::Result<()> {
     let pki = pki_dir(&args.pki)?;
-    let (name, provider) = resolve_client(&args.client)?;
+    let (name, providers) = resolve_client(&args.client)?;
     let config = webhook_config::build(
         &pki,
         &WebhookConfigSpec {
             name: &name,
-            provider: provider.as_str(),
+            provider: &providers.to_string(),
             addr: &args.addr,
             mode: args.mode,
         },

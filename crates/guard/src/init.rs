@@ -6,7 +6,7 @@ use anyhow::Context;
 use guard_pki::{
     CertificateAuthority, ClientSpec, FrontProxyClientSpec, PkiDir, ServerSpec, Validity,
 };
-use guard_providers::ProviderName;
+use guard_providers::{ClientProviders, ProviderName};
 
 use crate::prompt::confirm_overwrite;
 use guard::cli::{ClientName, InitCommand, PkiArgs};
@@ -36,13 +36,23 @@ pub fn run(cmd: InitCommand) -> anyhow::Result<()> {
         }
         InitCommand::Client(args) => {
             let pki = pki_dir(&args.common.pki)?;
-            let (name, provider) = resolve_client(&args.client)?;
+            let (name, providers) = resolve_client(&args.client)?;
+            if providers.providers().len() > guard_pki::MAX_CLIENT_PROVIDERS {
+                anyhow::bail!(
+                    "-o {providers}: a client certificate from guard init client holds at most {} providers",
+                    guard_pki::MAX_CLIENT_PROVIDERS
+                );
+            }
             let ca = pki.load_ca()?;
-            let base = PkiDir::client_base(&name, provider.as_str())?;
+            let base = PkiDir::client_base(&name, &providers.to_string())?;
             let overwrite = confirm_overwrite(&pki.existing(&base), args.common.force)?;
             let pair = ca.issue_client(&ClientSpec {
                 name,
-                provider: provider.to_string(),
+                providers: providers
+                    .providers()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 key_algorithm: args.common.key_algorithm,
                 validity: Validity(args.duration),
             })?;
@@ -81,14 +91,9 @@ pub fn pki_dir(args: &PkiArgs) -> anyhow::Result<PkiDir> {
     Ok(PkiDir::new(data_dir))
 }
 
-/// The client's name and provider, with Guard's defaulting of the name.
-pub fn resolve_client(args: &ClientName) -> anyhow::Result<(String, ProviderName)> {
-    let provider = args.provider.with_context(|| {
-        format!(
-            "missing provider: pass -o PROVIDER ({})",
-            guard_providers::registry::valid_names()
-        )
-    })?;
-    let name = provider.client_name(args.name.as_deref())?;
-    Ok((name, provider))
+/// The client's name and providers, with Guard's defaulting of the name.
+pub fn resolve_client(args: &ClientName) -> anyhow::Result<(String, ClientProviders)> {
+    let providers = ClientProviders::new(args.provider.clone())?;
+    let name = providers.client_name(args.name.as_deref())?;
+    Ok((name, providers))
 }

@@ -239,6 +239,10 @@ impl Provider for AzureProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        self.verifier.may_have_issued(token.expose())
+    }
+
     fn check<'a>(
         &'a self,
         _org: &'a str,

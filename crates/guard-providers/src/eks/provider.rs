@@ -223,6 +223,10 @@ impl Provider for EksProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        crate::token_kind::is_eks(token.expose())
+    }
+
     fn client_name(&self) -> Option<&'static str> {
         Some("the cluster ID the tokens are made for")
     }

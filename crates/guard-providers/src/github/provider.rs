@@ -164,6 +164,10 @@ impl Provider for GithubProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        crate::token_kind::may_be_opaque(token.expose())
+    }
+
     fn client_name(&self) -> Option<&'static str> {
         Some("the GitHub organisation")
     }

@@ -155,6 +155,10 @@ impl Provider for GitlabProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        crate::token_kind::may_be_opaque(token.expose())
+    }
+
     fn client_name(&self) -> Option<&'static str> {
         (!self.allow_any_user).then_some("the GitLab group whose members may log in")
     }

@@ -236,6 +236,10 @@ impl Provider for GoogleProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        self.verifier.may_have_issued(token.expose())
+    }
+
     fn client_name(&self) -> Option<&'static str> {
         Some("the Google Workspace domain")
     }

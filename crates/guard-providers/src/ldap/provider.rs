@@ -404,6 +404,10 @@ impl Provider for LdapProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        !crate::token_kind::is_eks(token.expose())
+    }
+
     fn check<'a>(
         &'a self,
         _org: &'a str,

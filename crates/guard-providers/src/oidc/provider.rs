@@ -100,6 +100,10 @@ impl Provider for OidcProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        self.verifier.may_have_issued(token.expose())
+    }
+
     fn check<'a>(
         &'a self,
         _org: &'a str,

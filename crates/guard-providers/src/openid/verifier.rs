@@ -156,6 +156,31 @@ impl Verifier {
             })
     }
 
+    /// Whether `token` may be this verifier's, from its shape alone: a JWT
+    /// whose unverified `iss` is one of the expected issuers (or, where the
+    /// issuer comes from discovery, the discovered one once known). Used to
+    /// skip this provider for tokens of another kind; [`Self::verify`]
+    /// still checks everything.
+    pub fn may_have_issued(&self, token: &str) -> bool {
+        if crate::token_kind::is_eks(token) || !crate::token_kind::is_jwt(token) {
+            return false;
+        }
+        let Some(issuer) = crate::token_kind::unverified_claims(token)
+            .and_then(|claims| claims.get("iss")?.as_str().map(str::to_owned))
+        else {
+            // verify() denies it; no reason to ask this issuer.
+            return false;
+        };
+        if !self.config.issuers.is_empty() {
+            return self.config.issuers.contains(&issuer);
+        }
+        match self.state.try_read() {
+            Ok(state) => state.issuer.as_ref().is_none_or(|known| *known == issuer),
+            // Being refreshed: let verify() decide.
+            Err(_) => true,
+        }
+    }
+
     /// Verifies `token`: a bad token is `Denied`, an unreachable issuer `Unavailable`.
     pub async fn verify(&self, token: &str) -> Result<Claims, CheckError> {
         let started = Instant::now();
@@ -634,6 +659,28 @@ mod tests {
                 leeway: Duration::from_secs(30),
             },
         )
+    }
+
+    #[test]
+    fn only_jwts_of_the_expected_issuers_may_be_its_tokens() {
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = |iss: &str| {
+            format!(
+                "{}.{}.c2ln",
+                b64(r#"{"alg":"RS256"}"#),
+                b64(&format!(r#"{{"iss":"{iss}"}}"#))
+            )
+        };
+        let mut v = verifier(Url::parse("http://127.0.0.1:9/").unwrap());
+        v.config.issuers = vec!["https://a.example".into(), "https://b.example".into()];
+        assert!(v.may_have_issued(&jwt("https://a.example")));
+        assert!(v.may_have_issued(&jwt("https://b.example")));
+        assert!(!v.may_have_issued(&jwt("https://accounts.google.com")));
+        assert!(!v.may_have_issued("ghp_opaque"));
+        assert!(!v.may_have_issued("k8s-aws-v1.aHR0cHM"));
+        // Issuer from discovery, not fetched yet: any JWT may be.
+        v.config.issuers.clear();
+        assert!(v.may_have_issued(&jwt("https://c.example")));
     }
 
     /// A token with this `kid` and `iat` and a signature no key matches.

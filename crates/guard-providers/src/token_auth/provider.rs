@@ -61,6 +61,11 @@ impl Provider for TokenFileProvider {
         super::NAME
     }
 
+    fn may_be_mine(&self, token: &BearerToken) -> bool {
+        // The token file may hold any string, but never an EKS token.
+        !crate::token_kind::is_eks(token.expose())
+    }
+
     fn check<'a>(
         &'a self,
         _org: &'a str,

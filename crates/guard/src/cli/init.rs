@@ -27,10 +27,11 @@ pub enum InitCommand {
     /// Create a client certificate for the API server (PKI_DIR/pki/NAME@PROVIDER.crt, .key).
     ///
     /// The API server presents it to guard; its organization (O) selects the
-    /// provider and its common name (CN) carries NAME: the GitHub
-    /// organisation, the GitLab group, the Google Workspace domain, or any
-    /// name for the other providers. NAME may be left out for azure, ldap
-    /// and oidc (it then defaults to the provider's name).
+    /// provider (with -o A,B: one O each, tried in that order) and its
+    /// common name (CN) carries NAME: the GitHub organisation, the GitLab
+    /// group, the Google Workspace domain, or any name for the other
+    /// providers. NAME may be left out for azure, ldap and oidc (it then
+    /// defaults to the provider's name).
     Client(InitClientArgs),
     /// Create `guard proxy`'s front-proxy client certificate (PKI_DIR/pki/front-proxy-client.crt, .key).
     ///
@@ -130,9 +131,17 @@ pub struct ClientName {
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
-    /// The provider: token-auth, google, azure, ldap, github, gitlab, oidc or eks.
-    #[arg(short = 'o', long = "organization", value_name = "PROVIDER")]
-    pub provider: Option<ProviderName>,
+    /// The provider: token-auth, google, azure, ldap, github, gitlab, oidc
+    /// or eks. Two, comma separated (github,token-auth), make a client
+    /// whose reviews go to each in turn: the first that accepts the token
+    /// answers.
+    #[arg(
+        short = 'o',
+        long = "organization",
+        value_name = "PROVIDER",
+        value_delimiter = ','
+    )]
+    pub provider: Vec<ProviderName>,
 }
 
 /// `guard init front-proxy-client`
