@@ -217,6 +217,48 @@ pub fn transport(provider: &str, e: reqwest::Error) -> CheckError {
     CheckError::Unavailable(format!("{provider} {what}"))
 }
 
+/// Reads a paginated listing (GitHub's teams, GitLab's groups): GETs
+/// `first` with `get` (which turns an unsuccessful status into a
+/// [`CheckError`]), then the page each answer names next: `Link:
+/// rel="next"` on `base`'s origin ([`next_link`]), else what `fallback`
+/// finds in the headers (GitLab's `x-next-page`). Gives up as an outage
+/// past [`MAX_PAGES`] pages; `what` names the items in that message.
+pub async fn all_pages<T, F, Fut>(
+    provider: &str,
+    what: &str,
+    base: &Url,
+    first: Url,
+    mut get: F,
+    fallback: fn(&Url, &HeaderMap) -> Option<Url>,
+) -> Result<Vec<T>, CheckError>
+where
+    T: serde::de::DeserializeOwned,
+    F: FnMut(Url) -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::Response, CheckError>>,
+{
+    let mut items = Vec::new();
+    let mut next = Some(first);
+    let mut pages = 0;
+    while let Some(url) = next.take() {
+        pages += 1;
+        if pages > MAX_PAGES {
+            return Err(CheckError::Unavailable(format!(
+                "{provider} returned more than {MAX_PAGES} pages of {what}"
+            )));
+        }
+        let response = get(url.clone()).await?;
+        next = next_link(response.headers(), base).or_else(|| fallback(&url, response.headers()));
+        let page: Vec<T> = json(provider, response).await?;
+        items.extend(page);
+    }
+    Ok(items)
+}
+
+/// For [`all_pages`]: no other way to the next page than `Link`.
+pub fn no_fallback(_: &Url, _: &HeaderMap) -> Option<Url> {
+    None
+}
+
 /// The `rel="next"` URL of a `Link` header, accepted only when it stays on
 /// the same scheme, host and port as `base` (the user's token goes with it).
 pub fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
@@ -346,6 +388,78 @@ pub async fn oauth_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A page of `items` whose headers name the next page.
+    fn page(items: &[u32], headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut b = ::http::Response::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        reqwest::Response::from(b.body(serde_json::to_vec(items).unwrap()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn all_pages_follows_link_then_the_fallback_and_stops_at_the_limit() {
+        let base = Url::parse("https://gl.example/api/v4/").unwrap();
+        let first = base.join("groups?page=1").unwrap();
+        let fallback = |url: &Url, h: &HeaderMap| {
+            let n = h.get("x-next")?.to_str().ok()?;
+            url.join(&format!("groups?page={n}")).ok()
+        };
+        let mut asked = Vec::new();
+        let items: Vec<u32> = all_pages(
+            "GitLab",
+            "groups",
+            &base,
+            first.clone(),
+            |url| {
+                asked.push(url.query().unwrap_or_default().to_owned());
+                let answer = match url.query() {
+                    Some("page=1") => page(
+                        &[1, 2],
+                        &[(
+                            "link",
+                            r#"<https://gl.example/api/v4/groups?page=2>; rel="next""#,
+                        )],
+                    ),
+                    Some("page=2") => page(&[3], &[("x-next", "3")]),
+                    _ => page(&[4], &[]),
+                };
+                async move { Ok(answer) }
+            },
+            fallback,
+        )
+        .await
+        .unwrap();
+        assert_eq!(items, [1, 2, 3, 4]);
+        assert_eq!(asked, ["page=1", "page=2", "page=3"]);
+
+        // A listing that never ends is an outage, not a hang.
+        let endless = all_pages::<u32, _, _>(
+            "GitHub",
+            "teams",
+            &base,
+            first,
+            |_| async {
+                Ok(page(
+                    &[1],
+                    &[(
+                        "link",
+                        r#"<https://gl.example/api/v4/groups?page=2>; rel="next""#,
+                    )],
+                ))
+            },
+            no_fallback,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            endless,
+            CheckError::Unavailable(format!(
+                "GitHub returned more than {MAX_PAGES} pages of teams"
+            ))
+        );
+    }
 
     #[test]
     fn next_link_stays_on_the_same_origin() {

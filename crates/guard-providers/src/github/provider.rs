@@ -113,43 +113,40 @@ impl GithubProvider {
             )));
         }
 
-        let mut groups = Vec::new();
-        let mut next = Some(
-            self.base
-                .join("user/teams?per_page=100")
-                .map_err(|_| bad_org())?,
-        );
-        let mut pages = 0;
-        while let Some(url) = next.take() {
-            pages += 1;
-            if pages > http::MAX_PAGES {
-                return Err(CheckError::Unavailable(format!(
-                    "GitHub returned more than {} pages of teams",
-                    http::MAX_PAGES
-                )));
-            }
-            let response = self.get(url, token).await?;
-            if !response.status().is_success() {
-                return Err(http::classify(
-                    "GitHub",
-                    response.status(),
-                    response.headers(),
-                    || "the token cannot list the user's teams (needs read:org)".into(),
-                ));
-            }
-            next = http::next_link(response.headers(), &self.base);
-            let teams: Vec<Team> = http::json("GitHub", response).await?;
-            groups.extend(
-                teams
-                    .into_iter()
-                    .filter(|t| {
-                        t.organization
-                            .as_ref()
-                            .is_some_and(|o| o.login.eq_ignore_ascii_case(org))
-                    })
-                    .map(|t| if self.use_team_slug { t.slug } else { t.name }),
-            );
-        }
+        let first = self
+            .base
+            .join("user/teams?per_page=100")
+            .map_err(|_| bad_org())?;
+        let teams: Vec<Team> = http::all_pages(
+            "GitHub",
+            "teams",
+            &self.base,
+            first,
+            |url| async move {
+                let response = self.get(url, token).await?;
+                if response.status().is_success() {
+                    Ok(response)
+                } else {
+                    Err(http::classify(
+                        "GitHub",
+                        response.status(),
+                        response.headers(),
+                        || "the token cannot list the user's teams (needs read:org)".into(),
+                    ))
+                }
+            },
+            http::no_fallback,
+        )
+        .await?;
+        let groups = teams
+            .into_iter()
+            .filter(|t| {
+                t.organization
+                    .as_ref()
+                    .is_some_and(|o| o.login.eq_ignore_ascii_case(org))
+            })
+            .map(|t| if self.use_team_slug { t.slug } else { t.name })
+            .collect();
         Ok(Identity {
             username: membership.user.login,
             uid: membership.user.id.to_string(),

@@ -84,57 +84,33 @@ impl GitlabProvider {
             .await?;
         let user: User = http::json("GitLab", response).await?;
 
-        let mut groups = Vec::new();
-        let mut member = self.allow_any_user;
-        let mut next = Some(
-            self.base
-                .join("groups?min_access_level=10&per_page=100")
-                .map_err(internal)?,
-        );
-        let mut pages = 0;
-        while let Some(url) = next.take() {
-            pages += 1;
-            if pages > http::MAX_PAGES {
-                return Err(CheckError::Unavailable(format!(
-                    "GitLab returned more than {} pages of groups",
-                    http::MAX_PAGES
-                )));
-            }
-            let response = self.get(url.clone(), token).await?;
-            next = http::next_link(response.headers(), &self.base).or_else(|| {
-                let page = response
-                    .headers()
-                    .get("x-next-page")?
-                    .to_str()
-                    .ok()?
-                    .trim()
-                    .to_owned();
-                page.parse::<u32>().ok()?;
-                let mut next = url.clone();
-                let query: Vec<(String, String)> = url
-                    .query_pairs()
-                    .filter(|(k, _)| k != "page")
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect();
-                next.query_pairs_mut()
-                    .clear()
-                    .extend_pairs(query)
-                    .append_pair("page", &page);
-                Some(next)
-            });
-            let page: Vec<Group> = http::json("GitLab", response).await?;
-            member = member
-                || page
-                    .iter()
-                    .any(|g| g.full_path.eq_ignore_ascii_case(group) || g.id.to_string() == group);
-            groups.extend(page.into_iter().map(|g| {
+        let first = self
+            .base
+            .join("groups?min_access_level=10&per_page=100")
+            .map_err(internal)?;
+        let listed: Vec<Group> = http::all_pages(
+            "GitLab",
+            "groups",
+            &self.base,
+            first,
+            |url| self.get(url, token),
+            x_next_page,
+        )
+        .await?;
+        let member = self.allow_any_user
+            || listed
+                .iter()
+                .any(|g| g.full_path.eq_ignore_ascii_case(group) || g.id.to_string() == group);
+        let groups: Vec<String> = listed
+            .into_iter()
+            .map(|g| {
                 if self.use_group_id {
                     g.id.to_string()
                 } else {
                     g.full_path
                 }
-            }));
-        }
+            })
+            .collect();
         if !member {
             return Err(CheckError::Denied(format!(
                 "{} is not a member of the GitLab group {group:?} (the client certificate's CN)",
@@ -148,6 +124,24 @@ impl GitlabProvider {
             extra: Default::default(),
         })
     }
+}
+
+/// GitLab's other way to the next page: `x-next-page: N` (when `Link` is
+/// left out, as behind some proxies): the same URL with `page=N`.
+fn x_next_page(url: &Url, headers: &reqwest::header::HeaderMap) -> Option<Url> {
+    let page = headers.get("x-next-page")?.to_str().ok()?.trim().to_owned();
+    page.parse::<u32>().ok()?;
+    let mut next = url.clone();
+    let query: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "page")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    next.query_pairs_mut()
+        .clear()
+        .extend_pairs(query)
+        .append_pair("page", &page);
+    Some(next)
 }
 
 impl Provider for GitlabProvider {
