@@ -6,7 +6,7 @@ use anyhow::Context;
 use guard_pki::{
     CertificateAuthority, ClientSpec, FrontProxyClientSpec, PkiDir, ServerSpec, Validity,
 };
-use guard_providers::{ClientProviders, ProviderName};
+use guard_providers::ClientProviders;
 
 use crate::prompt::confirm_overwrite;
 use guard::cli::{ClientName, InitCommand, PkiArgs};
