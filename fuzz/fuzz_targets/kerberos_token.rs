@@ -7,9 +7,9 @@
 use std::sync::LazyLock;
 use std::time::{Duration, UNIX_EPOCH};
 
-use guard_kerberos::{Verifier, VerifierOptions, token};
+use guard_kerberos::{Keytab, Verifier, VerifierOptions, token};
 
-static VERIFIER: LazyLock<(tempfile::TempDir, Verifier)> = LazyLock::new(|| {
+static VERIFIER: LazyLock<(Keytab, Verifier)> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("krb5.keytab");
     std::fs::write(&path, include_bytes!("kerberos-test.keytab")).expect("keytab");
@@ -18,13 +18,14 @@ static VERIFIER: LazyLock<(tempfile::TempDir, Verifier)> = LazyLock::new(|| {
         clock_skew: Duration::from_secs(20 * 365 * 24 * 3600),
         ..VerifierOptions::default()
     };
-    let verifier = Verifier::load(&path, options).expect("test keytab");
-    (dir, verifier)
+    let verifier = Verifier::new(options).expect("options");
+    let keytab = verifier.load_keytab(&path).expect("test keytab");
+    (keytab, verifier)
 });
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let now = UNIX_EPOCH + Duration::from_secs(1_796_159_700);
-    let result = VERIFIER.1.verify_at(&token::encode(data), now);
+    let result = VERIFIER.1.verify_at(&VERIFIER.0, &token::encode(data), now);
     if let Err(e) = result {
         // Whatever the input, a verification failure is a denial: the
         // keytab is fine.

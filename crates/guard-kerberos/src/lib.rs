@@ -4,7 +4,8 @@
 //! without GSS-API framing (see [`token`]).
 //!
 //! - The server verifies tokens with a keytab and nothing else (no KDC):
-//!   [`Verifier::load`] then [`Verifier::verify`], which returns the client
+//!   [`Verifier::new`], [`Verifier::load_keytab`] (the caller reloads it when
+//!   the file changes) and [`Verifier::verify`], which returns the client
 //!   [`Principal`] or a [`KerberosError`]; [`KerberosError::is_denial`] tells
 //!   a refused token (a plain "not authenticated") from a problem of the
 //!   server.

@@ -1,8 +1,8 @@
 //! The server's side: AP-REQ tokens verified with a keytab, no KDC involved.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use picky_krb::data_types::{Authenticator, EncTicketPart, EncryptedData};
 use picky_krb::messages::ApReq;
@@ -12,7 +12,7 @@ use crate::der::{
     components, flag_set, from_der, from_ktime, int_value, int32, kstring_value, uint32,
 };
 use crate::error::{Denial, KerberosError, Result};
-use crate::keytab::{Entry, Keytab, KeytabEntry};
+use crate::keytab::{Entry, Keytab};
 use crate::principal::{Principal, PrincipalText};
 use crate::replay::{ReplayCache, Seen};
 use crate::token;
@@ -38,8 +38,6 @@ pub struct VerifierOptions {
     /// The largest difference allowed between the client's and the server's
     /// clocks (MIT's and gokrb5's default: 5 minutes).
     pub clock_skew: Duration,
-    /// How often [`Verifier::verify`] looks at the keytab file for a change.
-    pub reload_interval: Duration,
     /// Refuse an authenticator seen before (RFC 4120 3.2.3). The same token
     /// verified twice is then refused the second time: a webhook must answer
     /// repeated reviews of one token from its result cache.
@@ -52,157 +50,71 @@ impl Default for VerifierOptions {
             spn: None,
             realm: None,
             clock_skew: Duration::from_secs(300),
-            reload_interval: Duration::from_secs(10),
             detect_replays: true,
         }
     }
 }
 
-/// What identifies one version of the keytab file: a change means reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-    device: u64,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        // Follows symlinks: a Kubernetes Secret volume swaps a `..data`
-        // symlink, which changes the inode seen through the file's path.
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-            inode: meta.ino(),
-            device: meta.dev(),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct Watch {
-    stamp: Option<FileStamp>,
-    checked: Instant,
-}
-
-/// Verifies tokens with the keys of a keytab file, reloaded when the file
-/// changes. Cheap to share: every method takes `&self`.
+/// Verifies tokens with the keys of a keytab. The keytab is the caller's
+/// (the LDAP provider reloads it when the file changes); the replay cache is
+/// the verifier's, so it outlives keytab reloads. Cheap to share: every
+/// method takes `&self`.
 #[derive(Debug)]
 pub struct Verifier {
-    path: PathBuf,
     options: VerifierOptions,
     spn: Option<PrincipalText>,
-    keytab: RwLock<Arc<Keytab>>,
-    watch: Mutex<Watch>,
     replay: Mutex<ReplayCache>,
 }
 
 impl Verifier {
-    /// Loads the keytab at `path` and checks it can serve `options`: it
-    /// holds keys of a supported encryption type, for `options.spn` when
-    /// that is set.
-    pub fn load(path: impl Into<PathBuf>, options: VerifierOptions) -> Result<Self> {
-        let path = path.into();
+    /// A verifier with these options (an error when `options.spn` is not a
+    /// principal name).
+    pub fn new(options: VerifierOptions) -> Result<Self> {
         let spn = options
             .spn
             .as_deref()
             .map(PrincipalText::parse)
             .transpose()?;
-        let stamp = FileStamp::of(&path);
-        let keytab = Keytab::load(&path)?;
-        check_usable(&path, &keytab, spn.as_ref())?;
         Ok(Verifier {
-            path,
             options,
             spn,
-            keytab: RwLock::new(Arc::new(keytab)),
-            watch: Mutex::new(Watch {
-                stamp,
-                checked: Instant::now(),
-            }),
             replay: Mutex::new(ReplayCache::default()),
         })
     }
 
-    /// The keytab file.
-    pub fn keytab_path(&self) -> &Path {
-        &self.path
+    /// Reads the keytab at `path` and checks it can serve this verifier
+    /// (see [`Verifier::check_keytab`]).
+    pub fn load_keytab(&self, path: &Path) -> Result<Keytab> {
+        let keytab = Keytab::load(path)?;
+        self.check_keytab(path, &keytab)?;
+        Ok(keytab)
     }
 
-    /// The entries of the keytab in use (principals, key versions,
-    /// encryption types; never the keys).
-    pub fn keytab_entries(&self) -> Vec<KeytabEntry> {
-        self.current().entries().collect()
+    /// Checks that `keytab` (read from `path`) holds keys of a supported
+    /// encryption type, for the configured SPN when one is set.
+    pub fn check_keytab(&self, path: &Path, keytab: &Keytab) -> Result<()> {
+        check_usable(path, keytab, self.spn.as_ref())
     }
 
-    /// Verifies a token (Go Guard's base64 AP-REQ) now, and returns the
-    /// client principal.
-    pub fn verify(&self, token: &str) -> Result<Principal> {
-        self.reload_if_due();
-        self.verify_at(token, SystemTime::now())
+    /// Verifies a token (Go Guard's base64 AP-REQ) now with the keys of
+    /// `keytab`, and returns the client principal.
+    pub fn verify(&self, keytab: &Keytab, token: &str) -> Result<Principal> {
+        self.verify_at(keytab, token, SystemTime::now())
     }
 
     /// Verifies a token as if the time were `now` (the replay cache uses that
-    /// time too). Does not look at the keytab file.
-    pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Principal> {
+    /// time too).
+    pub fn verify_at(&self, keytab: &Keytab, token: &str, now: SystemTime) -> Result<Principal> {
         let der = token::decode(token)?;
         // The token is untrusted input to third-party decoders: should one
         // of them panic, that is a malformed token, not a crashed review.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.verify_der_at(&der, now)
+            self.verify_der_at(keytab, &der, now)
         }))
         .unwrap_or_else(|_| Err(Denial::Malformed("the token could not be decoded".into()).into()))
     }
 
-    /// Rereads the keytab if the file changed since it was last read.
-    /// `Ok(true)` when new keys are in use. On an error the keys in use stay.
-    pub fn reload_if_changed(&self) -> Result<bool> {
-        let stamp = FileStamp::of(&self.path);
-        {
-            let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
-            watch.checked = Instant::now();
-            if stamp == watch.stamp {
-                return Ok(false);
-            }
-            // Remember the version seen even if it cannot be used: it is not
-            // reread until it changes again.
-            watch.stamp = stamp;
-        }
-        let keytab = Keytab::load(&self.path)?;
-        check_usable(&self.path, &keytab, self.spn.as_ref())?;
-        *self.keytab.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keytab);
-        Ok(true)
-    }
-
-    fn reload_if_due(&self) {
-        {
-            let watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
-            if watch.checked.elapsed() < self.options.reload_interval {
-                return;
-            }
-        }
-        match self.reload_if_changed() {
-            Ok(true) => tracing::info!(keytab = %self.path.display(), "keytab reloaded"),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(
-                keytab = %self.path.display(),
-                %error,
-                "keytab changed but cannot be used; keeping the keys loaded before"
-            ),
-        }
-    }
-
-    fn current(&self) -> Arc<Keytab> {
-        self.keytab
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn verify_der_at(&self, der: &[u8], now: SystemTime) -> Result<Principal> {
+    fn verify_der_at(&self, keytab: &Keytab, der: &[u8], now: SystemTime) -> Result<Principal> {
         let ap_req: ApReq =
             from_der(der).map_err(|e| Denial::Malformed(format!("not a DER AP-REQ: {e}")))?;
         let ap_req = ap_req.0;
@@ -226,8 +138,7 @@ impl Verifier {
         }
 
         // The ticket, decrypted with the service's key.
-        let keytab = self.current();
-        let plain = decrypt_ticket(&keytab, &service, &ticket.enc_part.0, self.spn.is_some())?;
+        let plain = decrypt_ticket(keytab, &service, &ticket.enc_part.0, self.spn.is_some())?;
         let enc_ticket: EncTicketPart = from_der(&plain)
             .map_err(|e| Denial::Malformed(format!("the ticket's encrypted part: {e}")))?;
         let enc_ticket = enc_ticket.0;
