@@ -1,13 +1,14 @@
 //! What `ldap` adds to the installer: its flags, and Secret
 //! `guard-ldap-auth` with the service account (as `LDAP_BIND_DN` and
-//! `LDAP_BIND_PASSWORD`, never in the arguments) and the CA certificate.
+//! `LDAP_BIND_PASSWORD`, never in the arguments), the CA certificate and,
+//! for Kerberos, the keytab (`krb5.keytab`, where Go Guard mounts it).
 
 use std::collections::BTreeMap;
 
 use guard_api::{InstallerPart, InstallerSecret, SecretEnv};
 use secrecy::ExposeSecret as _;
 
-use super::options::{FLAG_CA_CERT_FILE, LdapOptions, MemberValue};
+use super::options::{AuthChoice, FLAG_CA_CERT_FILE, FLAG_KEYTAB_FILE, LdapOptions, MemberValue};
 use crate::ProviderError;
 
 const MOUNT: &str = "/etc/guard/auth/ldap";
@@ -64,7 +65,34 @@ pub fn part(o: &LdapOptions) -> Result<InstallerPart, ProviderError> {
         );
         args.push(format!("{FLAG_CA_CERT_FILE}={MOUNT}/ca.crt"));
     }
-    args.push("--ldap.auth-choice=Simple".into());
+    match o.auth_choice {
+        AuthChoice::Simple => args.push("--ldap.auth-choice=Simple".into()),
+        AuthChoice::Kerberos => {
+            let path = o
+                .keytab_file()
+                .ok_or_else(|| ProviderError::Invalid(format!("set {FLAG_KEYTAB_FILE}")))?;
+            // The keytab must serve the options now, not in a crashing pod.
+            super::kerberos::KerberosCheck::load(o)?;
+            files.insert(
+                "krb5.keytab".to_owned(),
+                ProviderError::read(FLAG_KEYTAB_FILE, path)?,
+            );
+            args.push("--ldap.auth-choice=Kerberos".into());
+            args.push(format!("{FLAG_KEYTAB_FILE}={MOUNT}/krb5.keytab"));
+            if let Some(spn) = o.spn() {
+                args.push(format!("--ldap.spn={spn}"));
+            }
+            if let Some(realm) = o.realm() {
+                args.push(format!("--ldap.realm={realm}"));
+            }
+            if o.clock_skew != std::time::Duration::from_secs(300) {
+                args.push(format!(
+                    "--ldap.clock-skew={}",
+                    humantime::format_duration(o.clock_skew)
+                ));
+            }
+        }
+    }
     if o.allow_system_groups {
         args.push("--ldap.allow-system-groups=true".into());
     }

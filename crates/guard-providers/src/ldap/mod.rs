@@ -1,5 +1,6 @@
 //! `ldap`: LDAP / Active Directory users and groups; the token is
-//! `base64(username:password)`.
+//! `base64(username:password)`, or with `--ldap.auth-choice=Kerberos` a
+//! Kerberos service ticket.
 //!
 //! * [`options`]: the flags `--ldap.*`.
 //! * [`install`]: the flags, and Secret `guard-ldap-auth` with the service
@@ -7,8 +8,11 @@
 //! * [`token`]: the token format.
 //! * [`provider`]: the search, bind and group lookups, with pooled
 //!   connections.
+//! * `kerberos`: tickets verified with the keytab, which is reloaded when
+//!   it changes.
 
 pub mod install;
+mod kerberos;
 pub mod options;
 pub mod provider;
 pub mod token;
@@ -41,8 +45,12 @@ impl ProviderSpec for LdapOptions {
 
     fn build(
         &self,
-        _context: &BuildContext,
+        context: &BuildContext,
     ) -> Result<Arc<dyn guard_auth::Provider>, ProviderError> {
-        Ok(Arc::new(LdapProvider::new(self.clone())?))
+        let provider = LdapProvider::new(self.clone())?;
+        if let Some(reloader) = provider.spawn_reloader(context.reload_interval) {
+            context.keep_running(reloader);
+        }
+        Ok(Arc::new(provider))
     }
 }

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use crate::ProviderError;
 
 pub(crate) const FLAG_CA_CERT_FILE: &str = "--ldap.ca-cert-file";
+pub(crate) const FLAG_KEYTAB_FILE: &str = "--ldap.keytab-file";
 
 /// What the group member attribute holds (`--ldap.group-member-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -18,15 +19,18 @@ pub enum MemberValue {
     Username,
 }
 
-/// How users authenticate (`--ldap.auth-choice`).
+/// How users authenticate (`--ldap.auth-choice`): Go Guard's spellings
+/// (`Simple`/`simple`, `Kerberos`/`kerberos`; any case), and the numbers
+/// its `get token` takes (0, 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum AuthChoice {
     /// `base64(username:password)` tokens and a simple bind.
     #[default]
-    #[value(name = "Simple")]
+    #[value(name = "Simple", alias = "0")]
     Simple,
-    /// Kerberos tickets (not supported yet).
-    #[value(name = "Kerberos")]
+    /// Kerberos service tickets (base64 of a DER KRB_AP_REQ), verified with
+    /// a keytab.
+    #[value(name = "Kerberos", alias = "1")]
     Kerberos,
 }
 
@@ -163,7 +167,8 @@ pub struct LdapOptions {
         value_name = "FILE"
     )]
     pub ca_cert_file: Option<PathBuf>,
-    /// Simple (base64 user:password tokens) or Kerberos (not supported yet).
+    /// Simple (tokens are base64 of user:password, checked with a bind) or
+    /// Kerberos (tokens are service tickets, checked with --ldap.keytab-file).
     #[arg(
         id = "ldap.auth-choice",
         long = "ldap.auth-choice",
@@ -172,20 +177,36 @@ pub struct LdapOptions {
         ignore_case = true
     )]
     pub auth_choice: AuthChoice,
-    /// Kerberos keytab (accepted for compatibility; Kerberos is not supported yet).
+    /// Kerberos: the keytab with the service's keys (reloaded when it
+    /// changes).
     #[arg(
         id = "ldap.keytab-file",
         long = "ldap.keytab-file",
         value_name = "FILE"
     )]
     pub keytab_file: Option<PathBuf>,
-    /// Kerberos service account (accepted for compatibility; Kerberos is not supported yet).
+    /// Kerberos: accept tickets for this service principal only
+    /// (HTTP/guard.example.com, or with @REALM) [default: --ldap.service-account,
+    /// else any service the keytab has keys for].
+    #[arg(id = "ldap.spn", long = "ldap.spn", value_name = "PRINCIPAL")]
+    pub spn: Option<String>,
+    /// Kerberos: Go Guard's name of the service principal whose key
+    /// verifies tickets; --ldap.spn when that is unset.
     #[arg(
         id = "ldap.service-account",
         long = "ldap.service-account",
         value_name = "NAME"
     )]
     pub service_account: Option<String>,
+    /// Kerberos: accept users of this realm only [default: the realm of the
+    /// keytab's service principals; users of trusted foreign realms are
+    /// refused unless named here].
+    #[arg(id = "ldap.realm", long = "ldap.realm", value_name = "REALM")]
+    pub realm: Option<String>,
+    /// Kerberos: the largest difference allowed between a client's clock
+    /// and guard's (MIT's and Active Directory's default: 5 minutes).
+    #[arg(id = "ldap.clock-skew", long = "ldap.clock-skew", value_name = "DURATION", default_value = "5m", value_parser = crate::flags::parse_duration)]
+    pub clock_skew: std::time::Duration,
     /// Let reserved `system:` names (groups such as system:masters, and
     /// usernames) through. Default: such groups are dropped and logged, and
     /// such a username is not authenticated.
@@ -204,6 +225,29 @@ impl LdapOptions {
         self.bind_password
             .as_ref()
             .filter(|s| !s.expose_secret().is_empty())
+    }
+
+    /// The keytab file, unless unset or empty.
+    pub fn keytab_file(&self) -> Option<&std::path::Path> {
+        self.keytab_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// The service principal tickets must be for: `--ldap.spn`, else Go
+    /// Guard's `--ldap.service-account`; none when both are unset or empty.
+    pub fn spn(&self) -> Option<&str> {
+        [&self.spn, &self.service_account]
+            .into_iter()
+            .find_map(|v| v.as_deref().map(str::trim).filter(|s| !s.is_empty()))
+    }
+
+    /// The realm users must be in, unless unset or empty.
+    pub fn realm(&self) -> Option<&str> {
+        self.realm
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     /// Checks the options of the enabled provider; the messages name the
@@ -227,8 +271,39 @@ impl LdapOptions {
         if self.is_secure_ldap && self.start_tls {
             return invalid("--ldap.is-secure-ldap and --ldap.start-tls cannot both be set: pick LDAPS or StartTLS".into());
         }
-        if self.auth_choice == AuthChoice::Kerberos {
-            return invalid("--ldap.auth-choice=Kerberos is not supported yet; use Simple (tokens are base64 of user:password)".into());
+        match self.auth_choice {
+            // Go Guard's check was inverted (its issue #238): here a set
+            // keytab is what Kerberos needs.
+            AuthChoice::Kerberos if self.keytab_file().is_none() => {
+                return invalid("--ldap.auth-choice=Kerberos needs --ldap.keytab-file (the keytab with the service's keys)".into());
+            }
+            AuthChoice::Kerberos => {
+                if let Some(spn) = self.spn()
+                    && let Err(e) = guard_kerberos::Principal::parse(spn, Some("-"))
+                {
+                    return invalid(format!("--ldap.spn: {e}"));
+                }
+                if self.realm().is_some_and(|r| r.contains(['@', '/'])) {
+                    return invalid(
+                        "--ldap.realm is a realm name (EXAMPLE.COM), without @ or /".into(),
+                    );
+                }
+            }
+            AuthChoice::Simple => {
+                let kerberos_only = [
+                    (self.keytab_file().is_some(), FLAG_KEYTAB_FILE),
+                    (
+                        self.spn.as_deref().is_some_and(|s| !s.trim().is_empty()),
+                        "--ldap.spn",
+                    ),
+                    (self.realm().is_some(), "--ldap.realm"),
+                ];
+                if let Some((_, flag)) = kerberos_only.iter().find(|(set, _)| *set) {
+                    return invalid(format!(
+                        "{flag} is only used with --ldap.auth-choice=Kerberos; add that flag or drop this one"
+                    ));
+                }
+            }
         }
         if self.bind_dn().is_some() != self.bind_password().is_some() {
             return invalid("set both --ldap.bind-dn and --ldap.bind-password (or LDAP_BIND_DN and LDAP_BIND_PASSWORD), or neither".into());
@@ -299,12 +374,68 @@ mod tests {
         let e = o.validate().unwrap_err().to_string();
         assert!(e.contains("--ldap.server-address"), "{e}");
         assert!(error(&["--ldap.is-secure-ldap", "--ldap.start-tls"]).contains("cannot both"));
-        assert!(error(&["--ldap.auth-choice=kerberos"]).contains("not supported yet"));
+        let e = error(&["--ldap.auth-choice=kerberos"]);
+        assert_eq!(
+            e,
+            "--ldap.auth-choice=Kerberos needs --ldap.keytab-file (the keytab with the service's keys)"
+        );
+        assert!(
+            error(&["--ldap.keytab-file=/k"])
+                .contains("only used with --ldap.auth-choice=Kerberos")
+        );
+        assert!(error(&["--ldap.realm=R"]).starts_with("--ldap.realm is only used"));
+        let bad_spn = error(&[
+            "--ldap.auth-choice=Kerberos",
+            "--ldap.keytab-file=/k",
+            "--ldap.spn=HTTP//x",
+        ]);
+        assert!(
+            bad_spn.starts_with("--ldap.spn: invalid Kerberos principal name"),
+            "{bad_spn}"
+        );
+        assert!(
+            error(&[
+                "--ldap.auth-choice=1",
+                "--ldap.keytab-file=/k",
+                "--ldap.realm=a@B"
+            ])
+            .contains("without @")
+        );
         assert!(error(&["--ldap.user-search-filter=objectClass=person"]).contains("parentheses"));
         assert!(error(&["--ldap.bind-dn=cn=svc"]).contains("--ldap.bind-password"));
         let o: LdapOptions =
             parse_options(&["--ldap.server-address=::1", "--ldap.is-secure-ldap=true"]).unwrap();
         assert_eq!(o.url(), "ldaps://[::1]:389");
+    }
+
+    #[test]
+    fn kerberos_is_chosen_with_go_guards_spellings_and_the_keytab() {
+        // Go Guard #238: its check refused a keytab that was set.
+        for choice in ["Kerberos", "kerberos", "1"] {
+            let o = options(&[
+                &format!("--ldap.auth-choice={choice}"),
+                "--ldap.keytab-file=/etc/guard/auth/ldap/krb5.keytab",
+            ])
+            .unwrap();
+            assert_eq!(o.auth_choice, AuthChoice::Kerberos, "{choice}");
+        }
+        for choice in ["Simple", "simple", "0"] {
+            let o = options(&[&format!("--ldap.auth-choice={choice}")]).unwrap();
+            assert_eq!(o.auth_choice, AuthChoice::Simple, "{choice}");
+        }
+        let kerberos = ["--ldap.auth-choice=Kerberos", "--ldap.keytab-file=/k"];
+        let o = options(&[&kerberos[..], &["--ldap.service-account=HTTP/a"]].concat()).unwrap();
+        assert_eq!(o.spn(), Some("HTTP/a"));
+        let o = options(
+            &[
+                &kerberos[..],
+                &["--ldap.service-account=HTTP/a", "--ldap.spn=HTTP/b@R"],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(o.spn(), Some("HTTP/b@R"));
+        assert_eq!(options(&kerberos).unwrap().spn(), None);
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The server side of `ldap`: the bearer token is `base64(username:password)`.
+//! The server side of `ldap`. With `--ldap.auth-choice=Simple` the bearer
+//! token is `base64(username:password)`; with `Kerberos` it is a service
+//! ticket ([`super::kerberos`]) that names the user, and steps 1 and 3 below
+//! follow (no bind as the user: the ticket is the proof).
 //!
 //! 1. Find the user: search `--ldap.user-search-dn` for
 //!    `(&<user-search-filter>(<user-attribute>=<username>))`, the username
@@ -27,7 +30,8 @@ use ldap3::{
 };
 use secrecy::ExposeSecret as _;
 
-use super::options::{FLAG_CA_CERT_FILE, LdapOptions, MemberValue};
+use super::kerberos::KerberosCheck;
+use super::options::{AuthChoice, FLAG_CA_CERT_FILE, LdapOptions, MemberValue};
 use super::token::decode_token;
 use crate::ProviderError;
 
@@ -47,15 +51,25 @@ pub struct LdapProvider {
     tls: Option<Arc<rustls::ClientConfig>>,
     service: tokio::sync::Mutex<Option<Ldap>>,
     auth_pool: Mutex<Vec<Ldap>>,
+    kerberos: Option<KerberosCheck>,
 }
 
 impl LdapProvider {
-    /// Checks the options and reads the CA file; connects lazily.
+    /// Checks the options and reads the CA file and, for Kerberos, the
+    /// keytab; connects lazily.
     pub fn new(options: LdapOptions) -> Result<Self, ProviderError> {
         options.validate()?;
         let tls = match &options.ca_cert_file {
             Some(path) if !options.skip_tls_verification => Some(Arc::new(client_tls(path)?)),
             _ => None,
+        };
+        let kerberos = match options.auth_choice {
+            AuthChoice::Kerberos => {
+                let kerberos = KerberosCheck::load(&options)?;
+                kerberos.log_keytab();
+                Some(kerberos)
+            }
+            AuthChoice::Simple => None,
         };
         Ok(LdapProvider {
             url: options.url(),
@@ -63,7 +77,17 @@ impl LdapProvider {
             tls,
             service: tokio::sync::Mutex::new(None),
             auth_pool: Mutex::new(Vec::new()),
+            kerberos,
         })
+    }
+
+    /// With Kerberos, checks the keytab file for changes every `interval`
+    /// (keys rotated in the KDC and exported again are used without a
+    /// restart); `None` in simple mode.
+    pub fn spawn_reloader(&self, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        self.kerberos
+            .as_ref()
+            .map(|kerberos| kerberos.spawn_reloader(interval))
     }
 
     async fn connect(&self) -> Result<Ldap, LdapError> {
@@ -140,16 +164,13 @@ impl LdapProvider {
     }
 
     async fn check_token(&self, token: &BearerToken) -> Result<Identity, CheckError> {
+        if let Some(kerberos) = &self.kerberos {
+            return self.check_ticket(kerberos, token).await;
+        }
         let (username, password) = decode_token(token.expose())?;
 
-        // 1. Find the user (retrying once on a fresh service connection).
-        let user = match self.find_user(&username).await {
-            Err(CheckError::Unavailable(_)) => {
-                self.forget_service().await;
-                self.find_user(&username).await?
-            }
-            other => other?,
-        };
+        // 1. Find the user.
+        let user = self.find_user_retrying(&username).await?;
 
         // 2. Prove the password on a connection of its own.
         let mut auth = match self.take_auth_connection() {
@@ -195,6 +216,39 @@ impl LdapProvider {
             groups: groups?,
             extra: Default::default(),
         })
+    }
+
+    /// Kerberos: the ticket names the user; the directory gives the groups.
+    async fn check_ticket(
+        &self,
+        kerberos: &KerberosCheck,
+        token: &BearerToken,
+    ) -> Result<Identity, CheckError> {
+        let username = kerberos.username(token.expose())?;
+        let user = self.find_user_retrying(&username).await?;
+        let member = match self.options.group_member_value {
+            MemberValue::Dn => user.dn.clone(),
+            MemberValue::Username => user.username.clone(),
+        };
+        let mut service = self.service().await?;
+        let groups = self.groups(&mut service, &member).await?;
+        Ok(Identity {
+            username: user.username,
+            uid: user.uid,
+            groups,
+            extra: Default::default(),
+        })
+    }
+
+    /// [`Self::find_user`], retried once on a fresh service connection.
+    async fn find_user_retrying(&self, username: &str) -> Result<FoundUser, CheckError> {
+        match self.find_user(username).await {
+            Err(CheckError::Unavailable(_)) => {
+                self.forget_service().await;
+                self.find_user(username).await
+            }
+            other => other,
+        }
     }
 
     async fn find_user(&self, username: &str) -> Result<FoundUser, CheckError> {
