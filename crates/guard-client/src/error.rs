@@ -96,6 +96,13 @@ pub enum ClientError {
     /// The HTTP client cannot be built, or a URL flag is wrong.
     #[error(transparent)]
     Provider(Box<ProviderError>),
+    /// No Kerberos service ticket (its messages already carry their cause,
+    /// so it is not chained again).
+    #[error("{0}")]
+    Kerberos(guard_kerberos::KerberosError),
+    /// The credential cache holds no ticket the user can use.
+    #[error("{0}")]
+    NeedsKinit(String),
 }
 
 impl From<ProviderError> for ClientError {

@@ -9,6 +9,8 @@
 //!   credentials (environment or shared credentials file, optionally a role
 //!   assumed with STS).
 //! * [`basic`]: the LDAP token, `base64(username:password)`.
+//! * [`kerberos`]: the LDAP provider's Kerberos token, a service ticket
+//!   from the credential cache `kinit` filled, or from a password.
 //! * [`pat`]: where GitHub and GitLab users create a personal access token.
 //! * [`exec_credential`]: the ExecCredential kubectl reads from a credential
 //!   plugin.
@@ -24,6 +26,7 @@ pub mod browser;
 pub mod eks;
 mod error;
 pub mod exec_credential;
+pub mod kerberos;
 pub mod kubeconfig;
 pub mod oidc;
 pub mod pat;

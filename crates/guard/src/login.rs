@@ -60,6 +60,18 @@ fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<
                 token_args.push(format!("--role-arn={r}"));
             }
         }
+        UserSide::Basic if args.kerberos.is_kerberos() => {
+            let spn = args.kerberos.spn.as_deref().unwrap_or_default();
+            anyhow::ensure!(
+                !spn.trim().is_empty(),
+                "pass --ldap.spn (the guard server's service principal, e.g. HTTP/guard.example.com)"
+            );
+            token_args.extend(args.kerberos.to_args());
+            // Without a username kubectl's tokens come from kinit's ticket.
+            if let Some(user) = args.ldap_username.as_deref().filter(|u| !u.is_empty()) {
+                token_args.push(format!("--ldap.username={user}"));
+            }
+        }
         UserSide::Basic => {
             let user = args
                 .ldap_username

@@ -4,8 +4,9 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use guard_client::exec_credential::{self, exec_credential};
+use guard_client::kerberos::KerberosLogin;
 use guard_client::oidc::{Grant, LoginSettings};
-use guard_client::{UserSide, user_side};
+use guard_client::{ClientError, UserSide, user_side};
 use secrecy::ExposeSecret as _;
 
 use guard::cli::{GrantType, OidcClientArgs, TokenArgs};
@@ -29,6 +30,7 @@ pub fn run(args: &TokenArgs) -> anyhow::Result<()> {
                 exec_credential::V1,
             )
         }
+        UserSide::Basic if args.kerberos.is_kerberos() => kerberos_token(args),
         UserSide::Basic => {
             let user = args
                 .ldap_username
@@ -88,6 +90,43 @@ pub fn run(args: &TokenArgs) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `guard get token -o ldap --ldap.auth-choice=Kerberos`: a ticket from the
+/// credential cache, else (with --ldap.username) from a password.
+fn kerberos_token(args: &TokenArgs) -> anyhow::Result<()> {
+    let k = &args.kerberos;
+    anyhow::ensure!(
+        k.disable_pa_fx_fast,
+        "guard does not use FAST armoring: drop --ldap.disable-pa-fx-fast=false"
+    );
+    let login = KerberosLogin {
+        spn: k.spn.as_deref().unwrap_or_default(),
+        realm: k.realm.as_deref(),
+        krb5_config: &k.krb5_config,
+    };
+    let user = args.ldap_username.as_deref().filter(|u| !u.is_empty());
+    let token = match (user, &args.ldap_password) {
+        (Some(user), Some(password)) => login.token_with_password(user, password)?,
+        (None, Some(_)) => anyhow::bail!("--ldap.password needs --ldap.username"),
+        (user, None) => match login.token_from_ccache() {
+            Ok(token) => token,
+            // No ticket, but a user to log in as: ask for the password.
+            Err(ClientError::NeedsKinit(_)) if user.is_some() => {
+                let user = user.unwrap_or_default();
+                let password =
+                    crate::prompt::read_password(&format!("Kerberos password for {user}: "))?;
+                login.token_with_password(user, &password)?
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    print_token(
+        token.token.expose_secret(),
+        Some(token.expires),
+        args.exec_credential,
+        exec_credential::V1,
+    )
 }
 
 /// The login settings of `guard get token`'s flags.

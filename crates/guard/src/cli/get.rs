@@ -107,9 +107,80 @@ pub struct TokenArgs {
     )]
     pub ldap_password: Option<SecretString>,
 
+    /// How LDAP users with Kerberos get their ticket.
+    #[command(flatten)]
+    pub kerberos: KerberosClientArgs,
+
     /// How google, azure and oidc users log in.
     #[command(flatten)]
     pub oidc: OidcClientArgs,
+}
+
+/// How `guard get token -o ldap` gets a Kerberos service ticket (Go Guard's
+/// flags).
+#[derive(Debug, Clone, Args)]
+pub struct KerberosClientArgs {
+    /// LDAP: Simple (a token from your username and password) or Kerberos
+    /// (a service ticket: from your credential cache after kinit, or by
+    /// logging in with --ldap.username). Go Guard's 0 and 1 work too.
+    #[arg(
+        long = "ldap.auth-choice",
+        value_name = "CHOICE",
+        default_value = "Simple",
+        ignore_case = true
+    )]
+    pub auth_choice: guard_providers::ldap::AuthChoice,
+
+    /// LDAP with Kerberos: the guard server's service principal
+    /// (HTTP/guard.example.com, or with @REALM).
+    #[arg(long = "ldap.spn", value_name = "PRINCIPAL")]
+    pub spn: Option<String>,
+
+    /// LDAP with Kerberos: the realm of --ldap.username [default: the
+    /// default realm of --ldap.krb5-config].
+    #[arg(long = "ldap.realm", value_name = "REALM")]
+    pub realm: Option<String>,
+
+    /// LDAP with Kerberos: the Kerberos configuration (KDCs, default realm,
+    /// default credential cache).
+    #[arg(
+        long = "ldap.krb5-config",
+        value_name = "FILE",
+        env = "KRB5_CONFIG",
+        default_value = "/etc/krb5.conf"
+    )]
+    pub krb5_config: PathBuf,
+
+    /// Go Guard's flag, accepted for its kubeconfigs: guard never uses FAST
+    /// armoring (PA-FX-FAST), so only true is accepted.
+    #[arg(long = "ldap.disable-pa-fx-fast", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", hide = true)]
+    pub disable_pa_fx_fast: bool,
+}
+
+impl KerberosClientArgs {
+    /// Whether Kerberos was chosen.
+    pub fn is_kerberos(&self) -> bool {
+        self.auth_choice == guard_providers::ldap::AuthChoice::Kerberos
+    }
+
+    /// The flags that reproduce these settings, for the kubeconfig's exec
+    /// plugin (none in simple mode).
+    pub fn to_args(&self) -> Vec<String> {
+        if !self.is_kerberos() {
+            return Vec::new();
+        }
+        let mut args = vec!["--ldap.auth-choice=Kerberos".to_owned()];
+        if let Some(spn) = &self.spn {
+            args.push(format!("--ldap.spn={spn}"));
+        }
+        if let Some(realm) = &self.realm {
+            args.push(format!("--ldap.realm={realm}"));
+        }
+        if self.krb5_config != std::path::Path::new("/etc/krb5.conf") {
+            args.push(format!("--ldap.krb5-config={}", self.krb5_config.display()));
+        }
+        args
+    }
 }
 
 /// How `guard get token -o google|azure|oidc` logs the user in.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use guard_providers::ProviderName;
 
-use super::get::OidcClientArgs;
+use super::get::{KerberosClientArgs, OidcClientArgs};
 
 /// `guard login`
 #[derive(Debug, Args)]
@@ -44,9 +44,14 @@ pub struct LoginArgs {
     #[arg(long = "role-arn", value_name = "ARN")]
     pub role_arn: Option<String>,
 
-    /// LDAP: your username (the password is asked when kubectl needs a token).
+    /// LDAP: your username (the password is asked when kubectl needs a
+    /// token). With Kerberos, leave it out to use the ticket kinit got.
     #[arg(long = "ldap.username", value_name = "USER")]
     pub ldap_username: Option<String>,
+
+    /// How LDAP users with Kerberos get their ticket.
+    #[command(flatten)]
+    pub kerberos: KerberosClientArgs,
 
     /// How google, azure and oidc users log in.
     #[command(flatten)]
