@@ -42,6 +42,8 @@ pub struct KerberosToken {
     pub token: SecretString,
     /// When kubectl should ask for a new one.
     pub expires: SystemTime,
+    /// The user the ticket is for, without the realm (`alice`).
+    pub user: String,
 }
 
 impl KerberosLogin<'_> {
@@ -115,6 +117,7 @@ fn make_token(ticket: &ServiceTicket) -> Result<KerberosToken, ClientError> {
     Ok(KerberosToken {
         token: SecretString::from(token),
         expires,
+        user: ticket.client().name(),
     })
 }
 

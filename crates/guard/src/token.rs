@@ -109,16 +109,17 @@ fn kerberos_token(args: &TokenArgs) -> anyhow::Result<()> {
     let token = match (user, &args.ldap_password) {
         (Some(user), Some(password)) => login.token_with_password(user, password)?,
         (None, Some(_)) => anyhow::bail!("--ldap.password needs --ldap.username"),
-        (user, None) => match login.token_from_ccache() {
-            Ok(token) => token,
-            // No ticket, but a user to log in as: ask for the password.
-            Err(ClientError::NeedsKinit(_)) if user.is_some() => {
-                let user = user.unwrap_or_default();
+        (user, None) => match (login.token_from_ccache(), user) {
+            (Ok(token), None) => token,
+            (Ok(token), Some(user)) if token.user.eq_ignore_ascii_case(user) => token,
+            // No ticket (or another user's), but a user to log in as: ask
+            // for the password.
+            (Ok(_) | Err(ClientError::NeedsKinit(_)), Some(user)) => {
                 let password =
                     crate::prompt::read_password(&format!("Kerberos password for {user}: "))?;
                 login.token_with_password(user, &password)?
             }
-            Err(e) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
         },
     };
     print_token(
