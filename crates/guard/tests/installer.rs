@@ -118,6 +118,29 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             ],
         ),
         (
+            // Go Guard's Kerberos mode: the keytab in Secret guard-ldap-auth,
+            // mounted at /etc/guard/auth/ldap/krb5.keytab.
+            "ldap-kerberos",
+            vec![
+                "--auth-providers=ldap".to_owned(),
+                "--ldap.server-address=ldap.example.com".to_owned(),
+                "--ldap.user-search-dn=ou=users,dc=example,dc=com".to_owned(),
+                "--ldap.group-search-dn=ou=groups,dc=example,dc=com".to_owned(),
+                "--ldap.bind-dn=cn=guard,ou=svc,dc=example,dc=com".to_owned(),
+                "--ldap.bind-password=bind-placeholder-not-a-secret".to_owned(),
+                "--ldap.auth-choice=Kerberos".to_owned(),
+                format!("--ldap.keytab-file={}", data.join("krb5.keytab").display()),
+                "--ldap.spn=HTTP/guard.example.com".to_owned(),
+                "--ldap.realm=GUARD.TEST".to_owned(),
+            ],
+            vec![
+                "deployment.apps/guard",
+                "secret/guard-pki",
+                "secret/guard-ldap-auth",
+                "service/guard",
+            ],
+        ),
+        (
             "google",
             vec![
                 "--auth-providers=google".to_owned(),

@@ -271,7 +271,7 @@ fn bad_ldap_options_fail_at_start_up() {
     ];
     fails(
         &[&full[..], &["--ldap.auth-choice=Kerberos"]].concat(),
-        "not supported yet",
+        "--ldap.auth-choice=Kerberos needs --ldap.keytab-file",
     );
     fails(
         &[&full[..], &["--ldap.start-tls", "--ldap.is-secure-ldap"]].concat(),
