@@ -585,7 +585,7 @@ fn bad_kerberos_options_fail_with_one_line_naming_the_flag() {
         "has no key for HTTP/other.example.com (it has keys for HTTP/guard.example.com@GUARD.TEST)",
     );
     fails(
-        &[&keytab],
-        "--ldap.keytab-file is only used with --ldap.auth-choice=Kerberos",
+        &[&keytab, "--ldap.realm=GUARD.TEST"],
+        "--ldap.realm is only used with --ldap.auth-choice=Kerberos",
     );
 }

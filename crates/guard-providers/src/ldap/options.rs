@@ -289,9 +289,12 @@ impl LdapOptions {
                     );
                 }
             }
+            // Go Guard's installer writes --ldap.keytab-file and
+            // --ldap.service-account whenever they were given, whatever the
+            // choice: its manifests must start, so those two are ignored
+            // here; guard's own Kerberos flags are refused.
             AuthChoice::Simple => {
                 let kerberos_only = [
-                    (self.keytab_file().is_some(), FLAG_KEYTAB_FILE),
                     (
                         self.spn.as_deref().is_some_and(|s| !s.trim().is_empty()),
                         "--ldap.spn",
@@ -379,10 +382,14 @@ mod tests {
             e,
             "--ldap.auth-choice=Kerberos needs --ldap.keytab-file (the keytab with the service's keys)"
         );
-        assert!(
-            error(&["--ldap.keytab-file=/k"])
-                .contains("only used with --ldap.auth-choice=Kerberos")
-        );
+        // Go Guard's manifests carry the keytab flag in simple mode too.
+        let go_guard = options(&[
+            "--ldap.keytab-file=/etc/guard/auth/ldap/krb5.keytab",
+            "--ldap.service-account=x",
+            "--ldap.auth-choice=Simple",
+        ])
+        .unwrap();
+        assert_eq!(go_guard.auth_choice, AuthChoice::Simple);
         assert!(error(&["--ldap.realm=R"]).starts_with("--ldap.realm is only used"));
         let bad_spn = error(&[
             "--ldap.auth-choice=Kerberos",
