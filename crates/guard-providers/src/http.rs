@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use guard_auth::CheckError;
-use reqwest::header::{HeaderMap, LINK};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LINK};
 use reqwest::{StatusCode, Url};
 
 use crate::ProviderError;
@@ -285,11 +285,65 @@ pub fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
     .then_some(url)
 }
 
-/// What an upstream answer means for the review.
+/// Largest error answer read to tell a provider's own refusal from a proxy's
+/// page (GitHub and GitLab send a few hundred bytes).
+pub const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Reads a refused answer (not 2xx) of `provider` and says what it means for
+/// the review: see [`classify`].
+pub async fn refusal(
+    provider: &str,
+    response: reqwest::Response,
+    not_found: impl FnOnce() -> String,
+) -> CheckError {
+    let status = response.status();
+    let headers = response.headers().clone();
+    // An unreadable or oversized body is simply not the provider's own error.
+    let body = read_body(response, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    classify(provider, status, &headers, &body, not_found)
+}
+
+/// The `message` (GitHub, GitLab), `error` (GitLab's OAuth errors) or
+/// `error.message` (Microsoft Graph) of a provider's own JSON error answer; `None` for anything else (an HTML page
+/// of a proxy or ingress, an empty body, other JSON).
+fn provider_error_message(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    let json_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    if !json_type {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    object
+        .get("message")
+        .and_then(text)
+        .or_else(|| object.get("error").and_then(text))
+        // Microsoft Graph: {"error": {"code": ..., "message": ...}}
+        .or_else(|| object.get("error")?.get("message").and_then(text))
+}
+
+/// What an upstream answer that is not 2xx means for the review.
+///
+/// - 429, or 403 with the rate-limit headers used up or a `retry-after`, or
+///   any answer whose message speaks of a rate limit (GitHub's secondary
+///   rate limit is a 403 with requests left): an outage.
+/// - 401, 403, 404 carrying the provider's own JSON error (`message` or
+///   `error`): a plain denial (`not_found` words the 403/404).
+/// - 401, 403, 404 with anything else (an HTML page of a proxy, an ingress'
+///   default backend, an empty body): not the provider speaking, an outage.
+/// - anything else: an outage.
 pub fn classify(
     provider: &str,
     status: StatusCode,
     headers: &HeaderMap,
+    body: &[u8],
     not_found: impl FnOnce() -> String,
 ) -> CheckError {
     let header = |name: &str| {
@@ -301,8 +355,14 @@ pub fn classify(
     let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0")
         || header("ratelimit-remaining").as_deref() == Some("0");
     let retry_after = header("retry-after");
+    let message = provider_error_message(headers, body);
+    let rate_limit_message = message.as_deref().is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("rate limit") || m.contains("abuse")
+    });
     if status == StatusCode::TOO_MANY_REQUESTS
         || (status == StatusCode::FORBIDDEN && (exhausted || retry_after.is_some()))
+        || rate_limit_message
     {
         let reset = header("x-ratelimit-reset")
             .or_else(|| header("ratelimit-reset"))
@@ -315,14 +375,27 @@ pub fn classify(
             })
             .or_else(|| retry_after.map(|s| format!("; retry after {s}s")))
             .unwrap_or_default();
-        tracing::warn!("{provider} rate limit reached{reset}");
+        tracing::warn!("{provider} rate limit reached ({status}){reset}");
         return CheckError::Unavailable(format!("{provider} rate limit reached{reset}"));
     }
+    let own_error = message.is_some();
     match status {
-        StatusCode::UNAUTHORIZED => {
+        StatusCode::UNAUTHORIZED if own_error => {
             CheckError::Denied(format!("{provider} rejected the token (401)"))
         }
-        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => CheckError::Denied(not_found()),
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND if own_error => {
+            CheckError::Denied(not_found())
+        }
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+            tracing::warn!(
+                "{provider} answered {status} without its own JSON error: a proxy or \
+                 another server answers at the configured URL"
+            );
+            CheckError::Unavailable(format!(
+                "{provider} answered {status} without {provider}'s JSON error (a proxy or \
+                 a wrong base URL?)"
+            ))
+        }
         s if s.is_server_error() => CheckError::Unavailable(format!("{provider} answered {s}")),
         s => CheckError::Unavailable(format!("{provider} answered unexpectedly: {s}")),
     }
@@ -490,26 +563,86 @@ mod tests {
     #[test]
     fn rate_limits_are_outages_and_bad_tokens_denials() {
         let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().unwrap(),
+        );
+        let bad = br#"{"message":"Bad credentials"}"#;
         assert!(matches!(
-            classify("GitHub", StatusCode::UNAUTHORIZED, &h, String::new),
+            classify("GitHub", StatusCode::UNAUTHORIZED, &h, bad, String::new),
             CheckError::Denied(_)
         ));
         assert!(
-            matches!(classify("GitHub", StatusCode::NOT_FOUND, &h, || "nope".into()), CheckError::Denied(m) if m == "nope")
+            matches!(classify("GitHub", StatusCode::NOT_FOUND, &h, br#"{"message":"Not Found"}"#, || "nope".into()), CheckError::Denied(m) if m == "nope")
         );
         assert!(matches!(
-            classify("GitHub", StatusCode::BAD_GATEWAY, &h, String::new),
+            classify("GitHub", StatusCode::BAD_GATEWAY, &h, b"", String::new),
             CheckError::Unavailable(_)
+        ));
+        // GitHub's secondary rate limit: a 403 with requests left.
+        let secondary = br#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}"#;
+        assert!(
+            matches!(classify("GitHub", StatusCode::FORBIDDEN, &h, secondary, String::new), CheckError::Unavailable(m) if m.contains("rate limit"))
+        );
+        // GitLab's OAuth error shape is its own error too.
+        assert!(matches!(
+            classify(
+                "GitLab",
+                StatusCode::FORBIDDEN,
+                &h,
+                br#"{"error":"insufficient_scope"}"#,
+                String::new
+            ),
+            CheckError::Denied(_)
         ));
         h.insert("x-ratelimit-remaining", "0".parse().unwrap());
         assert!(
-            matches!(classify("GitHub", StatusCode::FORBIDDEN, &h, String::new), CheckError::Unavailable(m) if m.contains("rate limit"))
+            matches!(classify("GitHub", StatusCode::FORBIDDEN, &h, b"", String::new), CheckError::Unavailable(m) if m.contains("rate limit"))
         );
         let h = HeaderMap::new();
         assert!(matches!(
-            classify("GitLab", StatusCode::TOO_MANY_REQUESTS, &h, String::new),
+            classify(
+                "GitLab",
+                StatusCode::TOO_MANY_REQUESTS,
+                &h,
+                b"",
+                String::new
+            ),
             CheckError::Unavailable(_)
         ));
+    }
+
+    #[test]
+    fn refusals_that_are_not_the_providers_own_json_are_outages() {
+        let mut html = HeaderMap::new();
+        html.insert(CONTENT_TYPE, "text/html".parse().unwrap());
+        let mut json = HeaderMap::new();
+        json.insert(CONTENT_TYPE, "application/json".parse().unwrap());
+        for status in [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+        ] {
+            for (headers, body) in [
+                (
+                    &html,
+                    &b"<html><body>default backend - 404</body></html>"[..],
+                ),
+                // JSON in an HTML type, and JSON without a message.
+                (&html, &br#"{"message":"Not Found"}"#[..]),
+                (&json, &br#"{"status":404}"#[..]),
+                (&json, &b""[..]),
+                (&HeaderMap::new(), &b""[..]),
+            ] {
+                assert!(
+                    matches!(
+                        classify("GitHub", status, headers, body, String::new),
+                        CheckError::Unavailable(_)
+                    ),
+                    "{status} {body:?}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -108,6 +108,8 @@ async fn outages_are_answered_with_an_error_in_bounded_time() {
     for (token, needle) in [
         ("gh-ratelimited", "rate limit"),
         ("gh-abuse", "rate limit"),
+        // GitHub's secondary rate limit: 403 with requests left, no retry-after.
+        ("gh-secondary", "rate limit"),
         ("gh-500", "500"),
         // Never answers: the review deadline (write timeout 3 s - 1 s) cuts it off.
         ("gh-hang", "did not answer within"),
@@ -128,12 +130,34 @@ async fn outages_are_answered_with_an_error_in_bounded_time() {
     guard.review("gh-500").await;
     let metrics = guard.metrics().await;
     assert!(
-        metrics.contains(r#"guard_upstream_errors_total{provider="github"} 5"#),
+        metrics.contains(r#"guard_upstream_errors_total{provider="github"} 6"#),
         "{metrics}"
     );
     assert!(
         guard.server.log().contains("resets in"),
         "the reset time is logged"
+    );
+}
+
+/// A base URL answered by something other than GitHub (an ingress' default
+/// backend while GitHub Enterprise is down: 404 with an HTML page) is an
+/// outage, not a denial the API server would cache for every user.
+#[tokio::test]
+async fn a_404_page_that_is_not_githubs_json_is_an_outage() {
+    let backend = common::peers::DefaultBackend::start().await;
+    let base = format!("--github.base-url={}/api/v3", backend.url);
+    let guard = Reviewer::start("acme", "github", &["--auth-providers=github", &base]);
+    let (status, json) = guard.review("gh-alice").await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    let error = json["status"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a proxy's 404 page is an outage: {json}"));
+    assert!(error.contains("404"), "{error}");
+    let metrics = guard.metrics().await;
+    assert!(
+        metrics.contains(r#"guard_upstream_errors_total{provider="github"} 1"#),
+        "{metrics}"
     );
 }
 

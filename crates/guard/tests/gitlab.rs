@@ -101,6 +101,22 @@ async fn bad_tokens_are_denied_and_outages_carry_an_error() {
     }
 }
 
+/// A base URL answered by something other than GitLab (an ingress' default
+/// backend: 404 with an HTML page) is an outage, not a cached denial.
+#[tokio::test]
+async fn a_404_page_that_is_not_gitlabs_json_is_an_outage() {
+    let backend = common::peers::DefaultBackend::start().await;
+    let base = format!("--gitlab.base-url={}", backend.url);
+    let guard = Reviewer::start("acme", "gitlab", &["--auth-providers=gitlab", &base]);
+    let (status, json) = guard.review("gl-alice").await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    let error = json["status"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a proxy's 404 page is an outage: {json}"));
+    assert!(error.contains("404"), "{error}");
+}
+
 #[tokio::test]
 async fn repeated_reviews_are_served_from_the_cache() {
     let stub = GitlabStub::start().await;

@@ -178,7 +178,7 @@ impl AzureProvider {
             };
             // The user's token was valid: Graph refusing guard is an outage.
             return Err(
-                match http::classify("Microsoft Graph", status, response.headers(), refused) {
+                match http::refusal("Microsoft Graph", response, refused).await {
                     CheckError::Denied(m) => CheckError::Unavailable(m),
                     other => other,
                 },

@@ -30,9 +30,6 @@ pub struct EksProvider {
     throttled: Arc<AtomicU64>,
 }
 
-/// The most of an STS error answer guard reads (they are a few hundred bytes).
-const MAX_ERROR_BODY: usize = 64 << 10;
-
 impl EksProvider {
     /// Loads the mapping file; fails if it is missing or malformed.
     pub fn new(client: reqwest::Client, options: &EksOptions) -> Result<Arc<Self>, ProviderError> {
@@ -172,7 +169,7 @@ impl EksProvider {
     async fn refusal(&self, response: reqwest::Response) -> CheckError {
         let status = response.status();
         let headers = response.headers().clone();
-        let code = match http::read_body(response, MAX_ERROR_BODY).await {
+        let code = match http::read_body(response, http::MAX_ERROR_BODY).await {
             Ok(body) => error_code(&body),
             Err(_) => None,
         };
@@ -190,7 +187,7 @@ impl EksProvider {
                 None => format!("AWS STS refused the token ({status})"),
             });
         }
-        http::classify("AWS STS", status, &headers, String::new)
+        http::classify("AWS STS", status, &headers, &[], String::new)
     }
 }
 

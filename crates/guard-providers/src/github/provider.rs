@@ -94,16 +94,12 @@ impl GithubProvider {
             .map_err(|_| bad_org())?;
         let response = self.get(url, token).await?;
         if !response.status().is_success() {
-            return Err(http::classify(
-                "GitHub",
-                response.status(),
-                response.headers(),
-                || {
-                    format!(
-                        "not a member of the GitHub organisation {org} (or the token lacks read:org)"
-                    )
-                },
-            ));
+            return Err(http::refusal("GitHub", response, || {
+                format!(
+                    "not a member of the GitHub organisation {org} (or the token lacks read:org)"
+                )
+            })
+            .await);
         }
         let membership: Membership = http::json("GitHub", response).await?;
         if membership.state != "active" {
@@ -127,12 +123,10 @@ impl GithubProvider {
                 if response.status().is_success() {
                     Ok(response)
                 } else {
-                    Err(http::classify(
-                        "GitHub",
-                        response.status(),
-                        response.headers(),
-                        || "the token cannot list the user's teams (needs read:org)".into(),
-                    ))
+                    Err(http::refusal("GitHub", response, || {
+                        "the token cannot list the user's teams (needs read:org)".into()
+                    })
+                    .await)
                 }
             },
             http::no_fallback,

@@ -63,17 +63,11 @@ impl GitlabProvider {
         if response.status().is_success() {
             Ok(response)
         } else {
-            Err(http::classify(
-                "GitLab",
-                response.status(),
-                response.headers(),
-                || {
-                    format!(
-                        "GitLab refused the token ({}): it needs the read_api scope",
-                        response.status()
-                    )
-                },
-            ))
+            let status = response.status();
+            Err(http::refusal("GitLab", response, || {
+                format!("GitLab refused the token ({status}): it needs the read_api scope")
+            })
+            .await)
         }
     }
 

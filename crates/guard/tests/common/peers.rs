@@ -658,3 +658,49 @@ impl ResettingServer {
         ResettingServer { url, _shutdown: tx }
     }
 }
+
+/// A server that answers every request with `404 Not Found` and an HTML page,
+/// as an ingress' default backend or a proxy does when the real upstream (a
+/// GitHub Enterprise or GitLab instance) is down. Stopped on drop.
+pub struct DefaultBackend {
+    pub url: String,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl DefaultBackend {
+    /// Starts it on the current tokio runtime.
+    pub async fn start() -> Self {
+        use http_body_util::Full;
+        use hyper::service::service_fn;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    a = listener.accept() => a.unwrap(),
+                    _ = &mut rx => return,
+                };
+                tokio::spawn(async move {
+                    let service = service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(404)
+                                .header("content-type", "text/html")
+                                .body(Full::new(bytes::Bytes::from_static(
+                                    b"<html><head><title>404 Not Found</title></head>\
+                                      <body><center><h1>404 Not Found</h1></center>\
+                                      <hr><center>nginx</center></body></html>",
+                                )))
+                                .unwrap(),
+                        )
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        DefaultBackend { url, _shutdown: tx }
+    }
+}

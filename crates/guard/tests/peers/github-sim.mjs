@@ -7,7 +7,8 @@
 //   GET /api/v3/user/teams?per_page=&page=    teams/list-for-authenticated-user,
 //                                             paged with a Link header as GitHub does
 // Failure tokens: gh-ratelimited (403, x-ratelimit-remaining: 0), gh-abuse
-// (429, retry-after), gh-500 (500), gh-hang (never answers).
+// (429, retry-after), gh-secondary (403 secondary rate limit with requests
+// left and no retry-after), gh-500 (500), gh-hang (never answers).
 // GET /_test/calls -> {"<token>": <membership calls>} for counting upstream calls.
 // Run: PORT=0 node github-sim.mjs   -> prints "READY http://127.0.0.1:PORT"
 import { simulation } from '@simulacrum/github-api-simulator';
@@ -50,6 +51,12 @@ const failure = (token, res) => {
     case 'gh-abuse':
       res.set({ 'retry-after': '60' });
       res.status(429).json({ message: 'You have exceeded a secondary rate limit.' });
+      return true;
+    case 'gh-secondary':
+      res.set({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990',
+                'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3000) });
+      res.status(403).json({ message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+                             documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api' });
       return true;
     case 'gh-500':
       res.status(500).json({ message: 'Server Error' });
