@@ -435,14 +435,21 @@ impl Authenticator {
     }
 }
 
+/// The longest token any provider is asked about. Kerberos AP-REQs from
+/// Active Directory with a large PAC can approach it; the tokens of every
+/// other provider are far smaller (a few KiB at most).
+pub const MAX_TOKEN_LEN: usize = 64 << 10;
+
 /// Why a token cannot be valid for any provider, checked before the cache
 /// and any upstream call: bearer tokens are printable ASCII (RFC 6750's
 /// `b64token` and every provider's format are), so anything else (control
 /// characters, DEL, spaces, non-ASCII) is a plain denial rather than an
-/// upstream error.
+/// upstream error; so is a token longer than [`MAX_TOKEN_LEN`].
 fn malformed(token: &str) -> Option<&'static str> {
     if token.is_empty() {
         Some("empty token")
+    } else if token.len() > MAX_TOKEN_LEN {
+        Some("the token is longer than 64 KiB")
     } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
         Some("the token holds characters other than printable ASCII")
     } else {

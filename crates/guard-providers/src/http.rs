@@ -336,6 +336,7 @@ fn provider_error_message(headers: &HeaderMap, body: &[u8]) -> Option<String> {
 ///   rate limit is a 403 with requests left): an outage.
 /// - 401, 403, 404 carrying the provider's own JSON error (`message` or
 ///   `error`): a plain denial (`not_found` words the 403/404).
+/// - 431 or 414 (the token was too large for the provider): a plain denial.
 /// - 401, 403, 404 with anything else (an HTML page of a proxy, an ingress'
 ///   default backend, an empty body): not the provider speaking, an outage.
 /// - anything else: an outage.
@@ -380,6 +381,11 @@ pub fn classify(
     }
     let own_error = message.is_some();
     match status {
+        // The request line or headers (the token is one) were too large for
+        // the provider: no token that size is valid there.
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE | StatusCode::URI_TOO_LONG => {
+            CheckError::Denied(format!("token too large for {provider} ({status})"))
+        }
         StatusCode::UNAUTHORIZED if own_error => {
             CheckError::Denied(format!("{provider} rejected the token (401)"))
         }
@@ -610,6 +616,18 @@ mod tests {
             ),
             CheckError::Unavailable(_)
         ));
+    }
+
+    #[test]
+    fn a_token_too_large_for_the_provider_is_a_denial() {
+        for status in [
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            StatusCode::URI_TOO_LONG,
+        ] {
+            assert!(
+                matches!(classify("GitHub", status, &HeaderMap::new(), b"", String::new), CheckError::Denied(m) if m.contains("token too large for GitHub"))
+            );
+        }
     }
 
     #[test]

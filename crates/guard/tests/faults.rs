@@ -911,6 +911,35 @@ async fn tokens_that_are_not_printable_ascii_are_denied_before_any_upstream_call
     assert_eq!(json["status"]["authenticated"], true, "{json}");
 }
 
+/// A token over 64 KiB is junk for every provider: a plain denial, without
+/// asking the upstream (which would answer 431 and be counted as an outage).
+#[tokio::test]
+async fn tokens_over_64_kib_are_denied_before_any_upstream_call() {
+    use common::peers::GitlabStub;
+    let stub = GitlabStub::start().await;
+    let base = format!("--gitlab.base-url={}", stub.url);
+    let guard = Reviewer::start("acme", "gitlab", &["--auth-providers=gitlab", &base]);
+    let junk = format!("gl-junk{}", "x".repeat(100 << 10));
+    common::secrets::register(&junk);
+    let (status, json) = guard.review(&junk).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    assert!(
+        json["status"].get("error").is_none(),
+        "an oversized token is a plain denial, not an outage: {json}"
+    );
+    assert!(
+        stub.seen.lock().unwrap().is_empty(),
+        "the upstream was asked about an oversized token"
+    );
+    assert!(guard.server.log().contains("longer than 64 KiB"));
+    let metrics = guard.metrics().await;
+    assert!(
+        !metrics.contains(r#"guard_upstream_errors_total{provider="gitlab"} 1"#),
+        "{metrics}"
+    );
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -98,6 +98,36 @@ async fn non_members_pending_members_and_bad_tokens_are_plain_denials() {
     );
 }
 
+/// A token GitHub refuses as too large (431: node's HTTP server, like
+/// GitHub's front end, limits the request head) is a plain denial, not an
+/// outage.
+#[tokio::test]
+async fn a_token_too_large_for_github_is_a_plain_denial() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &[]);
+    // Under guard's own 64 KiB limit, over the upstream's header limit.
+    let token = format!("ghp_{}", "y".repeat(40 << 10));
+    common::secrets::register(&token);
+    let (status, json) = guard.review(&token).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+    assert!(json["status"].get("error").is_none(), "{json}");
+    assert!(
+        guard.server.log().contains("token too large for GitHub"),
+        "{}",
+        guard.server.log()
+    );
+    let metrics = guard.metrics().await;
+    assert!(
+        !metrics.contains(r#"guard_upstream_errors_total{provider="github"}"#)
+            || metrics.contains(r#"guard_upstream_errors_total{provider="github"} 0"#),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn outages_are_answered_with_an_error_in_bounded_time() {
     if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
