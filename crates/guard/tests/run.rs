@@ -388,6 +388,85 @@ async fn the_token_file_reloads_and_a_broken_one_is_ignored() {
     assert!(!log.contains("carol-token-789"), "{log}");
 }
 
+/// Quoting mistakes that Go's encoding/csv (kube-apiserver, Go Guard)
+/// refuses make the file broken: at start-up one line with the line number;
+/// on reload the tokens in use stay (no user silently disappears into
+/// another's groups).
+#[tokio::test]
+async fn a_token_file_with_bad_quoting_is_broken() {
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    let pki = sb.pki();
+    for (text, line) in [
+        ("t1,u,1,\"system:masters", "line 1"),
+        ("ok,u,1\n\"a\"b,u,1\n", "line 2"),
+        ("ok,u,1\nt,u\"x,1\n", "line 2"),
+    ] {
+        let broken = sb.home.path().join("broken.csv");
+        fs::write(&broken, text).unwrap();
+        let err = sb.fails(&[
+            "run",
+            "--secure-addr=127.0.0.1:0",
+            &format!("--tls-ca-file={}", pki.join("ca.crt").display()),
+            &format!("--tls-cert-file={}", pki.join("server.crt").display()),
+            &format!(
+                "--tls-private-key-file={}",
+                pki.join("server.key").display()
+            ),
+            "--auth-providers=token-auth",
+            &format!("--token-auth-file={}", broken.display()),
+        ]);
+        assert!(err.contains(line), "{text:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+
+    let server = GuardServer::start(
+        &sb,
+        &[
+            "--auth-providers=token-auth",
+            &format!("--token-auth-file={}", tokens.display()),
+        ],
+    );
+    let review = |token: &'static str| {
+        let (cert, key, ca) = (
+            pki.join("demo@token-auth.crt"),
+            pki.join("demo@token-auth.key"),
+            pki.join("ca.crt"),
+        );
+        let port = server.port;
+        async move {
+            let call =
+                Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
+            send(port, &ca, call).await.unwrap().json()
+        }
+    };
+    assert_eq!(
+        review("good-token-123").await["status"]["authenticated"],
+        true
+    );
+    // alice's quoted groups run into bob's line: Go refuses the file.
+    let next = sb.home.path().join("token.csv.new");
+    fs::write(
+        &next,
+        "alice-token-1,alice,1,\"devs\nbob-token-2,bob,2,\"system:masters\"\ncarol-token-3,carol,3\n",
+    )
+    .unwrap();
+    fs::rename(&next, &tokens).unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the reload error in the log",
+        || server.log().contains("keeping the previous tokens"),
+    );
+    let log = server.log();
+    assert!(log.contains("line 2"), "{log}");
+    assert_eq!(
+        review("good-token-123").await["status"]["authenticated"],
+        true
+    );
+    let json = review("alice-token-1").await;
+    assert_eq!(json["status"]["authenticated"], false, "{json}");
+}
+
 #[tokio::test]
 async fn the_server_certificate_reloads() {
     let sb = Sandbox::new();

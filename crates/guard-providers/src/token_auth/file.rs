@@ -7,8 +7,11 @@
 //!
 //! Fields are trimmed; token, username and uid must not be empty; a token
 //! may appear only once; one user may have several tokens. Quoted fields
-//! follow CSV rules (they may hold commas and even line breaks). Errors name
-//! the line, never the token.
+//! follow CSV rules (they may hold commas and even line breaks), as strictly
+//! as Go's `encoding/csv`, which kube-apiserver and Go Guard read the file
+//! with: a `"` in a field that does not start with one, a `"` after a
+//! closing quote, and a quoted field never closed make the file invalid.
+//! Errors name the line, never the token.
 
 use std::path::Path;
 
@@ -76,6 +79,7 @@ impl TokenFile {
             entries: Vec::with_capacity(lines),
             ..TokenFile::default()
         };
+        check_quotes(data)?;
         let mut group_index: foldhash::HashMap<Box<str>, u32> = Default::default();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -234,6 +238,66 @@ impl TokenFile {
     }
 }
 
+/// Applies the quoting rules of Go's `encoding/csv` (without `LazyQuotes`),
+/// which the `csv` crate is lenient about: a field is quoted only when its
+/// first byte is `"`; inside it `""` is a quote and a closing `"` must be
+/// followed by a comma, the end of the line or the end of the file; an
+/// unquoted field holds no `"`; a quoted field must be closed.
+fn check_quotes(data: &[u8]) -> Result<(), LineError> {
+    #[derive(Clone, Copy)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted { opened_on: u64 },
+        AfterQuote { opened_on: u64 },
+    }
+    let mut state = State::FieldStart;
+    let mut line: u64 = 1;
+    let mut bytes = data.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        state = match (state, b) {
+            (State::FieldStart, b'"') => State::Quoted { opened_on: line },
+            (State::FieldStart | State::Unquoted, b',' | b'\n') => State::FieldStart,
+            (State::Unquoted, b'"') => {
+                return Err((
+                    line,
+                    "a \" in a field that does not start with one (quote the whole field \
+                     and write a \" inside it as \"\")"
+                        .into(),
+                ));
+            }
+            (State::FieldStart | State::Unquoted, _) => State::Unquoted,
+            (State::Quoted { opened_on }, b'"') => State::AfterQuote { opened_on },
+            (State::Quoted { .. }, _) => state,
+            (State::AfterQuote { opened_on }, b'"') => State::Quoted { opened_on },
+            (State::AfterQuote { .. }, b',' | b'\n') => State::FieldStart,
+            // `"\r\n` ends the line too, as does `"\r` at the end of the file.
+            (State::AfterQuote { .. }, b'\r') if matches!(bytes.peek(), None | Some(b'\n')) => {
+                state
+            }
+            (State::AfterQuote { opened_on }, _) => {
+                return Err((
+                    line,
+                    format!(
+                        "the field quoted on line {opened_on} is closed by a \" that is \
+                         followed by more text (a \" inside a quoted field is written \"\")"
+                    ),
+                ));
+            }
+        };
+        if b == b'\n' {
+            line += 1;
+        }
+    }
+    if let State::Quoted { opened_on } = state {
+        return Err((
+            opened_on,
+            "a quoted field starts here and is never closed".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The 1-based line on which a csv record starts. The csv reader does not
 /// count blank lines, so count newlines up to the record's first byte (only
 /// on the error path).
@@ -323,6 +387,34 @@ mod tests {
             assert!(problem.contains(needle), "{text:?}: {problem}");
             assert!(!problem.contains("secret-tok"), "{problem}");
         }
+    }
+
+    #[test]
+    fn quoting_is_as_strict_as_gos_encoding_csv() {
+        let cases = [
+            // A quoted field running into the next lines.
+            (
+                "t1,alice,1,\"devs\nt2,bob,2,\"system:masters\"\nt3,carol,3\n",
+                2,
+                "quoted on line 1",
+            ),
+            ("ok,u,1\nt1,u,1,\"system:masters", 2, "never closed"),
+            ("ok,u,1\n\"a\"b,u,1\n", 2, "followed by more text"),
+            ("t,u\"x,1\n", 1, "does not start with one"),
+            ("t,u,1, \"g\"\n", 1, "does not start with one"),
+        ];
+        for (text, line, needle) in cases {
+            let (got_line, problem) = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} parsed"));
+            assert_eq!(got_line, line, "{text:?}: {problem}");
+            assert!(problem.contains(needle), "{text:?}: {problem}");
+        }
+        // What Go accepts stays accepted.
+        let f = parse("t1,u,1,\"a \"\"b\"\", c\"\r\n\"t2\",\"v\",\"2\"\r\nt3,w,3,\"x\"\r").unwrap();
+        assert_eq!(f.lookup("t1").unwrap().groups, ["a \"b\"", "c"]);
+        assert_eq!(f.lookup("t2").unwrap().username, "v");
+        assert_eq!(f.lookup("t3").unwrap().groups, ["x"]);
     }
 
     #[test]
