@@ -103,6 +103,17 @@ pub enum ProviderError {
         /// What is wrong (never the token).
         problem: String,
     },
+    /// The token file is empty (0 bytes) on a reload: most likely being
+    /// rewritten in place, so the previous tokens stay.
+    #[error(
+        "token file {} is empty (0 bytes), as while it is being rewritten; to revoke \
+         every token on purpose, write a file that holds only a newline",
+        path.display()
+    )]
+    EmptyTokenFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// The shared HTTP client (or one trusting an extra CA) cannot be built.
     #[error("cannot set up the HTTP client")]
     HttpClient(#[source] reqwest::Error),

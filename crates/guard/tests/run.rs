@@ -467,6 +467,87 @@ async fn a_token_file_with_bad_quoting_is_broken() {
     assert_eq!(json["status"]["authenticated"], false, "{json}");
 }
 
+/// A token file emptied in place (`: > token.csv`, or a `cat > token.csv`
+/// caught half-way) does not revoke everyone on a reload: the previous
+/// tokens stay and a warning says how to revoke every token on purpose (a
+/// file holding only a newline), which then works. At start-up an empty file
+/// is accepted with a warning.
+#[tokio::test]
+async fn an_emptied_token_file_keeps_the_previous_tokens() {
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    let pki = sb.pki();
+    let empty = sb.home.path().join("empty.csv");
+    fs::write(&empty, "").unwrap();
+    let server = GuardServer::start(
+        &sb,
+        &[
+            "--auth-providers=token-auth",
+            &format!("--token-auth-file={}", empty.display()),
+        ],
+    );
+    assert!(
+        server.log().contains("the token file is empty"),
+        "{}",
+        server.log()
+    );
+    drop(server);
+
+    let server = GuardServer::start(
+        &sb,
+        &[
+            "--auth-providers=token-auth",
+            &format!("--token-auth-file={}", tokens.display()),
+        ],
+    );
+    let review = |token: &'static str| {
+        let (cert, key, ca) = (
+            pki.join("demo@token-auth.crt"),
+            pki.join("demo@token-auth.key"),
+            pki.join("ca.crt"),
+        );
+        let port = server.port;
+        async move {
+            let call =
+                Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
+            send(port, &ca, call).await.unwrap().json()["status"]["authenticated"] == true
+        }
+    };
+    assert!(review("good-token-123").await);
+    // Truncated in place, as `: > token.csv` does.
+    fs::File::create(&tokens).unwrap();
+    eventually(Duration::from_secs(20), "the empty-file warning", || {
+        server.log().contains("is empty (0 bytes)")
+    });
+    let log = server.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("is empty (0 bytes)"))
+        .unwrap();
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("only a newline"), "{warning}");
+    assert!(warning.contains("keeping the previous tokens"), "{warning}");
+    assert!(
+        review("good-token-123").await,
+        "an empty file revoked everyone"
+    );
+    // A newline alone revokes every token on purpose.
+    fs::write(&tokens, "\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while review("good-token-123").await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a file of one newline did not revoke the tokens"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        server.log().matches("is empty (0 bytes)").count(),
+        1,
+        "warned more than once"
+    );
+}
+
 #[tokio::test]
 async fn the_server_certificate_reloads() {
     let sb = Sandbox::new();

@@ -61,7 +61,12 @@ impl TokenFile {
     /// Reads and parses `path` (named by `--token-auth-file`).
     pub fn load(path: &Path) -> Result<Self, ProviderError> {
         let data = ProviderError::read(FLAG, path)?;
-        Self::parse(&data).map_err(|(line, problem)| ProviderError::TokenFileLine {
+        Self::parse_file(path, &data)
+    }
+
+    /// Parses `data`, read from `path` (named in errors).
+    pub fn parse_file(path: &Path, data: &[u8]) -> Result<Self, ProviderError> {
+        Self::parse(data).map_err(|(line, problem)| ProviderError::TokenFileLine {
             path: path.to_owned(),
             line,
             problem,

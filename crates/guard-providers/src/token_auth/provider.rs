@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use guard_api::BearerToken;
@@ -20,11 +21,30 @@ pub struct TokenFileProvider {
 }
 
 impl TokenFileProvider {
-    /// Loads `path`; fails if the file is missing or malformed.
+    /// Loads `path`; fails if the file is missing or malformed. An empty
+    /// file is accepted (with a warning) here, but not on a reload: a file
+    /// of 0 bytes is what `: > file` or a `cat > file` in progress leaves
+    /// for a moment, and taking it would revoke every token (and have the
+    /// API server cache the denials), so the previous tokens stay. A file
+    /// holding only a newline revokes every token on purpose.
     pub fn load(path: impl Into<PathBuf>) -> Result<Arc<Self>, ProviderError> {
         let path = path.into();
         let file = path.clone();
-        let tokens = Reloading::load(vec![path], move || TokenFile::load(&file))?;
+        let first = AtomicBool::new(true);
+        let tokens = Reloading::load(vec![path], move || {
+            let data = ProviderError::read(super::options::FLAG, &file)?;
+            if data.is_empty() {
+                if !first.swap(false, Ordering::Relaxed) {
+                    return Err(ProviderError::EmptyTokenFile { path: file.clone() });
+                }
+                tracing::warn!(
+                    file = %file.display(),
+                    "the token file is empty: every token-auth review is denied until it holds tokens"
+                );
+            }
+            first.store(false, Ordering::Relaxed);
+            TokenFile::parse_file(&file, &data)
+        })?;
         Ok(Arc::new(TokenFileProvider { tokens }))
     }
 
@@ -51,6 +71,9 @@ impl TokenFileProvider {
                     tokens = file.len(),
                     "token file reloaded"
                 ),
+                Err(e @ ProviderError::EmptyTokenFile { .. }) => {
+                    tracing::warn!("{}; keeping the previous tokens", ErrorChain(e))
+                }
                 Err(e) => tracing::error!("{}; keeping the previous tokens", ErrorChain(e)),
             })
     }
@@ -109,6 +132,24 @@ mod tests {
         let err = p.reload_if_changed().unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
         assert_eq!(p.current().lookup("new").unwrap().username, "bob");
+    }
+
+    #[test]
+    fn an_empty_file_is_taken_at_start_but_not_on_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token.csv");
+        std::fs::write(&path, "").unwrap();
+        let p = TokenFileProvider::load(&path).unwrap();
+        assert!(p.current().is_empty());
+        std::fs::write(&path, "t,alice,1\n").unwrap();
+        assert_eq!(p.reload_if_changed().unwrap(), Some(1));
+        std::fs::write(&path, "").unwrap();
+        let err = p.reload_if_changed().unwrap_err().to_string();
+        assert!(err.contains("only a newline"), "{err}");
+        assert_eq!(p.current().lookup("t").unwrap().username, "alice");
+        // A newline alone revokes every token on purpose.
+        std::fs::write(&path, "\n").unwrap();
+        assert_eq!(p.reload_if_changed().unwrap(), Some(0));
     }
 
     #[tokio::test]
