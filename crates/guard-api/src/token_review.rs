@@ -38,22 +38,61 @@ impl ReviewApiVersion {
 }
 
 /// Why a request body is not a TokenReview guard can answer.
+///
+/// The words never repeat a value of the request (it may hold a token, and
+/// anyone with a client certificate chooses it): only positions, and names
+/// and types from guard's own definitions.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewParseError {
     /// Not JSON, or JSON of the wrong shape.
     #[error("request body is not a valid TokenReview: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(String),
     /// A JSON object of another kind.
-    #[error("expected kind \"TokenReview\", got {0:?}")]
-    WrongKind(String),
+    #[error("expected kind \"TokenReview\"")]
+    WrongKind,
     /// A TokenReview of an API version guard does not speak.
     #[error(
-        "unsupported apiVersion {0:?}: expected authentication.k8s.io/v1 or authentication.k8s.io/v1beta1"
+        "unsupported apiVersion: expected authentication.k8s.io/v1 or authentication.k8s.io/v1beta1"
     )]
-    UnsupportedVersion(String),
+    UnsupportedVersion,
     /// `spec.token` missing or empty.
     #[error("spec.token is empty")]
     EmptyToken,
+}
+
+impl From<serde_json::Error> for ReviewParseError {
+    fn from(e: serde_json::Error) -> Self {
+        ReviewParseError::Json(describe_json_error(&e))
+    }
+}
+
+/// A JSON error in words that leave out every value of the input.
+/// serde_json's own message quotes the offending value (`invalid type:
+/// string "…", expected …`), so it is taken apart: its category and
+/// position, and for data errors only what comes from guard's types (the
+/// name of a missing or repeated field, what was expected).
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("line {} column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Syntax => format!("not valid JSON ({at})"),
+        Category::Eof => format!("the JSON ends early ({at})"),
+        Category::Io => "the body could not be read".into(),
+        Category::Data => {
+            let text = e.to_string();
+            let message = text.strip_suffix(&format!(" at {at}")).unwrap_or(&text);
+            // Field names in these two come from guard's own types.
+            if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+                format!("{message} ({at})")
+            } else if let Some((_, expected)) = message.rsplit_once(", expected ") {
+                // What follows the last ", expected " is the expectation of
+                // guard's type; the received value comes before it.
+                format!("a value of the wrong type ({at}): expected {expected}")
+            } else {
+                format!("a value of the wrong type ({at})")
+            }
+        }
+    }
 }
 
 /// A bearer token under review. It has no `Display`, and its `Debug` prints
@@ -118,10 +157,10 @@ impl TokenReview {
     pub fn parse_request(body: &[u8]) -> Result<ReviewRequest, ReviewParseError> {
         let review: TokenReview = serde_json::from_slice(body)?;
         if review.kind != TOKEN_REVIEW_KIND {
-            return Err(ReviewParseError::WrongKind(review.kind));
+            return Err(ReviewParseError::WrongKind);
         }
         let version = ReviewApiVersion::parse(&review.api_version)
-            .ok_or(ReviewParseError::UnsupportedVersion(review.api_version))?;
+            .ok_or(ReviewParseError::UnsupportedVersion)?;
         let token = review
             .spec
             .token
@@ -216,11 +255,11 @@ mod tests {
     fn rejects_wrong_kind_version_garbage_and_empty_token() {
         assert!(matches!(
             TokenReview::parse_request(&body("authentication.k8s.io/v1", "Pod", "t")),
-            Err(ReviewParseError::WrongKind(k)) if k == "Pod"
+            Err(ReviewParseError::WrongKind)
         ));
         assert!(matches!(
             TokenReview::parse_request(&body("v1", "TokenReview", "t")),
-            Err(ReviewParseError::UnsupportedVersion(_))
+            Err(ReviewParseError::UnsupportedVersion)
         ));
         assert!(matches!(
             TokenReview::parse_request(b"{bad"),
@@ -230,6 +269,44 @@ mod tests {
             TokenReview::parse_request(&body("authentication.k8s.io/v1", "TokenReview", "")),
             Err(ReviewParseError::EmptyToken)
         ));
+    }
+
+    #[test]
+    fn errors_never_repeat_a_value_of_the_request() {
+        let leak = "secrettoken-alice-LEAK1";
+        let bodies = [
+            format!(
+                r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":"{leak}"}}"#
+            ),
+            format!(
+                r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"{leak}","spec":{{"token":"t"}}}}"#
+            ),
+            format!(r#"{{"apiVersion":"{leak}","kind":"TokenReview","spec":{{"token":"t"}}}}"#),
+            format!(
+                r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":["{leak}"]}}}}"#
+            ),
+            format!(
+                r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"audiences":"{leak}, expected x"}}}}"#
+            ),
+            format!(r#"{{"apiVersion":"authentication.k8s.io/v1","kind":["{leak}"]}}"#),
+            format!(r#"{{"{leak}" 1}}"#),
+            format!(r#"["{leak}"]"#),
+            format!(r#""{leak}""#),
+        ];
+        for body in bodies {
+            let err = TokenReview::parse_request(body.as_bytes())
+                .err()
+                .unwrap_or_else(|| panic!("{body} parsed"))
+                .to_string();
+            assert!(!err.contains("LEAK1"), "{body}: {err}");
+            assert!(err.lines().count() == 1, "{err}");
+        }
+        let err = TokenReview::parse_request(
+            br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":"x"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 1 column"), "{err}");
     }
 
     #[test]

@@ -210,6 +210,36 @@ async fn broken_requests_get_the_4xx_that_fits() {
         assert!(error.contains(needle), "{status}: {error}");
     }
 
+    // No value of the request is repeated in the answer or the log: it may
+    // be a token, and its length is the sender's choice.
+    let leak = "secrettoken-alice-LEAK1";
+    common::secrets::register(leak);
+    let long = "x".repeat(100_000);
+    for body in [
+        format!(
+            r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":"{leak}"}}"#
+        ),
+        format!(r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"{leak}{long}","spec":{{}}}}"#),
+        format!(r#"{{"apiVersion":"{leak}","kind":"TokenReview","spec":{{"token":"t"}}}}"#),
+        format!(
+            r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":["{leak}"]}}}}"#
+        ),
+    ] {
+        let answer = send(server.port, &ca, with_id(Call::post("/tokenreviews", body)))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 400);
+        let error = answer.json()["status"]["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(!error.contains("LEAK1"), "{error}");
+        assert!(error.len() < 200, "{error}");
+    }
+    let log = server.log();
+    assert!(!log.contains("LEAK1"), "{log}");
+    assert!(!log.contains(&long[..1000]), "a long value reached the log");
+
     // A missing content type is fine (kubectl sends none).
     let answer = send(
         server.port,
