@@ -17,6 +17,7 @@
 //! tree holds no LDAP, HTTP or AWS client, and a new provider needs no change
 //! here.
 
+pub mod addr;
 pub mod authn_config;
 pub mod authz_config;
 mod error;

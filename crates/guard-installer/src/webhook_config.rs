@@ -75,6 +75,7 @@ pub struct WebhookConfigSpec<'a> {
 /// `https://ADDR/tokenreviews`), user `NAME@PROVIDER` (the client pair),
 /// context and current-context `webhook`.
 pub fn build(pki: &PkiDir, spec: &WebhookConfigSpec<'_>) -> Result<Kubeconfig, InstallerError> {
+    let addr = crate::addr::parse(spec.addr)?;
     let dir = pki.path().display().to_string();
     let ca_path = pki.cert_path(guard_pki::CA);
     if !ca_path.exists() {
@@ -104,7 +105,7 @@ pub fn build(pki: &PkiDir, spec: &WebhookConfigSpec<'_>) -> Result<Kubeconfig, I
         clusters: vec![NamedCluster {
             name: "guard-server".into(),
             cluster: Some(Cluster {
-                server: Some(format!("https://{}{}", spec.addr, spec.mode.path())),
+                server: Some(format!("https://{addr}{}", spec.mode.path())),
                 certificate_authority_data: Some(encode(&ca_path)?),
                 ..Cluster::default()
             }),

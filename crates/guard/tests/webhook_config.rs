@@ -93,3 +93,78 @@ fn missing_files_name_the_init_command() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// `--addr` is a host and a port, nothing else: it becomes the `server` URL
+/// the API server dials with its client certificate, so a path, query,
+/// fragment, user name or scheme slipped in would send it elsewhere. The
+/// same parser serves every command that takes `--addr`.
+#[test]
+fn addr_is_a_host_and_a_port_and_nothing_else() {
+    let sb = Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=10.96.10.96"]);
+    sb.ok(&["init", "client", "acme", "-o", "github"]);
+    let out_dir = sb.home.path().join("kubeadm");
+    let out_dir = format!("--out-dir={}", out_dir.display());
+    let tokens = testdata().join("installer/token.csv");
+    let tokens = format!("--token-auth-file={}", tokens.display());
+    for bad in [
+        "evil.com:443/x?y#",
+        "user@evil:443",
+        "https://evil.com:443",
+        "evil.com",
+        "evil.com:0",
+        "evil.com:65536",
+        "::1:443",
+        "evil com:443",
+    ] {
+        let addr = format!("--addr={bad}");
+        let commands: [Vec<&str>; 3] = [
+            vec!["get", "webhook-config", "acme", "-o", "github", &addr],
+            vec![
+                "get",
+                "kubeadm-config",
+                "acme",
+                "-o",
+                "github",
+                &addr,
+                &out_dir,
+            ],
+            vec![
+                "get",
+                "installer",
+                "--auth-providers=token-auth",
+                &tokens,
+                &addr,
+            ],
+        ];
+        for args in commands {
+            let out = sb.run(&args);
+            assert!(!out.status.success(), "{args:?} accepted");
+            assert!(out.stdout.is_empty(), "{args:?} printed output");
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert!(err.contains("invalid --addr"), "{args:?}: {err}");
+            assert!(err.contains("HOST:PORT"), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+    // IPv4, [IPv6] and DNS names pass.
+    for (good, server) in [
+        ("10.96.10.96:443", "https://10.96.10.96:443/tokenreviews"),
+        ("[fd00::10]:8443", "https://[fd00::10]:8443/tokenreviews"),
+        (
+            "guard.kube-system.svc:443",
+            "https://guard.kube-system.svc:443/tokenreviews",
+        ),
+    ] {
+        let yaml = sb.ok(&[
+            "get",
+            "webhook-config",
+            "acme",
+            "-o",
+            "github",
+            &format!("--addr={good}"),
+        ]);
+        assert!(yaml.contains(&format!("server: {server}\n")), "{yaml}");
+    }
+}

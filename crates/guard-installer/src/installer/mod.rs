@@ -89,20 +89,10 @@ mod pod;
 use objects::{labels, meta, secret, value};
 use pod::pod_spec;
 
-/// Splits `HOST:PORT`.
+/// Splits `HOST:PORT` (see [`crate::addr::parse`]).
 fn split_addr(addr: &str) -> Result<(String, i32), InstallerError> {
-    let bad = || {
-        InstallerError::Invalid(format!(
-            "invalid --addr {addr:?}: expected HOST:PORT, e.g. 10.96.10.96:443"
-        ))
-    };
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if host.is_empty() || port == 0 {
-        return Err(bad());
-    }
-    Ok((host.to_owned(), i32::from(port)))
+    let parsed = crate::addr::parse(addr)?;
+    Ok((parsed.host, i32::from(parsed.port)))
 }
 
 /// Builds every object, in Go Guard's order (Namespace, proxy Secrets,
