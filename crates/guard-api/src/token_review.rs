@@ -141,6 +141,37 @@ pub struct TokenReview {
     pub status: Option<TokenReviewStatus>,
 }
 
+/// An incoming TokenReview as guard reads it: like [`TokenReview`], but a
+/// field given twice is refused at every level guard reads (serde's derive
+/// does that; `k8s-openapi`'s `TokenReviewSpec` keeps the last `token`), so
+/// that no two readers of one body can see different tokens.
+#[derive(Deserialize)]
+#[serde(expecting = "a TokenReview object")]
+struct WireRequest {
+    #[serde(rename = "apiVersion", default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    spec: WireSpec,
+    #[serde(default)]
+    #[allow(dead_code)]
+    status: Option<serde::de::IgnoredAny>,
+}
+
+/// `spec` of a [`WireRequest`].
+#[derive(Deserialize, Default)]
+#[serde(expecting = "an object with token and audiences")]
+struct WireSpec {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    audiences: Option<Vec<String>>,
+}
+
 /// The parts of an incoming TokenReview that guard uses.
 #[derive(Debug, Clone)]
 pub struct ReviewRequest {
@@ -155,7 +186,7 @@ pub struct ReviewRequest {
 impl TokenReview {
     /// Parses a request body sent by the API server (or kubectl).
     pub fn parse_request(body: &[u8]) -> Result<ReviewRequest, ReviewParseError> {
-        let review: TokenReview = serde_json::from_slice(body)?;
+        let review: WireRequest = serde_json::from_slice(body)?;
         if review.kind != TOKEN_REVIEW_KIND {
             return Err(ReviewParseError::WrongKind);
         }
@@ -307,6 +338,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("line 1 column"), "{err}");
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_at_every_level() {
+        for body in [
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"a","token":"b"}}"#,
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"a","audiences":[],"audiences":["x"]}}"#,
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"a"},"spec":{"token":"b"}}"#,
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","kind":"TokenReview","spec":{"token":"a"}}"#,
+        ] {
+            let err = TokenReview::parse_request(body.as_bytes())
+                .err()
+                .unwrap_or_else(|| panic!("{body} parsed"))
+                .to_string();
+            assert!(err.contains("duplicate field"), "{body}: {err}");
+        }
     }
 
     #[test]

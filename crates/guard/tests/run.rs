@@ -182,6 +182,15 @@ async fn broken_requests_get_the_4xx_that_fits() {
             "spec.token is empty",
         ),
         (
+            // Two tokens: refused, like two specs (not "the last one wins").
+            with_id(Call::post(
+                "/tokenreviews",
+                r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"nope","token":"good-token-123"}}"#,
+            )),
+            400,
+            "duplicate field `token`",
+        ),
+        (
             with_id(Call::post("/tokenreviews", vec![b' '; 2 << 20])),
             413,
             "exceeds",
