@@ -25,5 +25,5 @@ pub use jwt_authenticator::{
 };
 pub use token_review::{
     BearerToken, ReviewApiVersion, ReviewParseError, ReviewRequest, TOKEN_REVIEW_KIND, TokenReview,
-    TokenReviewSpec, TokenReviewStatus, UserInfo,
+    TokenReviewSpec, TokenReviewStatus, UserInfo, describe_json_error,
 };

@@ -71,9 +71,14 @@ impl From<serde_json::Error> for ReviewParseError {
 /// string "…", expected …`), so it is taken apart: its category and
 /// position, and for data errors only what comes from guard's types (the
 /// name of a missing or repeated field, what was expected).
-fn describe_json_error(e: &serde_json::Error) -> String {
+pub fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    let at = format!("line {} column {}", e.line(), e.column());
+    // Errors from `from_value` have no position (line 0).
+    let at = if e.line() == 0 {
+        "no position".to_owned()
+    } else {
+        format!("line {} column {}", e.line(), e.column())
+    };
     match e.classify() {
         Category::Syntax => format!("not valid JSON ({at})"),
         Category::Eof => format!("the JSON ends early ({at})"),

@@ -43,23 +43,29 @@ impl SarVersion {
     }
 }
 
-/// Why a body is not a SubjectAccessReview guard can answer.
+/// Why a body is not a SubjectAccessReview guard can answer. The words
+/// never repeat a value of the request (see
+/// [`guard_api::describe_json_error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum SarParseError {
     /// Not JSON, or JSON of the wrong shape.
     #[error("request body is not a valid SubjectAccessReview: {0}")]
-    Json(#[source] serde_json::Error),
+    Json(String),
     /// A JSON object of another kind.
-    #[error("expected kind \"SubjectAccessReview\", got {0:?}")]
-    WrongKind(String),
+    #[error("expected kind \"SubjectAccessReview\"")]
+    WrongKind,
     /// An API version guard does not speak.
     #[error(
-        "unsupported apiVersion {0:?}: expected authorization.k8s.io/v1 or authorization.k8s.io/v1beta1"
+        "unsupported apiVersion: expected authorization.k8s.io/v1 or authorization.k8s.io/v1beta1"
     )]
-    UnsupportedVersion(String),
+    UnsupportedVersion,
     /// Neither `resourceAttributes` nor `nonResourceAttributes`.
     #[error("spec has neither resourceAttributes nor nonResourceAttributes")]
     NoAttributes,
+}
+
+fn json_error(e: serde_json::Error) -> SarParseError {
+    SarParseError::Json(guard_api::describe_json_error(&e))
 }
 
 /// An incoming SubjectAccessReview.
@@ -77,17 +83,14 @@ impl SarRequest {
     /// Parses a body sent by the API server. `apiVersion` and `kind` may be
     /// left out (then v1 is assumed), as Go Guard accepts them.
     pub fn parse(body: &[u8]) -> Result<Self, SarParseError> {
-        let mut object: Map<String, Value> =
-            serde_json::from_slice(body).map_err(SarParseError::Json)?;
+        let mut object: Map<String, Value> = serde_json::from_slice(body).map_err(json_error)?;
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or(KIND);
         if kind != KIND {
-            return Err(SarParseError::WrongKind(kind.to_owned()));
+            return Err(SarParseError::WrongKind);
         }
         let version = match object.get("apiVersion").and_then(Value::as_str) {
             None | Some("") => SarVersion::V1,
-            Some(v) => {
-                SarVersion::parse(v).ok_or_else(|| SarParseError::UnsupportedVersion(v.into()))?
-            }
+            Some(v) => SarVersion::parse(v).ok_or(SarParseError::UnsupportedVersion)?,
         };
         let raw_spec = object
             .remove("spec")
@@ -101,8 +104,7 @@ impl SarRequest {
                 spec.insert("groups".into(), groups);
             }
         }
-        let spec: SubjectAccessReviewSpec =
-            serde_json::from_value(as_v1).map_err(SarParseError::Json)?;
+        let spec: SubjectAccessReviewSpec = serde_json::from_value(as_v1).map_err(json_error)?;
         if spec.resource_attributes.is_none() && spec.non_resource_attributes.is_none() {
             return Err(SarParseError::NoAttributes);
         }
@@ -201,16 +203,26 @@ mod tests {
         ));
         assert!(matches!(
             SarRequest::parse(br#"{"kind":"TokenReview","spec":{}}"#),
-            Err(SarParseError::WrongKind(_))
+            Err(SarParseError::WrongKind)
         ));
         assert!(matches!(
             SarRequest::parse(br#"{"apiVersion":"authorization.k8s.io/v2","spec":{}}"#),
-            Err(SarParseError::UnsupportedVersion(_))
+            Err(SarParseError::UnsupportedVersion)
         ));
         assert!(matches!(
             SarRequest::parse(br#"{"spec":{"user":"a"}}"#),
             Err(SarParseError::NoAttributes)
         ));
+        // No value of the request is repeated.
+        for body in [
+            r#"{"kind":"LEAK1-secret","spec":{}}"#,
+            r#"{"apiVersion":"LEAK1-secret","spec":{}}"#,
+            r#"{"spec":{"user":["LEAK1-secret"],"nonResourceAttributes":{}}}"#,
+            r#"{"spec":"LEAK1-secret"}"#,
+        ] {
+            let err = SarRequest::parse(body.as_bytes()).unwrap_err().to_string();
+            assert!(!err.contains("LEAK1"), "{body}: {err}");
+        }
         let refused: Value = serde_json::from_slice(&refusal("no")).unwrap();
         assert_eq!(refused["status"]["evaluationError"], "no");
         assert_eq!(refused["status"]["allowed"], false);
