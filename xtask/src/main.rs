@@ -71,6 +71,20 @@ fn run() -> anyhow::Result<()> {
 fn ci() -> anyhow::Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
     codegen::run(&["--check".to_owned()])?;
+    // fuzz/ is its own workspace with its own lock file; cargo-fuzz would
+    // rewrite a stale one in place, and `dist --check` then refuses the
+    // dirty tree. Fail here instead, saying what to commit.
+    let fuzz_lock = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--locked", "--format-version", "1"])
+        .current_dir(workspace_root().join("fuzz"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run cargo metadata in fuzz/")?;
+    if !fuzz_lock.success() {
+        bail!(
+            "fuzz/Cargo.lock is out of date: run `cargo tree` in fuzz/ and commit fuzz/Cargo.lock"
+        );
+    }
     cargo(&[
         "clippy",
         "--workspace",
