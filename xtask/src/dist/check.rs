@@ -511,7 +511,7 @@ fn reviews_in_image(dist: &Dist, rootfs: &Path, pki: &Pki) -> anyhow::Result<()>
     ensure!(
         answer["status"]["authenticated"] == true
             && answer["status"]["user"]["username"] == "alice"
-            && answer["status"]["user"]["groups"] == serde_json::json!(["acme/devs"]),
+            && answer["status"]["user"]["groups"] == serde_json::json!(["acme/devs", "check"]),
         "GitLab review through the image's CA bundle and /etc/hosts: {answer}"
     );
     ensure!(
@@ -722,7 +722,9 @@ impl GitlabStub {
                                     (false, _) => r#"{"message":"401 Unauthorized"}"#,
                                     (true, true) => r#"{"id":42,"username":"alice","state":"active"}"#,
                                     (true, false) => {
-                                        r#"[{"id":7,"name":"devs","path":"devs","full_path":"acme/devs"}]"#
+                                        // The client certificate's CN ("check") names the
+                                        // group whose members may log in.
+                                        r#"[{"id":7,"name":"devs","path":"devs","full_path":"acme/devs"},{"id":8,"name":"check","path":"check","full_path":"check"}]"#
                                     }
                                 };
                                 let status = if authorized { 200 } else { 401 };
