@@ -1,7 +1,7 @@
 //! A credential tried against the ordered providers, through the same
 //! [`Authenticator`] (cache, coalescing, deadline) as a TokenReview.
 
-use guard_auth::{Authenticator, Identity, Outcome, Source};
+use guard_auth::{Attempt, Authenticator, Identity, Outcome, Source};
 
 use crate::config::{ProviderChain, takes_basic};
 use crate::credentials::Credential;
@@ -38,8 +38,14 @@ pub async fn authenticate(
     let basic = matches!(credential, Credential::Basic(_));
     let mut unavailable = Vec::new();
     let mut asked = false;
-    for entry in chain.entries() {
+    let entries = chain.entries();
+    // What each provider said, counted as `guard run` counts a route's.
+    let attempt = |provider: &'static str, result: &'static str| {
+        metrics.provider_checks(&[Attempt { provider, result }]);
+    };
+    for (i, entry) in entries.iter().enumerate() {
         if basic && !takes_basic(entry.provider) {
+            attempt(entry.provider, "skipped");
             continue;
         }
         asked = true;
@@ -61,8 +67,12 @@ pub async fn authenticate(
             Source::Uncached => "uncached",
         };
         metrics.authentication(entry.provider, review.outcome.label(), source);
+        metrics.provider_checks(&review.attempts);
         match review.outcome {
             Outcome::Authenticated { identity, .. } => {
+                for later in &entries[i + 1..] {
+                    attempt(later.provider, "not_asked");
+                }
                 return ChainOutcome::Authenticated {
                     identity,
                     provider: entry.provider,

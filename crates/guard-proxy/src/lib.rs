@@ -62,65 +62,100 @@ struct Reloadable {
     upstream: Arc<Upstream>,
 }
 
-/// Runs the proxy: users on `listener`, `/metrics` and probes on `probes`,
-/// until `shutdown` completes. Fails before serving when a certificate,
-/// key, CA or token file is unusable.
-pub async fn serve(
+/// A proxy whose files are loaded and checked, ready to serve: the serving
+/// certificate and key, the API server URL, CA and the proxy's own
+/// credential. Built before the listeners are announced, so a broken file
+/// stops the start with one error and nothing ever says "listening".
+pub struct LoadedProxy {
     config: ProxyConfig,
-    authenticator: Arc<Authenticator>,
-    listener: TcpListener,
-    probes: Option<TcpListener>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ProxyError> {
-    config.validate()?;
-    let tls = ServingTls::new(config.serving_cert.clone(), config.serving_key.clone())?;
-    let upstream = Upstream::new(&config.upstream)?;
-    let metrics = Arc::new(ProxyMetrics::new());
-    let reloadable = Arc::new(Reloadable {
-        tls: tls.clone(),
-        upstream: upstream.clone(),
-    });
-    let reloader = spawn_periodic(&reloadable, config.limits.reload_interval, |r| {
-        match r.tls.reload_if_changed() {
-            Ok(true) => tracing::info!("serving certificate reloaded"),
-            Ok(false) => {}
-            Err(e) => tracing::error!("{e}; keeping the previous serving certificate"),
+    tls: Arc<ServingTls>,
+    upstream: Arc<Upstream>,
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl LoadedProxy {
+    /// Checks `config` and loads every file it names. `/metrics` will also
+    /// show `counters`, the providers' own (as `guard run`'s does).
+    pub fn load(
+        config: ProxyConfig,
+        counters: Vec<guard_auth::ProviderCounter>,
+    ) -> Result<Self, ProxyError> {
+        config.validate()?;
+        let tls = ServingTls::new(config.serving_cert.clone(), config.serving_key.clone())?;
+        let upstream = Upstream::new(&config.upstream)?;
+        let mut metrics = ProxyMetrics::new();
+        for counter in counters {
+            metrics.register_provider_counter(counter);
         }
-        match r.upstream.reload_if_changed() {
-            Ok(true) => tracing::info!("API server CA, client certificate or token reloaded"),
-            Ok(false) => {}
-            Err(e) => tracing::error!("{e}; keeping the previous API server credentials"),
-        }
-    });
-    let probe_task = probes.map(|l| tokio::spawn(server::serve_probes(l, metrics.clone())));
-    tracing::info!(
-        mode = config.mode.name(),
-        upstream = %upstream.origin(),
-        providers = %config
-            .chain
-            .entries()
-            .iter()
-            .map(|e| format!("{}/{}", e.provider, e.org))
-            .collect::<Vec<_>>()
-            .join(","),
-        allow_impersonation = config.allow_impersonation,
-        "proxying to the API server"
-    );
-    let proxy = Arc::new(Proxy {
-        authenticator,
-        chain: config.chain,
-        upstream,
-        mode: config.mode,
-        allow_impersonation: config.allow_impersonation,
-        metrics,
-        limits: config.limits,
-    });
-    server::serve_users(listener, tls, proxy, shutdown).await;
-    reloader.abort();
-    if let Some(task) = probe_task {
-        task.abort();
+        Ok(LoadedProxy {
+            config,
+            tls,
+            upstream,
+            metrics: Arc::new(metrics),
+        })
     }
-    Ok(())
+
+    /// Runs the proxy: users on `listener`, `/metrics` and probes on
+    /// `probes`, until `shutdown` completes.
+    pub async fn serve(
+        self,
+        authenticator: Arc<Authenticator>,
+        listener: TcpListener,
+        probes: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ProxyError> {
+        let LoadedProxy {
+            config,
+            tls,
+            upstream,
+            metrics,
+        } = self;
+        let reloadable = Arc::new(Reloadable {
+            tls: tls.clone(),
+            upstream: upstream.clone(),
+        });
+        let reloader = spawn_periodic(&reloadable, config.limits.reload_interval, |r| {
+            match r.tls.reload_if_changed() {
+                Ok(true) => tracing::info!("serving certificate reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("{e}; keeping the previous serving certificate"),
+            }
+            match r.upstream.reload_if_changed() {
+                Ok(true) => tracing::info!("API server CA, client certificate or token reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("{e}; keeping the previous API server credentials"),
+            }
+        });
+        let probe_task = probes.map(|l| tokio::spawn(server::serve_probes(l, metrics.clone())));
+        tracing::info!(
+            mode = config.mode.name(),
+            upstream = %upstream.origin(),
+            providers = %config
+                .chain
+                .entries()
+                .iter()
+                .map(|e| format!("{}/{}", e.provider, e.org))
+                .collect::<Vec<_>>()
+                .join(","),
+            allow_impersonation = config.allow_impersonation,
+            "proxying to the API server"
+        );
+        let proxy = Arc::new(Proxy {
+            authenticator,
+            chain: config.chain,
+            upstream,
+            mode: config.mode,
+            allow_impersonation: config.allow_impersonation,
+            metrics,
+            limits: config.limits,
+        });
+        server::serve_users(listener, tls, proxy, shutdown).await;
+        reloader.abort();
+        if let Some(task) = probe_task {
+            task.abort();
+        }
+        Ok(())
+    }
 }
 
 /// Runs every check the proxy makes on a request head before it needs the

@@ -1,6 +1,8 @@
-//! Prometheus metrics of the proxy, in the style of `guard run`'s: every
-//! name starts with `guard_proxy_`, label values are fixed strings, and no
-//! label ever holds a user, a path or a token.
+//! Prometheus metrics of the proxy, in the style of `guard run`'s: the
+//! proxy's own start with `guard_proxy_`, the providers' are `guard run`'s
+//! (`guard_provider_checks_total` and each provider's counters), label
+//! values are fixed strings, and no label ever holds a user, a path or a
+//! token.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -59,6 +61,7 @@ pub struct ProxyMetrics {
     upstream_errors: Family<ReasonLabel, Counter>,
     connections_open: Gauge<i64, AtomicI64>,
     connection_limit_waits: Counter,
+    providers: guard_server::ProviderMetrics,
 }
 
 impl Default for ProxyMetrics {
@@ -147,7 +150,9 @@ impl ProxyMetrics {
                 version: env!("CARGO_PKG_VERSION"),
             })
             .set(1);
+        let providers = guard_server::ProviderMetrics::register(&mut registry);
         ProxyMetrics {
+            providers,
             registry,
             requests,
             duration,
@@ -208,6 +213,18 @@ impl ProxyMetrics {
                 source,
             })
             .inc();
+    }
+
+    /// What each provider of the chain said about a credential (the same
+    /// `guard_provider_checks_total` as `guard run`'s).
+    pub(crate) fn provider_checks(&self, attempts: &[guard_auth::Attempt]) {
+        self.providers.record(attempts);
+    }
+
+    /// Shows a provider's own counter (see [`guard_auth::Provider::counters`]),
+    /// as `guard run` does.
+    pub fn register_provider_counter(&mut self, counter: guard_auth::ProviderCounter) {
+        guard_server::ProviderMetrics::register_counter(&mut self.registry, counter);
     }
 
     /// The proxy answered a request itself.

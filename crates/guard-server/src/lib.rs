@@ -30,6 +30,6 @@ mod server;
 mod tls;
 
 pub use client_identity::{ClientIdentity, CommonName};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, ProviderMetrics};
 pub use server::{ServerConfig, ServerError, bind, serve};
 pub use tls::{ClientAuth, TlsFiles, TlsReloader};

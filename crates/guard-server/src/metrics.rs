@@ -74,7 +74,7 @@ pub struct Metrics {
     review_duration: Family<ProviderLabel, Histogram>,
     cache: Family<ProviderSource, Counter>,
     upstream_errors: Family<ProviderLabel, Counter>,
-    provider_checks: Family<ProviderResult, Counter>,
+    providers: ProviderMetrics,
     connections_open: Gauge<i64, AtomicI64>,
     connection_limit_waits: Counter,
     connections_closed: Family<ReasonLabel, Counter>,
@@ -172,12 +172,7 @@ impl Metrics {
             "Reviews the provider could not answer (outage, timeout, rate limit)",
             upstream_errors.clone(),
         );
-        let provider_checks = Family::<ProviderResult, Counter>::default();
-        registry.register(
-            "guard_provider_checks",
-            "What each provider of a review's route said, by provider and result: authenticated, denied, unavailable, skipped (the token cannot be of its kind), not_asked (an earlier provider of the route answered, or the deadline had passed)",
-            provider_checks.clone(),
-        );
+        let providers = ProviderMetrics::register(&mut registry);
         let connections_open = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "guard_connections_open",
@@ -218,7 +213,7 @@ impl Metrics {
             review_duration,
             cache,
             upstream_errors,
-            provider_checks,
+            providers,
         }
     }
 
@@ -310,14 +305,7 @@ impl Metrics {
 
     /// What each provider of a review's route said.
     pub(crate) fn provider_checks(&self, attempts: &[guard_auth::Attempt]) {
-        for a in attempts {
-            self.provider_checks
-                .get_or_create(&ProviderResult {
-                    provider: a.provider,
-                    result: a.result,
-                })
-                .inc();
-        }
+        self.providers.record(attempts);
     }
 
     /// A connection was accepted; the guard ends it.
@@ -347,8 +335,7 @@ impl Metrics {
 
     /// Shows a provider's counter (see [`guard_auth::Provider::counters`]).
     pub fn register_provider_counter(&mut self, counter: guard_auth::ProviderCounter) {
-        self.registry
-            .register(counter.name, counter.help, SharedCounter(counter.value));
+        ProviderMetrics::register_counter(&mut self.registry, counter);
     }
 
     /// The OpenMetrics text exposition.
@@ -357,6 +344,45 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The providers' series, which `guard run` and `guard proxy` both export:
+/// `guard_provider_checks_total` (what each provider asked said) and the
+/// counters providers keep themselves ([`guard_auth::ProviderCounter`],
+/// e.g. `guard_eks_sts_throttling_total`).
+#[derive(Clone, Debug)]
+pub struct ProviderMetrics {
+    checks: Family<ProviderResult, Counter>,
+}
+
+impl ProviderMetrics {
+    /// Registers `guard_provider_checks` in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let checks = Family::<ProviderResult, Counter>::default();
+        registry.register(
+            "guard_provider_checks",
+            "What each provider of a review's route said, by provider and result: authenticated, denied, unavailable, skipped (the token cannot be of its kind), not_asked (an earlier provider of the route answered, or the deadline had passed)",
+            checks.clone(),
+        );
+        ProviderMetrics { checks }
+    }
+
+    /// Counts what each provider said.
+    pub fn record(&self, attempts: &[guard_auth::Attempt]) {
+        for a in attempts {
+            self.checks
+                .get_or_create(&ProviderResult {
+                    provider: a.provider,
+                    result: a.result,
+                })
+                .inc();
+        }
+    }
+
+    /// Shows a provider's own counter in `registry`.
+    pub fn register_counter(registry: &mut Registry, counter: guard_auth::ProviderCounter) {
+        registry.register(counter.name, counter.help, SharedCounter(counter.value));
     }
 }
 

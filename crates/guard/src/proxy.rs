@@ -47,12 +47,10 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<()> {
             ..Limits::default()
         },
     };
-    config.validate()?;
-    // The providers' counters are not on the proxy's /metrics yet.
     let crate::run::Authentication {
         authenticator,
         background,
-        ..
+        counters,
     } = crate::run::build_authenticator(
         &enabled,
         CacheConfig {
@@ -63,6 +61,9 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<()> {
         args.provider_timeout,
         args.reload_interval,
     )?;
+    // Every file (serving certificate, API server CA, client certificate,
+    // token) is loaded before anything says "listening".
+    let proxy = guard_proxy::LoadedProxy::load(config, counters)?;
     let shutdown = crate::run::shutdown_signal()?;
     let listener = guard_proxy::bind(&args.secure_addr).await?;
     let local = listener
@@ -83,7 +84,9 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<()> {
         "guard {} proxy listening on {local}",
         env!("CARGO_PKG_VERSION")
     );
-    guard_proxy::serve(config, authenticator, listener, probes, shutdown).await?;
+    proxy
+        .serve(authenticator, listener, probes, shutdown)
+        .await?;
     for task in background {
         task.abort();
     }
@@ -92,7 +95,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<()> {
 
 /// The ordered providers with their names: `--auth-providers` order (first
 /// mention wins), names from `--org`.
-fn chain(providers: &[ProviderName], orgs: &[String]) -> anyhow::Result<ProviderChain> {
+pub(crate) fn chain(providers: &[ProviderName], orgs: &[String]) -> anyhow::Result<ProviderChain> {
     let mut every = None;
     let mut per_provider = Vec::new();
     for org in orgs {
