@@ -1,11 +1,15 @@
 //! `guard login`: adds (or updates) a user that runs `guard get token` as a
 //! kubectl exec credential plugin, and a context that uses it, to a
-//! kubeconfig — keeping everything else in the file as it was.
+//! kubeconfig — keeping everything else in the file as it was. With a
+//! server (`guard login --server https://PROXY`) also the cluster entry:
+//! its address and the CA that signed its certificate.
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use kube_client::config::{
-    AuthInfo, Context, ExecConfig, ExecInteractiveMode, Kubeconfig, NamedAuthInfo, NamedContext,
+    AuthInfo, Cluster, Context, ExecConfig, ExecInteractiveMode, Kubeconfig, NamedAuthInfo,
+    NamedCluster, NamedContext,
 };
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -28,6 +32,19 @@ pub struct LoginSpec {
     /// Environment variables kubectl sets for it (secrets go here, not in
     /// the arguments, which every user of the machine can see in `ps`).
     pub env: Vec<(String, SecretString)>,
+    /// The cluster entry to write too (`--server`), or `None` to leave
+    /// the clusters alone.
+    pub server: Option<ClusterEntry>,
+}
+
+/// A cluster entry: where kubectl connects and whom it trusts there.
+#[derive(Debug, Clone)]
+pub struct ClusterEntry {
+    /// `https://HOST[:PORT]`: the proxy (or the API server).
+    pub server: String,
+    /// PEM of the CA(s) its serving certificate chains to, embedded as
+    /// `certificate-authority-data`.
+    pub ca_pem: Vec<u8>,
 }
 
 /// What `apply` changed, for the user.
@@ -37,12 +54,92 @@ pub struct LoginChanges {
     pub user: &'static str,
     /// `added`, `updated` or `unchanged`.
     pub context: &'static str,
+    /// With a [`ClusterEntry`]: `added`, `updated` or `unchanged`; else
+    /// `None`.
+    pub cluster: Option<&'static str>,
     /// Whether the cluster entry exists in the file.
     pub cluster_known: bool,
 }
 
-/// Adds or replaces the user and context of `spec` in `config`.
+impl LoginChanges {
+    /// Whether the file stays as it was.
+    pub fn nothing_changed(&self) -> bool {
+        self.user == "unchanged"
+            && self.context == "unchanged"
+            && self.cluster.is_none_or(|c| c == "unchanged")
+    }
+}
+
+/// Checks a server address (`guard login --server`): `https://` with a
+/// host, no credentials, query or fragment. Returns the host (the default
+/// name of the cluster entry) and the URL as kubectl is to hold it.
+pub fn parse_server(url: &str) -> Result<(String, String), ClientError> {
+    let bad = || {
+        ClientError::Invalid(format!(
+            "--server {url}: expected https://HOST[:PORT][/PATH], without credentials, query or fragment"
+        ))
+    };
+    let parsed = url::Url::parse(url).map_err(|_| bad())?;
+    if parsed.scheme() != "https"
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err(bad());
+    }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(bad)?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok((host, url.trim_end_matches('/').to_owned()))
+}
+
+/// Adds or replaces the cluster `name`: `entry`'s server and CA; a CA file
+/// path or `insecure-skip-tls-verify` it had is dropped, other settings
+/// (proxy-url, extensions, ...) are kept.
+fn apply_cluster(config: &mut Kubeconfig, name: &str, entry: &ClusterEntry) -> &'static str {
+    let ca = base64::engine::general_purpose::STANDARD.encode(&entry.ca_pem);
+    let set = |cluster: &mut Cluster| {
+        cluster.server = Some(entry.server.clone());
+        cluster.certificate_authority = None;
+        cluster.certificate_authority_data = Some(ca.clone());
+        cluster.insecure_skip_tls_verify = None;
+    };
+    match config.clusters.iter_mut().find(|c| c.name == name) {
+        Some(existing) => {
+            let mut cluster = existing.cluster.clone().unwrap_or_default();
+            set(&mut cluster);
+            if same(&existing.cluster, &Some(cluster.clone())) {
+                "unchanged"
+            } else {
+                existing.cluster = Some(cluster);
+                "updated"
+            }
+        }
+        None => {
+            let mut cluster = Cluster::default();
+            set(&mut cluster);
+            config.clusters.push(NamedCluster {
+                name: name.to_owned(),
+                cluster: Some(cluster),
+                ..NamedCluster::default()
+            });
+            "added"
+        }
+    }
+}
+
+/// Adds or replaces the user and context of `spec` in `config`, and the
+/// cluster when `spec` has one.
 pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
+    let cluster = spec
+        .server
+        .as_ref()
+        .map(|entry| apply_cluster(config, &spec.cluster, entry));
     let auth = AuthInfo {
         exec: Some(ExecConfig {
             api_version: Some("client.authentication.k8s.io/v1".into()),
@@ -110,6 +207,7 @@ pub fn apply(config: &mut Kubeconfig, spec: &LoginSpec) -> LoginChanges {
     LoginChanges {
         user,
         context: context_change,
+        cluster,
         cluster_known: config.clusters.iter().any(|c| c.name == spec.cluster),
     }
 }
@@ -197,7 +295,7 @@ pub fn update_file(path: &Path, spec: &LoginSpec) -> Result<LoginChanges, Client
     config.api_version.get_or_insert_with(|| "v1".into());
     config.kind.get_or_insert_with(|| "Config".into());
     let changes = apply(&mut config, spec);
-    if (changes.user, changes.context) == ("unchanged", "unchanged") {
+    if changes.nothing_changed() {
         return Ok(changes);
     }
     let yaml =
@@ -238,6 +336,7 @@ mod tests {
                 "GUARD_OIDC_CLIENT_SECRET".into(),
                 SecretString::from("shh".to_owned()),
             )],
+            server: None,
         }
     }
 
@@ -273,6 +372,62 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn a_server_adds_or_updates_the_cluster_and_keeps_its_other_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://10.0.0.1:6443\n    certificate-authority: /old/ca.crt\n    proxy-url: http://corp:3128\n",
+        )
+        .unwrap();
+        let entry = |server: &str| LoginSpec {
+            server: Some(ClusterEntry {
+                server: server.into(),
+                ca_pem: b"PEM".to_vec(),
+            }),
+            ..spec(&[])
+        };
+        let first = update_file(&path, &entry("https://proxy.example.com")).unwrap();
+        assert_eq!(first.cluster, Some("updated"));
+        let again = update_file(&path, &entry("https://proxy.example.com")).unwrap();
+        assert!(again.nothing_changed(), "{again:?}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("server: https://proxy.example.com"), "{text}");
+        assert!(text.contains("certificate-authority-data: UEVN"), "{text}");
+        assert!(!text.contains("/old/ca.crt"), "{text}");
+        assert!(text.contains("proxy-url: http://corp:3128"), "{text}");
+        let other = update_file(
+            &path,
+            &LoginSpec {
+                cluster: "staging".into(),
+                ..entry("https://staging.example.com")
+            },
+        )
+        .unwrap();
+        assert_eq!((other.cluster, other.cluster_known), (Some("added"), true));
+    }
+
+    #[test]
+    fn servers_are_https_urls_with_a_host() {
+        assert_eq!(
+            parse_server("https://proxy.example.com:8443/").unwrap(),
+            (
+                "proxy.example.com".into(),
+                "https://proxy.example.com:8443".into()
+            )
+        );
+        assert_eq!(parse_server("https://[::1]:8443").unwrap().0, "::1");
+        for bad in [
+            "http://proxy.example.com",
+            "proxy.example.com",
+            "https://u:p@proxy.example.com",
+            "https://proxy.example.com/?x=1",
+        ] {
+            assert!(parse_server(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

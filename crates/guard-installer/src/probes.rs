@@ -2,7 +2,8 @@
 //! the TLS handshake, which kubelet's probes cannot present, so `guard run`
 //! also serves `/healthz`, `/readyz` and `/metrics` over plain HTTP
 //! (`--probe-addr`), and the probes (and Prometheus) use that port. The
-//! Service does not expose it.
+//! Service does not expose it. `guard proxy` serves the same paths on
+//! `--metrics-addr`.
 
 use k8s_openapi::api::core::v1::{ContainerPort, HTTPGetAction, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -33,6 +34,12 @@ impl ProbePort {
             host: host_network.then(|| host.to_owned()),
             port,
         }
+    }
+
+    /// The probe port `port` in the pod's own network (`guard proxy`'s
+    /// `--metrics-addr`).
+    pub(crate) fn named(port: i32) -> Self {
+        ProbePort { host: None, port }
     }
 
     /// `guard run`'s `--probe-addr`.

@@ -1,6 +1,7 @@
 //! `guard get webhook-config` and `guard get installer`
 
-use guard_installer::installer::{self, InstallerSpec, Proxy};
+use guard_installer::installer::authn_proxy::{self, ProxyMode, ProxySpec};
+use guard_installer::installer::{self, InstallerSpec, ProbeSources, Proxy};
 use guard_installer::server_cert;
 use guard_installer::webhook_config::{self, WebhookConfigSpec};
 
@@ -79,8 +80,46 @@ fn installer(args: &InstallerArgs, verbosity: Option<u8>) -> anyhow::Result<()> 
         },
         auth_providers,
         providers,
+        network_policy: args.network_policy.then(|| ProbeSources {
+            namespaces: args.metrics_namespace.clone(),
+        }),
     };
-    let objects = installer::generate(&pki_dir(&args.pki)?, &spec)?;
+    let objects = if args.proxy {
+        proxy_installer(args, &spec)?
+    } else {
+        installer::generate(&pki_dir(&args.pki)?, &spec)?
+    };
     print!("{}", installer::to_yaml(&objects)?);
     Ok(())
+}
+
+/// `guard get installer --proxy`: `guard proxy`'s objects.
+fn proxy_installer(
+    args: &InstallerArgs,
+    spec: &InstallerSpec,
+) -> anyhow::Result<Vec<installer::Object>> {
+    use guard::cli::proxy::Mode;
+    if args.host_network || args.addr.is_some() {
+        anyhow::bail!(
+            "--host-network and --addr are the webhook's; the proxy's Service is set with --proxy-service-type and --proxy-port"
+        );
+    }
+    if args.authz.enabled() {
+        anyhow::bail!(
+            "--authz-providers is the webhook's; the proxy leaves authorization to the API server"
+        );
+    }
+    // The same check `guard proxy` makes at start-up, now rather than in
+    // the pod.
+    crate::proxy::chain(args.providers.auth_providers(), &args.orgs)?;
+    let proxy = ProxySpec {
+        mode: match args.proxy_mode {
+            Mode::FrontProxy => ProxyMode::FrontProxy,
+            Mode::Impersonation => ProxyMode::Impersonation,
+        },
+        orgs: args.orgs.clone(),
+        service_type: args.proxy_service_type.clone(),
+        port: args.proxy_port,
+    };
+    Ok(authn_proxy::generate(&pki_dir(&args.pki)?, spec, &proxy)?)
 }

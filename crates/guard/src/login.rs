@@ -2,7 +2,7 @@
 //! context; and Go Guard's `login -p eks -k CLUSTER`.
 
 use anyhow::{Context, bail};
-use guard_client::kubeconfig::{LoginSpec, default_path, update_file};
+use guard_client::kubeconfig::{ClusterEntry, LoginSpec, default_path, parse_server, update_file};
 use guard_client::{UserSide, exec_credential, user_side};
 use guard_providers::ProviderName;
 
@@ -35,11 +35,22 @@ pub fn run(args: &LoginArgs) -> anyhow::Result<()> {
 fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<()> {
     let side = user_side(provider.as_str())
         .with_context(|| format!("guard login does not support -o {provider}"))?;
-    let cluster = args
-        .cluster
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .context("pass --cluster NAME (the kubeconfig cluster entry)")?;
+    let server = args.server.as_deref().map(parse_server).transpose()?;
+    let cluster = match (args.cluster.as_deref().filter(|c| !c.is_empty()), &server) {
+        (Some(name), _) => name.to_owned(),
+        (None, Some((host, _))) => host.clone(),
+        (None, None) => bail!(
+            "pass --cluster NAME (the kubeconfig cluster entry), or --server https://HOST to write one"
+        ),
+    };
+    let cluster = cluster.as_str();
+    let server = match server {
+        Some((_, url)) => Some(ClusterEntry {
+            ca_pem: server_ca(args)?,
+            server: url,
+        }),
+        None => None,
+    };
     let mut token_args: Vec<String> = vec![
         "get".into(),
         "token".into(),
@@ -107,9 +118,13 @@ fn login_kubeconfig(provider: ProviderName, args: &LoginArgs) -> anyhow::Result<
         command,
         args: token_args,
         env,
+        server,
     };
     let changes = update_file(&path, &spec)?;
-    if (changes.user, changes.context) == ("unchanged", "unchanged") {
+    if let Some(change) = changes.cluster {
+        println!("{}: cluster {cluster} {change}.", path.display());
+    }
+    if changes.nothing_changed() {
         println!(
             "{}: user {name} and context {name} are already as asked: nothing changed.",
             path.display()
@@ -165,4 +180,27 @@ fn exec_command() -> String {
         }
         _ => me,
     }
+}
+
+/// The CA to trust at `--server`: `--server-ca-file`, else guard's CA.
+fn server_ca(args: &LoginArgs) -> anyhow::Result<Vec<u8>> {
+    let path = match &args.server_ca_file {
+        Some(path) => path.clone(),
+        None => crate::init::pki_dir(&guard::cli::PkiArgs {
+            pki_dir: args.pki_dir.clone(),
+        })?
+        .cert_path(guard_pki::CA),
+    };
+    let pem = std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read the server's CA {} (pass --server-ca-file)",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(
+        String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
+        "{}: no PEM certificate in it (pass the CA of the server's certificate with --server-ca-file)",
+        path.display()
+    );
+    Ok(pem)
 }

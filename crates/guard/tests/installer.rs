@@ -7,7 +7,7 @@ mod common;
 
 use common::require::Peer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
@@ -613,79 +613,6 @@ fn probes(yaml: &str) -> (Vec<(String, String, i64)>, i64) {
         probes,
         probe_addr.rsplit(':').next().unwrap().parse().unwrap(),
     )
-}
-
-/// Writes the installer's Secrets where its volumes would be mounted (below
-/// `root`), and returns the container's args and Secret-backed environment.
-fn materialise(yaml: &str, root: &Path) -> (Vec<String>, Vec<(String, String)>) {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml).unwrap();
-    let find = |kind: &str, name: &str| {
-        docs.iter()
-            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-            .cloned()
-    };
-    let workload = find("Deployment", "guard")
-        .or_else(|| find("DaemonSet", "guard"))
-        .unwrap();
-    let pod = &workload["spec"]["template"]["spec"];
-    let container = &pod["containers"][0];
-    let secret_of_volume = |volume: &str| {
-        let v = pod["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == volume)
-            .unwrap();
-        v["secret"]["secretName"].as_str().unwrap().to_owned()
-    };
-    let decode = |v: &serde_json::Value| {
-        base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap())
-            .unwrap()
-    };
-    for m in container["volumeMounts"].as_array().unwrap() {
-        let secret = find("Secret", &secret_of_volume(m["name"].as_str().unwrap())).unwrap();
-        let dir = root.join(m["mountPath"].as_str().unwrap().trim_start_matches('/'));
-        std::fs::create_dir_all(&dir).unwrap();
-        for (file, data) in secret["data"].as_object().unwrap() {
-            std::fs::write(dir.join(file), decode(data)).unwrap();
-        }
-    }
-    let args = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let a = a
-                .as_str()
-                .unwrap()
-                .replace("=/etc/guard/", &format!("={}/etc/guard/", root.display()));
-            if a.starts_with("--secure-addr=") {
-                "--secure-addr=127.0.0.1:0".to_owned()
-            } else if a.starts_with("--probe-addr=") {
-                "--probe-addr=127.0.0.1:0".to_owned()
-            } else {
-                a
-            }
-        })
-        .collect::<Vec<_>>();
-    let env = container["env"]
-        .as_array()
-        .map(|vars| {
-            vars.iter()
-                .map(|var| {
-                    let r = &var["valueFrom"]["secretKeyRef"];
-                    let secret = find("Secret", r["name"].as_str().unwrap()).unwrap();
-                    let value = decode(&secret["data"][r["key"].as_str().unwrap()]);
-                    (
-                        var["name"].as_str().unwrap().to_owned(),
-                        String::from_utf8(value).unwrap(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    (args, env)
 }
 
 #[tokio::test]

@@ -1185,3 +1185,329 @@ fn connections_to_the_api_server_are_reused() {
         "a new API server connection per request"
     );
 }
+
+/// `kubernetes-validate --strict` over `file` for the oldest and newest
+/// Kubernetes releases the installer targets.
+fn validate_strictly(file: &std::path::Path) {
+    let tool = kubectl().with_file_name("kubernetes-validate");
+    for version in ["1.29.0", "1.37.0"] {
+        let (ok, out, err) = run(Command::new(&tool)
+            .args(["--strict", "--quiet", "-k", version])
+            .arg(file));
+        assert!(ok, "kubernetes-validate {version}: {out}{err}");
+    }
+}
+
+/// The documents of a YAML stream, and their `Kind/name`s.
+fn documents(yaml: &str) -> (Vec<serde_json::Value>, Vec<String>) {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml).unwrap();
+    let kinds = docs
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    (docs, kinds)
+}
+
+#[test]
+fn the_installer_deploys_the_proxy_with_impersonation_rights_and_nothing_broader() {
+    use base64::Engine as _;
+    use common::require::Peer;
+    if common::require::missing(&[Peer::KubernetesValidate]) {
+        return;
+    }
+    let c = Cluster::new();
+    let tokens = format!("--token-auth-file={}", c.tokens.display());
+    let installer = |extra: &[&str]| {
+        let mut args = vec![
+            "get",
+            "installer",
+            "--proxy",
+            "--auth-providers=token-auth",
+            &tokens,
+        ];
+        args.extend(extra);
+        let yaml = c.sb.ok(&args);
+        let file = c.sb.home.path().join("proxy-installer.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        validate_strictly(&file);
+        assert!(!yaml.contains("BEGIN"), "PEM in clear text:\n{yaml}");
+        yaml
+    };
+
+    // Impersonation mode (the default): a service account that may
+    // impersonate users, groups, uids and extras, and do nothing else.
+    let (docs, kinds) = documents(&installer(&[]));
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount/guard-proxy",
+            "ClusterRole/guard-proxy-impersonator",
+            "ClusterRoleBinding/guard-proxy-impersonator",
+            "Deployment/guard-proxy",
+            "Secret/guard-proxy-pki",
+            "Secret/guard-token-auth",
+            "Service/guard-proxy",
+        ]
+    );
+    assert_eq!(
+        docs[1]["rules"],
+        serde_json::json!([
+            {"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]},
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["uids", "userextras"], "verbs": ["impersonate"]},
+        ])
+    );
+    assert_eq!(
+        docs[2]["roleRef"],
+        serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "guard-proxy-impersonator"})
+    );
+    assert_eq!(
+        docs[2]["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "guard-proxy", "namespace": "kube-system"}])
+    );
+    let pod = &docs[3]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "guard-proxy");
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    assert_eq!(args[0], "proxy");
+    assert!(args.contains(&"--mode=impersonation".into()), "{args:?}");
+    assert_eq!(docs[6]["spec"]["selector"]["app"], "guard-proxy");
+
+    // Front-proxy mode: the client certificate in a Secret, no service
+    // account token and no RBAC; with a NetworkPolicy for the probe port.
+    let (docs, kinds) = documents(&installer(&[
+        "--proxy-mode=front-proxy",
+        "-n",
+        "guard-system",
+        "--replicas=2",
+        "--proxy-service-type=LoadBalancer",
+        "--network-policy",
+        "--metrics-namespace=monitoring",
+    ]));
+    assert_eq!(
+        kinds,
+        [
+            "Namespace/guard-system",
+            "Deployment/guard-proxy",
+            "Secret/guard-proxy-pki",
+            "Secret/guard-proxy-front-proxy-client",
+            "Secret/guard-token-auth",
+            "Service/guard-proxy",
+            "PodDisruptionBudget/guard-proxy",
+            "NetworkPolicy/guard-proxy",
+        ]
+    );
+    let pod = &docs[1]["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(pod["serviceAccountName"].is_null());
+    let client_cert = base64::engine::general_purpose::STANDARD
+        .decode(docs[3]["data"]["tls.crt"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        client_cert,
+        std::fs::read(c.path(".guard/pki/front-proxy-client.crt")).unwrap()
+    );
+    assert_eq!(docs[5]["spec"]["type"], "LoadBalancer");
+    let ingress = &docs[7]["spec"]["ingress"];
+    assert_eq!(ingress[0]["ports"][0]["port"], "https");
+    assert!(ingress[0]["from"].is_null(), "{ingress}");
+    assert_eq!(ingress[1]["ports"][0]["port"], "probes");
+    assert_eq!(
+        ingress[1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+
+    // What cannot work is refused before anything is printed.
+    for (extra, needle) in [
+        (&["--host-network"][..], "--proxy-service-type"),
+        (
+            &["--auth-providers=token-auth,github"][..],
+            "--org github=NAME",
+        ),
+        (&["--proxy-service-type=External"][..], "LoadBalancer"),
+    ] {
+        let mut args = vec!["get", "installer", "--proxy", &tokens];
+        if !extra[0].starts_with("--auth-providers") {
+            args.push("--auth-providers=token-auth");
+        }
+        args.extend(extra);
+        let err = c.sb.fails(&args);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+    std::fs::remove_file(c.sb.pki().join("front-proxy-client.key")).unwrap();
+    let err = c.sb.fails(&[
+        "get",
+        "installer",
+        "--proxy",
+        "--proxy-mode=front-proxy",
+        "--auth-providers=token-auth",
+        &tokens,
+    ]);
+    assert!(err.contains("guard init front-proxy-client"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_installed_proxy_serves_kubectl_after_guard_login() {
+    let gitlab = common::peers::GitlabStub::start().await;
+    let c = Cluster::new();
+    common::secrets::register("gl-alice");
+    let yaml = c.sb.ok(&[
+        "get",
+        "installer",
+        "--proxy",
+        "--proxy-mode=front-proxy",
+        "--auth-providers=gitlab",
+        "--org=gitlab=acme",
+        &format!("--gitlab.base-url={}", gitlab.url),
+    ]);
+    // The pod: its Secrets, and the namespace's kube-root-ca.crt ConfigMap
+    // (the API server's CA), where they would be mounted.
+    let root = c.sb.home.path().join("pod");
+    let (args, mut env) = common::server::materialise(&yaml, &root);
+    std::fs::create_dir_all(root.join("etc/guard/apiserver")).unwrap();
+    std::fs::copy(
+        c.path("cluster/pki/ca.crt"),
+        root.join("etc/guard/apiserver/ca.crt"),
+    )
+    .unwrap();
+    // The address every pod is given for the API server.
+    let api_port = c.api.url().rsplit(':').next().unwrap().to_owned();
+    env.push(("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into()));
+    env.push(("KUBERNETES_SERVICE_PORT".into(), api_port));
+    let proxy = GuardServer::spawn(&c.sb, &args, &env);
+
+    // The user's side: one command writes the cluster, user and context.
+    let config = c.sb.home.path().join("kubeconfig-login");
+    let server = format!("https://127.0.0.1:{}", proxy.port);
+    let out = c.sb.ok(&[
+        "login",
+        "-o",
+        "gitlab",
+        "--server",
+        &server,
+        "--kubeconfig",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.contains("cluster 127.0.0.1 added"), "{out}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let ca = std::fs::read(c.path(".guard/pki/ca.crt")).unwrap();
+    use base64::Engine as _;
+    assert!(
+        text.contains(&format!(
+            "certificate-authority-data: {}",
+            base64::engine::general_purpose::STANDARD.encode(ca)
+        )),
+        "{text}"
+    );
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        run(c
+            .kubectl(
+                &config,
+                &["--context=127.0.0.1-gitlab", "get", "pods", "-n", "default"],
+            )
+            .env("GITLAB_TOKEN", "gl-alice"))
+    });
+    assert!(ok, "kubectl through the installed proxy: {err}");
+    let seen = c.api.seen_at("/api/v1/namespaces/default/pods").remove(0);
+    assert_eq!(seen.client_cn.as_deref(), Some("front-proxy-client"));
+    assert!(seen.header("authorization").is_empty());
+    let user = seen.user.unwrap();
+    assert_eq!(user.name, "alice");
+    assert!(
+        user.groups.contains(&"acme".to_owned()),
+        "{:?}",
+        user.groups
+    );
+
+    // A second login changes nothing; another server updates the cluster.
+    let out = c.sb.ok(&[
+        "login",
+        "-o",
+        "gitlab",
+        "--server",
+        &server,
+        "--kubeconfig",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.contains("nothing changed"), "{out}");
+    let err = c.sb.fails(&[
+        "login",
+        "-o",
+        "gitlab",
+        "--server",
+        "http://127.0.0.1:1",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+    ]);
+    assert!(err.contains("https://"), "{err}");
+}
+
+#[test]
+fn a_broken_api_server_ca_stops_the_start_before_listening() {
+    let c = Cluster::new();
+    let broken = c.sb.home.path().join("broken-ca.crt");
+    std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    let out = c.sb.run(&[
+        "proxy",
+        "--secure-addr=127.0.0.1:0",
+        "--metrics-addr=127.0.0.1:0",
+        &format!("--tls-cert-file={}", c.path(".guard/pki/server.crt")),
+        &format!("--tls-private-key-file={}", c.path(".guard/pki/server.key")),
+        "--mode=impersonation",
+        &format!("--apiserver-url={}", c.api.url()),
+        &format!("--apiserver-ca-file={}", broken.display()),
+        &format!("--apiserver-token-file={}", c.sa_token.display()),
+        "--auth-providers=token-auth",
+        &format!("--token-auth-file={}", c.tokens.display()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+    assert!(!err.contains("metrics and probes on"), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("error: ") && errors[0].contains("broken-ca.crt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_proxy_exports_the_providers_counters() {
+    let c = Cluster::new();
+    let mapping = c.sb.home.path().join("eks-mapping.yaml");
+    std::fs::write(
+        &mapping,
+        "mapUsers:\n- userarn: arn:aws:iam::123456789012:user/bob\n  username: bob\n",
+    )
+    .unwrap();
+    let proxy = c.proxy(
+        "front-proxy",
+        &[
+            "--auth-providers=token-auth,eks",
+            &format!("--token-auth-file={}", c.tokens.display()),
+            "--org=eks=demo",
+            &format!("--eks.mapping-file={}", mapping.display()),
+        ],
+    );
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    assert!(ok, "{err}");
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    for series in [
+        // What each provider of the chain said, as `guard run` counts it.
+        "guard_provider_checks_total{provider=\"token-auth\",result=\"authenticated\"} ",
+        "guard_provider_checks_total{provider=\"eks\",result=\"not_asked\"} ",
+        // A provider's own counter.
+        "guard_eks_sts_throttling_total 0",
+        // And the proxy's.
+        "guard_proxy_requests_total{code=\"200\",verb=\"list\"} ",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+}

@@ -4,7 +4,8 @@
 //! * this module: what to install ([`InstallerSpec`]) and the objects, in
 //!   Go Guard's order;
 //! * `pod`: the pod spec;
-//! * `objects`: labels, metadata, Secrets, volumes.
+//! * `objects`: labels, metadata, Secrets, volumes;
+//! * [`authn_proxy`]: the objects of `guard proxy` instead (`--proxy`).
 //!
 //! Each provider's flags, Secret and environment come in as
 //! [`InstallerPart`]s from guard-providers' registry.
@@ -26,6 +27,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::InstallerError;
+
+/// One generated object, as JSON (what [`to_yaml`] prints).
+pub type Object = serde_json::Value;
 
 /// Where the `guard-pki` Secret is mounted.
 pub const PKI_MOUNT: &str = "/etc/guard/pki";
@@ -62,6 +66,18 @@ pub struct InstallerSpec {
     /// What each enabled provider adds, in the order their flags and
     /// Secrets are written (the registry's).
     pub providers: Vec<InstallerPart>,
+    /// Also a NetworkPolicy that admits anyone to the serving port and
+    /// only these namespaces to the probe and metrics port.
+    pub network_policy: Option<ProbeSources>,
+}
+
+/// Who may reach the plain-HTTP probe and metrics port when the
+/// NetworkPolicy is on (`--network-policy`).
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSources {
+    /// Namespaces (by name) whose pods may scrape `/metrics`, e.g. the
+    /// monitoring namespace. Empty: no pod may.
+    pub namespaces: Vec<String>,
 }
 
 /// Outbound proxy for the providers' calls (`--proxy-*`).
@@ -83,10 +99,11 @@ impl Proxy {
     }
 }
 
+pub mod authn_proxy;
 mod objects;
 mod pod;
 
-use objects::{labels, meta, secret, value};
+use objects::{labels, meta, network_policy, secret, value};
 use pod::pod_spec;
 
 /// Splits `HOST:PORT` (see [`crate::addr::parse`]).
@@ -113,6 +130,11 @@ pub fn generate(
     if spec.replicas < 1 {
         return Err(InstallerError::Invalid(
             "--replicas must be at least 1".into(),
+        ));
+    }
+    if spec.host_network && spec.network_policy.is_some() {
+        return Err(InstallerError::Invalid(
+            "--network-policy does not apply with --host-network (a NetworkPolicy cannot select pods on the node's network)".into(),
         ));
     }
     if spec.host_network && spec.replicas != 1 {
@@ -274,11 +296,19 @@ pub fn generate(
             metadata: meta("guard", ns),
             spec: Some(PodDisruptionBudgetSpec {
                 max_unavailable: Some(IntOrString::Int(1)),
-                selector: Some(selector),
+                selector: Some(selector.clone()),
                 ..PodDisruptionBudgetSpec::default()
             }),
             ..PodDisruptionBudget::default()
         })?);
+    }
+    if let Some(sources) = &spec.network_policy {
+        push(value(&network_policy(
+            meta("guard", ns),
+            selector,
+            "api",
+            sources,
+        ))?);
     }
     Ok(objects)
 }
@@ -349,6 +379,7 @@ mod tests {
             proxy: Proxy::default(),
             auth_providers: vec!["ldap".into()],
             providers: vec![ldap_part()],
+            network_policy: None,
         }
     }
 

@@ -1,13 +1,19 @@
 //! The small Kubernetes objects every manifest is built from: labels,
-//! metadata, Secrets, Secret volumes and mounts.
+//! metadata, Secrets, Secret volumes and mounts, the NetworkPolicy.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, SecretVolumeSource, Volume, VolumeMount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
+use super::ProbeSources;
 use crate::InstallerError;
 
 /// Secret volumes are readable by the owner and the pod's fsGroup only.
@@ -59,4 +65,55 @@ pub(super) fn mount(name: &str, path: &str) -> VolumeMount {
 /// A typed object as a JSON value (whose maps keep keys sorted).
 pub(super) fn value<T: Serialize>(object: &T) -> Result<serde_json::Value, InstallerError> {
     serde_json::to_value(object).map_err(|e| InstallerError::Serialize(Box::new(e)))
+}
+
+/// A NetworkPolicy for the pods `selector` picks: anyone may reach the
+/// port named `serving_port`; the plain-HTTP probe and metrics port
+/// (`probes`) only pods in the namespaces of `sources` (kubelet's probes
+/// come from the node, which most network plugins always admit).
+pub(super) fn network_policy(
+    metadata: ObjectMeta,
+    selector: LabelSelector,
+    serving_port: &str,
+    sources: &ProbeSources,
+) -> NetworkPolicy {
+    let port = |name: &str| NetworkPolicyPort {
+        port: Some(IntOrString::String(name.to_owned())),
+        protocol: Some("TCP".into()),
+        ..NetworkPolicyPort::default()
+    };
+    let mut ingress = vec![NetworkPolicyIngressRule {
+        ports: Some(vec![port(serving_port)]),
+        ..NetworkPolicyIngressRule::default()
+    }];
+    if !sources.namespaces.is_empty() {
+        ingress.push(NetworkPolicyIngressRule {
+            ports: Some(vec![port("probes")]),
+            from: Some(
+                sources
+                    .namespaces
+                    .iter()
+                    .map(|name| NetworkPolicyPeer {
+                        namespace_selector: Some(LabelSelector {
+                            match_labels: Some(BTreeMap::from([(
+                                "kubernetes.io/metadata.name".to_owned(),
+                                name.clone(),
+                            )])),
+                            ..LabelSelector::default()
+                        }),
+                        ..NetworkPolicyPeer::default()
+                    })
+                    .collect(),
+            ),
+        });
+    }
+    NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(ingress),
+            ..NetworkPolicySpec::default()
+        }),
+    }
 }

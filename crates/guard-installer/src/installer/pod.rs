@@ -68,27 +68,7 @@ pub(super) fn pod_spec(
     }
     volumes.push(secret_volume("guard-pki"));
     mounts.push(mount("guard-pki", PKI_MOUNT));
-    for p in providers {
-        args.extend(p.args.iter().cloned());
-        if let Some(s) = &p.secret {
-            volumes.push(secret_volume(&s.name));
-            mounts.push(mount(&s.name, &s.mount_path));
-            for var in &s.env {
-                env.push(EnvVar {
-                    name: var.variable.clone(),
-                    value_from: Some(EnvVarSource {
-                        secret_key_ref: Some(SecretKeySelector {
-                            name: s.name.clone(),
-                            key: var.key.clone(),
-                            ..SecretKeySelector::default()
-                        }),
-                        ..EnvVarSource::default()
-                    }),
-                    ..EnvVar::default()
-                });
-            }
-        }
-    }
+    add_providers(providers, &mut args, &mut volumes, &mut mounts, &mut env);
     let proxy_env = spec.proxy.is_set().then(|| {
         vec![EnvFromSource {
             secret_ref: Some(SecretEnvSource {
@@ -98,15 +78,7 @@ pub(super) fn pod_spec(
             ..EnvFromSource::default()
         }]
     });
-    let no_privileges = SecurityContext {
-        allow_privilege_escalation: Some(false),
-        read_only_root_filesystem: Some(true),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            ..Capabilities::default()
-        }),
-        ..SecurityContext::default()
-    };
+    let no_privileges = no_privileges();
     let container = Container {
         name: "guard".into(),
         image: Some(spec.image.clone()),
@@ -125,17 +97,7 @@ pub(super) fn pod_spec(
         env_from: proxy_env.clone(),
         readiness_probe: Some(probes.probe(2, 10)),
         liveness_probe: Some(probes.probe(10, 20)),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_owned(), Quantity("100m".into())),
-                ("memory".to_owned(), Quantity("64Mi".into())),
-            ])),
-            limits: Some(BTreeMap::from([(
-                "memory".to_owned(),
-                Quantity("256Mi".into()),
-            )])),
-            ..ResourceRequirements::default()
-        }),
+        resources: Some(resources()),
         security_context: Some(no_privileges.clone()),
         volume_mounts: Some(mounts),
         ..Container::default()
@@ -248,18 +210,83 @@ pub(super) fn pod_spec(
         image_pull_secrets: spec.image_pull_secret.as_ref().map(|name| {
             vec![k8s_openapi::api::core::v1::LocalObjectReference { name: name.clone() }]
         }),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS),
-            run_as_group: Some(RUN_AS),
-            fs_group: Some(RUN_AS),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..SeccompProfile::default()
-            }),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(pod_security_context()),
         termination_grace_period_seconds: Some(30),
         ..PodSpec::default()
+    }
+}
+
+/// Adds each provider's flags, Secret volume and mount, and environment
+/// variables from its Secret.
+pub(super) fn add_providers(
+    providers: &[InstallerPart],
+    args: &mut Vec<String>,
+    volumes: &mut Vec<Volume>,
+    mounts: &mut Vec<VolumeMount>,
+    env: &mut Vec<EnvVar>,
+) {
+    for p in providers {
+        args.extend(p.args.iter().cloned());
+        if let Some(s) = &p.secret {
+            volumes.push(secret_volume(&s.name));
+            mounts.push(mount(&s.name, &s.mount_path));
+            for var in &s.env {
+                env.push(EnvVar {
+                    name: var.variable.clone(),
+                    value_from: Some(EnvVarSource {
+                        secret_key_ref: Some(SecretKeySelector {
+                            name: s.name.clone(),
+                            key: var.key.clone(),
+                            ..SecretKeySelector::default()
+                        }),
+                        ..EnvVarSource::default()
+                    }),
+                    ..EnvVar::default()
+                });
+            }
+        }
+    }
+}
+
+/// A container that cannot gain privileges or write its root filesystem.
+pub(super) fn no_privileges() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The container's requests and limits.
+pub(super) fn resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("100m".into())),
+            ("memory".to_owned(), Quantity("64Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity("256Mi".into()),
+        )])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Non-root as the image's `nonroot` user, with the runtime's seccomp profile.
+pub(super) fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
     }
 }

@@ -421,6 +421,75 @@ pub struct InstallerArgs {
     #[arg(long, value_name = "FILE")]
     pub proxy_cert: Option<PathBuf>,
 
+    /// Add a NetworkPolicy: anyone may reach the serving port, and only
+    /// pods in the --metrics-namespace namespaces the plain-HTTP probe and
+    /// metrics port (kubelet's probes come from the node and still pass).
+    #[arg(long)]
+    pub network_policy: bool,
+
+    /// With --network-policy: a namespace whose pods may scrape /metrics,
+    /// e.g. monitoring (repeat, or separate with commas).
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        value_delimiter = ',',
+        requires = "network_policy"
+    )]
+    pub metrics_namespace: Vec<String>,
+
+    /// Print the manifests of `guard proxy`, the authenticating proxy in
+    /// front of kube-apiserver, instead of the webhook's: a Deployment and
+    /// Service `guard-proxy`, Secrets with its serving certificate
+    /// (server.crt, valid for the name users dial), the front-proxy client
+    /// certificate (--proxy-mode=front-proxy) and the providers' files,
+    /// and, in impersonation mode, a ServiceAccount whose ClusterRole
+    /// allows only `impersonate` on users, groups, uids and userextras.
+    #[arg(long, help_heading = "Authenticating proxy (guard proxy)")]
+    pub proxy: bool,
+
+    /// With --proxy: impersonation (the pod's service account, any
+    /// cluster) or front-proxy (the certificate of `guard init
+    /// front-proxy-client`, kubeadm clusters).
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "impersonation",
+        requires = "proxy",
+        help_heading = "Authenticating proxy (guard proxy)"
+    )]
+    pub proxy_mode: super::proxy::Mode,
+
+    /// With --proxy: `guard proxy --org`, NAME or PROVIDER=NAME (repeat).
+    #[arg(
+        long = "org",
+        value_name = "[PROVIDER=]NAME",
+        requires = "proxy",
+        help_heading = "Authenticating proxy (guard proxy)"
+    )]
+    pub orgs: Vec<String>,
+
+    /// With --proxy: the type of the Service users reach the proxy through
+    /// (ClusterIP, NodePort, LoadBalancer).
+    #[arg(
+        long,
+        value_name = "TYPE",
+        default_value = "ClusterIP",
+        requires = "proxy",
+        help_heading = "Authenticating proxy (guard proxy)"
+    )]
+    pub proxy_service_type: String,
+
+    /// With --proxy: the Service's port.
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 443,
+        value_parser = clap::value_parser!(i32).range(1..=65535),
+        requires = "proxy",
+        help_heading = "Authenticating proxy (guard proxy)"
+    )]
+    pub proxy_port: i32,
+
     // Last: its help heading covers the flags that follow it.
     /// The authorization webhook (`--authz-providers`) guard runs with.
     #[command(flatten)]

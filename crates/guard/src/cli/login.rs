@@ -20,9 +20,26 @@ pub struct LoginArgs {
     )]
     pub organization: Option<ProviderName>,
 
-    /// The kubeconfig cluster entry to log in to (with -p eks: the EKS cluster name).
+    /// The kubeconfig cluster entry to log in to (with -p eks: the EKS
+    /// cluster name) [default with --server: the server's host name].
     #[arg(short = 'k', long = "cluster", value_name = "NAME")]
     pub cluster: Option<String>,
+
+    /// Also write the cluster entry: kubectl connects to this address,
+    /// e.g. `guard proxy` (https://PROXY[:PORT]), and trusts the CA of
+    /// --server-ca-file there.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// With --server: the CA that signed the server's certificate,
+    /// embedded in the kubeconfig [default: guard's CA,
+    /// PKI_DIR/pki/ca.crt, which signs `guard proxy`'s certificate].
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub server_ca_file: Option<PathBuf>,
+
+    /// With --server: where guard's PKI is [default: $GUARD_DATA_DIR, else ~/.guard].
+    #[arg(long, value_name = "PKI_DIR", requires = "server")]
+    pub pki_dir: Option<PathBuf>,
 
     /// The kubeconfig to change [default: $KUBECONFIG, else ~/.kube/config].
     #[arg(long, value_name = "FILE")]

@@ -249,3 +249,82 @@ impl Reviewer {
         self.server.metrics()
     }
 }
+
+/// Writes the installer's Secrets where its volumes would be mounted (below
+/// `root`), and returns the container's args (paths moved below `root`,
+/// listening addresses on 127.0.0.1 port 0) and Secret-backed environment.
+pub fn materialise(yaml: &str, root: &Path) -> (Vec<String>, Vec<(String, String)>) {
+    use base64::Engine as _;
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml).unwrap();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .cloned()
+    };
+    let workload = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+        .unwrap();
+    let pod = &workload["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    // Secret volumes only: a ConfigMap's files are the caller's to write.
+    let secret_of_volume = |volume: &str| {
+        let v = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == volume)
+            .unwrap();
+        v["secret"]["secretName"].as_str().map(str::to_owned)
+    };
+    let decode = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    for m in container["volumeMounts"].as_array().unwrap() {
+        let Some(name) = secret_of_volume(m["name"].as_str().unwrap()) else {
+            continue;
+        };
+        let secret = find("Secret", &name).unwrap();
+        let dir = root.join(m["mountPath"].as_str().unwrap().trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, data) in secret["data"].as_object().unwrap() {
+            std::fs::write(dir.join(file), decode(data)).unwrap();
+        }
+    }
+    let args = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let a = a
+                .as_str()
+                .unwrap()
+                .replace("=/etc/guard/", &format!("={}/etc/guard/", root.display()));
+            match a.split_once('=') {
+                Some((flag @ ("--secure-addr" | "--probe-addr" | "--metrics-addr"), _)) => {
+                    format!("{flag}=127.0.0.1:0")
+                }
+                _ => a,
+            }
+        })
+        .collect::<Vec<_>>();
+    let env = container["env"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .map(|var| {
+                    let r = &var["valueFrom"]["secretKeyRef"];
+                    let secret = find("Secret", r["name"].as_str().unwrap()).unwrap();
+                    let value = decode(&secret["data"][r["key"].as_str().unwrap()]);
+                    (
+                        var["name"].as_str().unwrap().to_owned(),
+                        String::from_utf8(value).unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (args, env)
+}
