@@ -294,7 +294,13 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
                 "--image=localhost:5001/guard@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                 "--image-pull-policy=Never",
             ]),
-            standard,
+            standard.clone(),
+        ),
+        (
+            // Only the monitoring namespace may scrape the probe port.
+            "network-policy",
+            base(&["--network-policy", "--metrics-namespace=monitoring"]),
+            [&standard[..], &["networkpolicy.networking.k8s.io/guard"]].concat(),
         ),
     ]
 }
@@ -462,6 +468,16 @@ fn bad_options_fail_before_printing() {
         assert!(err.contains(needle), "{args:?}: {err}");
     };
     fails(&["--auth-providers=token-auth"], "--token-auth-file");
+    fails(
+        &[
+            "--auth-providers=token-auth",
+            &tokens,
+            "--host-network",
+            "--addr=127.0.0.1:8443",
+            "--network-policy",
+        ],
+        "--network-policy does not apply with --host-network",
+    );
     fails(
         &["--auth-providers=github", &tokens],
         "token-auth is not in --auth-providers",
