@@ -78,73 +78,47 @@ pub(crate) async fn serve_users(
     tokio::pin!(shutdown);
 
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let mut warned_at: Option<std::time::Instant> = None;
-    loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                proxy.metrics.connection_limit_reached();
-                if warned_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                    tracing::warn!(
-                        "{} connections open, the most --max-connections allows; new ones wait",
-                        limits.max_connections
-                    );
-                    warned_at = Some(std::time::Instant::now());
+    guard_server::accept::accept_until(
+        &listener,
+        &slots,
+        limits.max_connections,
+        || proxy.metrics.connection_limit_reached(),
+        shutdown.as_mut(),
+        |tcp, peer, slot| {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+            let (proxy, watcher) = (proxy.clone(), graceful.watcher());
+            let (http1, http2) = (http1.clone(), http2.clone());
+            let read_timeout = limits.read_timeout;
+            let open = proxy.metrics.open_connection();
+            tokio::spawn(async move {
+                let _slot = (slot, open);
+                let stream = match tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let builder = match stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => http2,
+                    _ => http1,
+                };
+                let service = service_fn(move |req| handle(proxy.clone(), peer, req));
+                let io = FirstRead::new(stream, read_timeout);
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(io), service)
+                    .into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, "connection ended: {e}");
                 }
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                    () = &mut shutdown => break,
-                }
-            }
-        };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: log, pause, go on.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-        let (proxy, watcher) = (proxy.clone(), graceful.watcher());
-        let (http1, http2) = (http1.clone(), http2.clone());
-        let read_timeout = limits.read_timeout;
-        let open = proxy.metrics.open_connection();
-        tokio::spawn(async move {
-            let _slot = (slot, open);
-            let stream = match tokio::time::timeout(read_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, "TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let builder = match stream.get_ref().1.alpn_protocol() {
-                Some(b"h2") => http2,
-                _ => http1,
-            };
-            let service = service_fn(move |req| handle(proxy.clone(), peer, req));
-            let io = FirstRead::new(stream, read_timeout);
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(io), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-        });
-    }
+            });
+        },
+    )
+    .await;
 
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");

@@ -18,6 +18,7 @@
 //! * Reloads the certificate, key and CA when they change on disk, and shuts
 //!   down gracefully.
 
+pub mod accept;
 pub mod authz;
 mod client_identity;
 mod connection;

@@ -190,49 +190,23 @@ pub async fn serve(
 
     let max_connections = config.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
     let slots = Arc::new(Semaphore::new(max_connections as usize));
-    let mut warned_at: Option<std::time::Instant> = None;
-    loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                state.metrics.connection_limit_reached();
-                if warned_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                    tracing::warn!(
-                        "{} connections open, the most --max-connections allows; new ones wait",
-                        config.max_connections
-                    );
-                    warned_at = Some(std::time::Instant::now());
-                }
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                    () = &mut shutdown => break,
-                }
-            }
-        };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: log, pause, go on.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-        let (shared, stopping) = (shared.clone(), stopping.clone());
-        let open = state.metrics.open_connection();
-        tokio::spawn(async move {
-            let _slot = (slot, open);
-            tls_connection(tcp, peer, acceptor, &shared, stopping).await;
-        });
-    }
+    crate::accept::accept_until(
+        &listener,
+        &slots,
+        config.max_connections,
+        || state.metrics.connection_limit_reached(),
+        shutdown.as_mut(),
+        |tcp, peer, slot| {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+            let (shared, stopping) = (shared.clone(), stopping.clone());
+            let open = state.metrics.open_connection();
+            tokio::spawn(async move {
+                let _slot = (slot, open);
+                tls_connection(tcp, peer, acceptor, &shared, stopping).await;
+            });
+        },
+    )
+    .await;
 
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
