@@ -4,14 +4,10 @@
 //! Measures reviews with a warm cache, and a burst of 500 identical
 //! concurrent reviews on a cold cache (how many CheckAccess calls they cost).
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
 
 use crate::bench::{self, Server};
 
@@ -20,82 +16,36 @@ const LATENCY: Duration = Duration::from_millis(50);
 const CLUSTER: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/bench";
 const REVIEW: &str = r#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","metadata":{"creationTimestamp":null},"spec":{"resourceAttributes":{"namespace":"dev","verb":"get","version":"v1","resource":"pods","name":"web"},"user":"alice@contoso.com","groups":["0b9d5f3c-1b8e-4a43-9c64-5a1e3f0c2d11","system:authenticated"],"extra":{"oid":["6f1a1d5e-6f3c-4b2e-9e1d-2f8f0b1c3d4e"]}},"status":{"allowed":false}}"#;
 
-/// The ARM stand-in (plain HTTP: guard accepts it on loopback), on its own
-/// thread and runtime; counts CheckAccess calls.
+/// The ARM stand-in: CheckAccess answers every action Allowed after
+/// [`LATENCY`] and is counted; the AKS token URL answers at once.
 fn start_arm() -> anyhow::Result<(String, Arc<AtomicU64>)> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let calls = Arc::new(AtomicU64::new(0));
-    let counter = calls.clone();
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
+    bench::counting_stand_in(LATENCY, |path, body| {
+        if path.ends_with("/token") {
+            return bench::StandInAnswer {
+                body: format!(
+                    r#"{{"token_type":"Bearer","access_token":"bench-arm-token","expires_on":{}}}"#,
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                        + 3600
+                ),
+                counted: false,
+                headers: &[],
             };
-            while let Ok((tcp, _)) = listener.accept().await {
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let counter = counter.clone();
-                            async move {
-                                let path = req.uri().path().to_owned();
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_default();
-                                let answer = if path.ends_with("/token") {
-                                    format!(
-                                        r#"{{"token_type":"Bearer","access_token":"bench-arm-token","expires_on":{}}}"#,
-                                        std::time::SystemTime::now()
-                                            .duration_since(std::time::UNIX_EPOCH)
-                                            .map_or(0, |d| d.as_secs())
-                                            + 3600
-                                    )
-                                } else {
-                                    counter.fetch_add(1, Ordering::Relaxed);
-                                    tokio::time::sleep(LATENCY).await;
-                                    let request: serde_json::Value =
-                                        serde_json::from_slice(&body).unwrap_or_default();
-                                    let decisions: Vec<serde_json::Value> = request["Actions"]
-                                        .as_array()
-                                        .into_iter()
-                                        .flatten()
-                                        .map(|a| serde_json::json!({"accessDecision": "Allowed", "actionId": a["Id"], "isDataAction": true, "roleAssignment": {"id": "ra", "roleDefinitionId": "rd"}, "timeToLiveInMs": 300000}))
-                                        .collect();
-                                    serde_json::Value::Array(decisions).to_string()
-                                };
-                                Ok::<_, Infallible>(
-                                    hyper::Response::builder()
-                                        .header("content-type", "application/json")
-                                        .header(
-                                            "x-ms-ratelimit-remaining-subscription-reads",
-                                            "11999",
-                                        )
-                                        .body(Full::new(Bytes::from(answer)))
-                                        .unwrap_or_default(),
-                                )
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                        .await;
-                });
-            }
-        });
-    });
-    Ok((url, calls))
+        }
+        let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let decisions: Vec<serde_json::Value> = request["Actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| serde_json::json!({"accessDecision": "Allowed", "actionId": a["Id"], "isDataAction": true, "roleAssignment": {"id": "ra", "roleDefinitionId": "rd"}, "timeToLiveInMs": 300000}))
+            .collect();
+        bench::StandInAnswer {
+            body: serde_json::Value::Array(decisions).to_string(),
+            counted: true,
+            headers: &[("x-ms-ratelimit-remaining-subscription-reads", "11999")],
+        }
+    })
 }
 
 fn start_guard(guard: &Path, pki: &Path, arm: &str) -> anyhow::Result<Server> {

@@ -545,3 +545,123 @@ fn cpu_model() -> String {
         })
         .unwrap_or_default()
 }
+
+/// What a [`counting_stand_in`] answers to one request.
+pub struct StandInAnswer {
+    /// The JSON body.
+    pub body: String,
+    /// Whether the request is one the bench counts: it is counted and
+    /// answered only after the stand-in's latency.
+    pub counted: bool,
+    /// Extra response headers.
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+/// A plain-HTTP/1.1 upstream stand-in on 127.0.0.1 (guard accepts plain
+/// HTTP on loopback), on its own thread and single-worker runtime, so its
+/// work is not the measured server's. `answer(path, body)` decides each
+/// answer; requests it marks counted wait `latency` and are counted in the
+/// returned counter. Returns `http://127.0.0.1:PORT` and the counter.
+pub fn counting_stand_in(
+    latency: Duration,
+    answer: impl Fn(&str, &[u8]) -> StandInAnswer + Send + Sync + 'static,
+) -> anyhow::Result<(String, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use http_body_util::{BodyExt as _, Full};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (counter, answer) = (counter.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (counter, answer) = (counter.clone(), answer.clone());
+                            async move {
+                                let path = req.uri().path().to_owned();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let reply = answer(&path, &body);
+                                if reply.counted {
+                                    counter.fetch_add(1, Ordering::Relaxed);
+                                    tokio::time::sleep(latency).await;
+                                }
+                                let mut response = hyper::Response::builder()
+                                    .header("content-type", "application/json");
+                                for (name, value) in reply.headers {
+                                    response = response.header(*name, *value);
+                                }
+                                Ok::<_, std::convert::Infallible>(
+                                    response
+                                        .body(Full::new(bytes::Bytes::from(reply.body)))
+                                        .unwrap_or_default(),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+    });
+    Ok((url, calls))
+}
+
+#[cfg(test)]
+mod stand_in_tests {
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+
+    use super::{StandInAnswer, counting_stand_in};
+
+    fn get(url: &str, path: &str) -> String {
+        let addr = url.trim_start_matches("http://");
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        write!(tcp, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn counts_only_what_it_is_told_to_and_sends_the_headers() {
+        let (url, calls) = counting_stand_in(Duration::from_millis(1), |path, _| StandInAnswer {
+            body: format!("{{\"path\":\"{path}\"}}"),
+            counted: path != "/token",
+            headers: &[("x-extra", "1")],
+        })
+        .unwrap();
+        let answer = get(&url, "/user");
+        assert!(answer.contains("{\"path\":\"/user\"}"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("x-extra: 1"),
+            "{answer}"
+        );
+        get(&url, "/token");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}

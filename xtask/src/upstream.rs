@@ -5,7 +5,6 @@
 //! burst of 500 identical concurrent reviews on a cold cache (how many
 //! upstream calls they cost).
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,52 +24,19 @@ struct SlowGitlab {
     calls: Arc<AtomicU64>,
 }
 
+/// Every call (`/user`, then `/groups`) is counted and answered after
+/// [`LATENCY`].
 fn start_stub() -> anyhow::Result<SlowGitlab> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let calls = Arc::new(AtomicU64::new(0));
-    let counter = calls.clone();
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((tcp, _)) = listener.accept().await {
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        let path = req.uri().path().to_owned();
-                        async move {
-                            tokio::time::sleep(LATENCY).await;
-                            let body = if path.ends_with("/user") {
-                                r#"{"id":42,"username":"alice","state":"active"}"#
-                            } else {
-                                r#"[{"id":7,"name":"devs","path":"devs","full_path":"acme/devs"}]"#
-                            };
-                            Ok::<_, Infallible>(
-                                hyper::Response::builder()
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from_static(body.as_bytes())))
-                                    .unwrap_or_default(),
-                            )
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                        .await;
-                });
-            }
-        });
-    });
+    let (url, calls) = bench::counting_stand_in(LATENCY, |path, _| bench::StandInAnswer {
+        body: if path.ends_with("/user") {
+            r#"{"id":42,"username":"alice","state":"active"}"#
+        } else {
+            r#"[{"id":7,"name":"devs","path":"devs","full_path":"acme/devs"}]"#
+        }
+        .to_owned(),
+        counted: true,
+        headers: &[],
+    })?;
     Ok(SlowGitlab { url, calls })
 }
 
