@@ -180,10 +180,13 @@ fn probe(port: u16, path: &str) -> String {
     out
 }
 
-/// The answer to raw bytes sent to the proxy over TLS: status line code,
-/// head, body. The request should say `Connection: close`.
-fn raw(c: &Cluster, port: u16, request: &str) -> (u16, String, String) {
-    use std::io::{Read, Write};
+/// A TLS connection to the proxy on `port`, trusting guard's CA, with a
+/// 60 s read timeout; ALPN `http/1.1` when `http1_alpn`, else none.
+fn tls_client(
+    c: &Cluster,
+    port: u16,
+    http1_alpn: bool,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     for cert in
@@ -194,7 +197,9 @@ fn raw(c: &Cluster, port: u16, request: &str) -> (u16, String, String) {
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if http1_alpn {
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
     let conn = rustls::ClientConnection::new(
         std::sync::Arc::new(config),
         rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
@@ -203,7 +208,33 @@ fn raw(c: &Cluster, port: u16, request: &str) -> (u16, String, String) {
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Reads a response head, byte by byte up to the empty line, so that what
+/// follows stays unread.
+fn read_head(stream: &mut impl std::io::Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// `GET /api` with `token`, on a connection closed after the answer.
+fn get_api(token: &str) -> String {
+    format!(
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// The answer to raw bytes sent to the proxy over TLS: status line code,
+/// head, body. The request should say `Connection: close`.
+fn raw(c: &Cluster, port: u16, request: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut tls = tls_client(c, port, true);
     tls.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
     let _ = tls.read_to_end(&mut response);
@@ -218,14 +249,34 @@ fn raw(c: &Cluster, port: u16, request: &str) -> (u16, String, String) {
     (code, head.to_owned(), body.to_owned())
 }
 
+/// `kubectl exec -i p1 -- cat` with `input` on its standard input.
+fn kubectl_exec_cat(c: &Cluster, config: &std::path::Path, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = c
+        .kubectl(config, &["exec", "-i", "p1", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `kubectl get pods` through the proxy on `port` with `token`; the
+/// kubeconfig too, for more calls.
+fn get_pods(c: &Cluster, port: u16, token: &str) -> ((bool, String, String), PathBuf) {
+    let config = c.kubeconfig(port, token);
+    (run(&mut c.kubectl(&config, &["get", "pods"])), config)
+}
+
 use rustls_pki_types::pem::PemObject as _;
 
 #[test]
 fn front_proxy_mode_hands_the_user_over_in_x_remote_headers() {
     let c = Cluster::new();
     let proxy = c.proxy("front-proxy", &[]);
-    let config = c.kubeconfig(proxy.port, "good-token-123");
-    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    let ((ok, _, err), _) = get_pods(&c, proxy.port, "good-token-123");
     assert!(ok, "kubectl get pods failed: {err}");
 
     let list = c.api.seen_at("/api/v1/namespaces/default/pods");
@@ -288,8 +339,7 @@ fn front_proxy_mode_hands_the_user_over_in_x_remote_headers() {
 fn impersonation_mode_sends_impersonate_headers_with_the_proxy_s_rotating_token() {
     let c = Cluster::new();
     let proxy = c.proxy("impersonation", &[]);
-    let config = c.kubeconfig(proxy.port, "good-token-123");
-    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    let ((ok, _, err), config) = get_pods(&c, proxy.port, "good-token-123");
     assert!(ok, "kubectl get pods failed: {err}");
     let seen = c.api.seen_at("/api/v1/namespaces/default/pods").remove(0);
     assert_eq!(seen.client_cn, None);
@@ -440,25 +490,11 @@ fn watch_events_reach_kubectl_one_at_a_time() {
 
 #[test]
 fn kubectl_exec_over_websocket_is_tunnelled() {
-    use std::io::Write;
     let c = Cluster::new();
     for mode in ["front-proxy", "impersonation"] {
         let proxy = c.proxy(mode, &[]);
         let config = c.kubeconfig(proxy.port, "good-token-123");
-        let mut child = c
-            .kubectl(&config, &["exec", "-i", "p1", "--", "cat"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"hello\nthrough the proxy\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = kubectl_exec_cat(&c, &config, b"hello\nthrough the proxy\n");
         assert!(
             out.status.success(),
             "{mode}: kubectl exec failed: {}",
@@ -509,37 +545,13 @@ fn spdy_upgrades_are_tunnelled_byte_for_byte() {
     use std::io::{Read, Write};
     let c = Cluster::new();
     let proxy = c.proxy("front-proxy", &[]);
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
-    {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(
-        std::sync::Arc::new(config),
-        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
-    )
-    .unwrap();
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = tls_client(&c, proxy.port, false);
     write!(
         tls,
         "POST /api/v1/namespaces/default/pods/p2/exec?command=cat&stdin=true&stdout=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n"
     )
     .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        tls.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = read_head(&mut tls);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(
         head.to_ascii_lowercase().contains("upgrade: spdy/3.1"),
@@ -570,25 +582,11 @@ fn spdy_upgrades_are_tunnelled_byte_for_byte() {
 
 #[test]
 fn kubectl_falls_back_to_spdy_through_the_proxy() {
-    use std::io::Write;
     let c = Cluster::new();
     c.api.refuse_websocket();
     let proxy = c.proxy("impersonation", &[]);
     let config = c.kubeconfig(proxy.port, "good-token-123");
-    let mut child = c
-        .kubectl(&config, &["exec", "-i", "p1", "--", "cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"over SPDY/3.1\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kubectl_exec_cat(&c, &config, b"over SPDY/3.1\n");
     assert!(
         out.status.success(),
         "kubectl exec over SPDY failed: {}",
@@ -624,7 +622,7 @@ fn unauthenticated_requests_get_401_and_never_reach_the_api_server() {
 
     for request in [
         "GET /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
-        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-valid-token\r\nConnection: close\r\n\r\n".to_owned(),
+        get_api("not-a-valid-token"),
         "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Digest x\r\nConnection: close\r\n\r\n".to_owned(),
         "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6YWxpY2Vwdw==\r\nConnection: close\r\n\r\n".to_owned(),
         "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nAuthorization: Bearer bob-token-456\r\nConnection: close\r\n\r\n".to_owned(),
@@ -814,13 +812,8 @@ async fn a_provider_outage_is_503_and_not_forwarded() {
     assert!(!ok);
     // kubectl's discovery shows its own words for a 503; the body says why.
     assert!(err.contains("ServiceUnavailable"), "{err}");
-    let (code, _, body) = tokio::task::block_in_place(|| {
-        raw(
-            &c,
-            proxy.port,
-            "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer glpat-outage-token\r\nConnection: close\r\n\r\n",
-        )
-    });
+    let (code, _, body) =
+        tokio::task::block_in_place(|| raw(&c, proxy.port, &get_api("glpat-outage-token")));
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("gitlab did not answer"), "{body}");
     assert!(c.api.seen().is_empty());
@@ -934,11 +927,7 @@ fn an_unreachable_api_server_is_a_clear_503() {
         "front-proxy",
         &[&format!("--apiserver-url=https://127.0.0.1:{closed}")],
     );
-    let (code, _, body) = raw(
-        &c,
-        proxy.port,
-        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: close\r\n\r\n",
-    );
+    let (code, _, body) = raw(&c, proxy.port, &get_api("good-token-123"));
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("the API server cannot be reached"), "{body}");
 }
@@ -959,11 +948,7 @@ fn the_api_server_refuses_a_front_proxy_certificate_it_does_not_allow() {
         &c.path("front-proxy/pki/ca.key"),
     ]);
     let proxy = c.proxy("front-proxy", &[]);
-    let (code, _, body) = raw(
-        &c,
-        proxy.port,
-        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: close\r\n\r\n",
-    );
+    let (code, _, body) = raw(&c, proxy.port, &get_api("good-token-123"));
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("CN=someone-else"), "{body}");
 }
@@ -1092,26 +1077,7 @@ fn oversized_heads_and_silent_clients_are_cut_off() {
     assert_eq!(n, 0, "the proxy sent bytes to a silent client");
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
     // Same after a TLS handshake with no request.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
-    {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let conn = rustls::ClientConnection::new(
-        std::sync::Arc::new(config),
-        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
-    )
-    .unwrap();
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = tls_client(&c, proxy.port, true);
     // The handshake completes; then the client says nothing.
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).unwrap();
@@ -1138,35 +1104,10 @@ fn connections_to_the_api_server_are_reused() {
     let request = "GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\n\r\n";
     // Many requests, one after the other, on one client connection.
     use std::io::{Read, Write};
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        rustls_pki_types::CertificateDer::pem_file_iter(c.path(".guard/pki/ca.crt")).unwrap()
-    {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let conn = rustls::ClientConnection::new(
-        std::sync::Arc::new(config),
-        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
-    )
-    .unwrap();
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = tls_client(&c, proxy.port, true);
     for _ in 0..20 {
         tls.write_all(request.as_bytes()).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            tls.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        let head = read_head(&mut tls).to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 200"), "{head}");
         let length: usize = head
             .lines()
@@ -1495,8 +1436,7 @@ fn the_proxy_exports_the_providers_counters() {
             &format!("--eks.mapping-file={}", mapping.display()),
         ],
     );
-    let config = c.kubeconfig(proxy.port, "good-token-123");
-    let (ok, _, err) = run(&mut c.kubectl(&config, &["get", "pods"]));
+    let ((ok, _, err), _) = get_pods(&c, proxy.port, "good-token-123");
     assert!(ok, "{err}");
     let metrics = probe(metrics_port(&proxy), "/metrics");
     for series in [
