@@ -479,19 +479,23 @@ impl DroppedGroups {
                 return true;
             }
             let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
-            let first = logged.len() < MAX_REMEMBERED_DROPS
-                && logged.insert((provider, group.clone()));
+            let first =
+                logged.len() < MAX_REMEMBERED_DROPS && logged.insert((provider, group.clone()));
             drop(logged);
             if first {
                 tracing::warn!(
                     provider,
-                    user = %identity.username,
+                    user = identity.username.as_str(),
                     "dropped the reserved group {group:?} that {provider} returned; \
                      --{provider}.allow-system-groups lets such groups through \
                      (logged once per group)"
                 );
             } else {
-                tracing::debug!(provider, user = %identity.username, "dropped the reserved group {group:?}");
+                tracing::debug!(
+                    provider,
+                    user = identity.username.as_str(),
+                    "dropped the reserved group {group:?}"
+                );
             }
             false
         });

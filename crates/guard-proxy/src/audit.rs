@@ -80,11 +80,15 @@ impl Audit {
     /// Writes the line.
     pub fn log(&self, status: u16, bytes: u64, bytes_in: Option<u64>, end: End) {
         let duration_ms = (self.started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+        // Names come from the providers (a directory, an identity provider's
+        // claims): recorded as quoted strings, so that a newline or a quote
+        // in a group cannot forge another field or another audit line.
+        let groups = self.groups.join(",");
         tracing::info!(
             target: "audit",
             remote = %self.remote,
             user = self.user.as_deref().unwrap_or(""),
-            groups = %self.groups.join(","),
+            groups = groups.as_str(),
             as_user = self.as_user.as_deref().unwrap_or(""),
             provider = self.provider.unwrap_or(""),
             verb = self.verb,

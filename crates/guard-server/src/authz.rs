@@ -71,10 +71,23 @@ where
             let reason = review.status.reason.as_deref().unwrap_or_default();
             match &review.status.evaluation_error {
                 Some(error) => {
-                    tracing::warn!(user = %review.user, outcome = review.outcome, latency_ms, error, "subject access review")
+                    tracing::warn!(
+                        user = review.user.as_str(),
+                        outcome = review.outcome,
+                        latency_ms,
+                        error,
+                        "subject access review"
+                    )
                 }
                 None => {
-                    tracing::info!(user = %review.user, outcome = review.outcome, source = review.source, latency_ms, reason, "subject access review")
+                    tracing::info!(
+                        user = review.user.as_str(),
+                        outcome = review.outcome,
+                        source = review.source,
+                        latency_ms,
+                        reason,
+                        "subject access review"
+                    )
                 }
             }
             (StatusCode::OK, request.answer(&review.status))

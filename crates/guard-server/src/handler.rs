@@ -318,7 +318,16 @@ where
             identity,
             audiences_checked,
         } => {
-            tracing::info!(provider, org, user = %identity.username, outcome = "authenticated", source, latency_ms, tried, "review");
+            tracing::info!(
+                provider,
+                org,
+                user = identity.username.as_str(),
+                outcome = "authenticated",
+                source,
+                latency_ms,
+                tried,
+                "review"
+            );
             let audiences =
                 (audiences_checked && !request.audiences.is_empty()).then_some(request.audiences);
             (

@@ -305,7 +305,7 @@ fn front_proxy_mode_hands_the_user_over_in_x_remote_headers() {
         .unwrap_or_else(|| panic!("no audit line for the list:\n{log}"));
     for field in [
         "user=\"alice\"",
-        "groups=dev,ops,system:authenticated",
+        "groups=\"dev,ops,system:authenticated\"",
         "verb=\"list\"",
         "status=200",
         "provider=\"token-auth\"",

@@ -300,7 +300,7 @@ impl LdapProvider {
         // so that `ALICE`, ` alice ` and `alice` are one user.
         let username = canonical_value(&entry, user_attribute, username).ok_or_else(|| {
             tracing::error!(
-                dn = %entry.dn,
+                dn = entry.dn.as_str(),
                 "the LDAP entry found has no readable {user_attribute} (check --ldap.user-attribute and the service account's rights)"
             );
             CheckError::Unavailable(format!("the LDAP entry has no readable {user_attribute}"))

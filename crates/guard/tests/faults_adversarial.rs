@@ -1,0 +1,186 @@
+//! What an outside reviewer found by attacking the release binary, each
+//! through the real `guard run` / `guard proxy`: names from a provider that
+//! would forge log lines, credentials echoed in refusals, identity headers
+//! spelled with underscores, the open-file limit.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::client::{Call, send};
+use common::server::*;
+use common::*;
+use rustls::pki_types::pem::PemObject as _;
+
+/// A token whose user name and group carry a newline and what a forged log
+/// line would say after it (an identity provider's claims, a directory's
+/// attributes: not necessarily the operator's own words).
+const FORGING_TOKEN: &str = "forging-token-0001";
+const FORGING_LINE: &str = "forging-token-0001,\"carol\nINFO review FORGED user=\"\"admin\"\"\",1003,\"dev\nINFO audit FORGED user=\"\"admin\"\" groups=system:masters\"\n";
+
+/// The proxy's own token (impersonation mode); never sent here: the
+/// requests of these tests are answered by the proxy itself.
+const SA_TOKEN: &str = "proxy-sa-token-0001";
+
+/// Writes `lines` as the sandbox's token file.
+fn token_file(sb: &Sandbox, lines: &str) -> PathBuf {
+    let path = sb.home.path().join("forging.csv");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+/// `guard proxy` (impersonation mode) in front of a closed port: every
+/// request these tests send is answered by the proxy before the API server
+/// would be asked.
+fn proxy(sb: &Sandbox, tokens: &Path, extra: &[&str]) -> GuardServer {
+    common::secrets::register(SA_TOKEN);
+    let sa = sb.home.path().join("sa.token");
+    std::fs::write(&sa, format!("{SA_TOKEN}\n")).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pki = sb.pki();
+    let mut args = vec![
+        "proxy".to_owned(),
+        "--secure-addr=127.0.0.1:0".to_owned(),
+        "--metrics-addr=127.0.0.1:0".to_owned(),
+        format!("--tls-cert-file={}", pki.join("server.crt").display()),
+        format!(
+            "--tls-private-key-file={}",
+            pki.join("server.key").display()
+        ),
+        "--mode=impersonation".to_owned(),
+        format!("--apiserver-url=https://127.0.0.1:{closed}"),
+        format!("--apiserver-ca-file={}", pki.join("ca.crt").display()),
+        format!("--apiserver-token-file={}", sa.display()),
+        "--auth-providers=token-auth".to_owned(),
+        format!("--token-auth-file={}", tokens.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    GuardServer::spawn(sb, &args, &[])
+}
+
+/// Raw bytes to the proxy over TLS (HTTP/1.1); the request should say
+/// `Connection: close`. Returns the status code and the whole answer.
+fn raw(sb: &Sandbox, port: u16, request: &str) -> (u16, String) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(sb.pki().join("ca.crt")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, text)
+}
+
+/// No line of `log` starts with, or is, a forged entry.
+fn assert_no_forged_line(source: &str, log: &str) {
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("INFO review FORGED") && !line.starts_with("INFO audit FORGED"),
+            "{source}: a name from the provider started a log line of its own: {line:?}\n{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn names_with_newlines_cannot_forge_review_lines() {
+    common::secrets::register(FORGING_TOKEN);
+    let sb = Sandbox::new();
+    prepare(&sb);
+    let tokens = token_file(&sb, FORGING_LINE);
+    let server = GuardServer::start(
+        &sb,
+        &[
+            "--auth-providers=token-auth",
+            &format!("--token-auth-file={}", tokens.display()),
+        ],
+    );
+    let pki = sb.pki();
+    let call = Call::post("/tokenreviews", review_body("v1", FORGING_TOKEN)).with_identity(
+        &pki.join("demo@token-auth.crt"),
+        &pki.join("demo@token-auth.key"),
+    );
+    let answer = send(server.port, &pki.join("ca.crt"), call).await.unwrap();
+    assert_eq!(answer.status, 200);
+    let json = answer.json();
+    assert_eq!(json["status"]["authenticated"], true, "{json}");
+
+    let mut line = None;
+    eventually(Duration::from_secs(30), "the review line", || {
+        line = server
+            .log()
+            .lines()
+            .find(|l| l.contains("review") && l.contains("carol"))
+            .map(str::to_owned);
+        line.is_some()
+    });
+    let line = line.unwrap();
+    // The name is one quoted, escaped value of the review line.
+    assert!(
+        line.contains(r#"user="carol\nINFO review FORGED user=\"admin\"""#),
+        "{line}"
+    );
+    assert_no_forged_line("guard run", &server.log());
+}
+
+#[tokio::test]
+async fn names_with_newlines_cannot_forge_proxy_audit_lines() {
+    common::secrets::register(FORGING_TOKEN);
+    let sb = Sandbox::new();
+    prepare(&sb);
+    let tokens = token_file(&sb, FORGING_LINE);
+    let proxy = proxy(&sb, &tokens, &[]);
+    // The identity cannot travel in headers (403), but the refusal is
+    // audited with the user and groups the provider returned.
+    let (code, answer) = raw(
+        &sb,
+        proxy.port,
+        &format!(
+            "GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {FORGING_TOKEN}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(code, 403, "{answer}");
+    let mut line = None;
+    eventually(Duration::from_secs(30), "the audit line", || {
+        line = proxy
+            .log()
+            .lines()
+            .find(|l| l.contains("audit") && l.contains("status=403"))
+            .map(str::to_owned);
+        line.is_some()
+    });
+    let line = line.unwrap();
+    assert!(
+        line.contains(
+            r#"groups="dev\nINFO audit FORGED user=\"admin\" groups=system:masters,system:authenticated""#
+        ),
+        "{line}"
+    );
+    assert!(line.contains(r#"end="refused""#), "{line}");
+    assert_no_forged_line("guard proxy", &proxy.log());
+}
