@@ -38,13 +38,37 @@ pub enum CredentialError {
     /// More than one `Authorization` header.
     #[error("more than one Authorization header")]
     Ambiguous,
-    /// A scheme guard does not take.
+    /// A well-known scheme guard does not take.
     #[error("unsupported Authorization scheme {0:?}: send Bearer (or Basic, for LDAP)")]
-    Scheme(String),
+    Scheme(&'static str),
+    /// No scheme guard knows: the value is not repeated, since it may be
+    /// the credential itself sent without `Bearer `.
+    #[error(
+        "the Authorization header is not \"Bearer TOKEN\" (or \"Basic ...\", for LDAP): unknown or missing scheme"
+    )]
+    UnknownScheme,
     /// The header is there but holds no usable value.
     #[error("{0}")]
     Malformed(&'static str),
 }
+
+/// Authentication schemes a refusal may name (the IANA registry's, Azure's
+/// `PoP`, GitLab's `Token`). Anything else is not repeated: a client that
+/// forgets `Bearer ` sends its token where the scheme belongs.
+const KNOWN_SCHEMES: [&str; 12] = [
+    "Digest",
+    "Negotiate",
+    "NTLM",
+    "HOBA",
+    "Mutual",
+    "VAPID",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    "AWS4-HMAC-SHA256",
+    "OAuth",
+    "PoP",
+    "Token",
+];
 
 /// Reads the credential of a request.
 pub fn from_headers(headers: &HeaderMap) -> Result<Credential, CredentialError> {
@@ -80,7 +104,12 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Credential, CredentialError> 
             base64::engine::general_purpose::STANDARD.encode(decoded),
         )))
     } else {
-        Err(CredentialError::Scheme(scheme.chars().take(20).collect()))
+        Err(KNOWN_SCHEMES
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(scheme))
+            .map_or(CredentialError::UnknownScheme, |known| {
+                CredentialError::Scheme(known)
+            }))
     }
 }
 
@@ -146,8 +175,18 @@ mod tests {
         );
         assert!(matches!(
             from_headers(&headers(&[("authorization", "Digest x")])).unwrap_err(),
-            CredentialError::Scheme(s) if s == "Digest"
+            CredentialError::Scheme("Digest")
         ));
+        // A token sent without a scheme is not repeated in the refusal.
+        for value in [
+            "secret-token-0001",
+            "Bearer\tsecret-token-0001",
+            "secret token",
+        ] {
+            let err = from_headers(&headers(&[("authorization", value)])).unwrap_err();
+            assert_eq!(err, CredentialError::UnknownScheme, "{value}");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
         assert!(from_headers(&headers(&[("authorization", "Bearer ")])).is_err());
         assert!(from_headers(&headers(&[("authorization", "Basic !!!")])).is_err());
         // base64 of "nocolon"

@@ -184,3 +184,40 @@ async fn names_with_newlines_cannot_forge_proxy_audit_lines() {
     assert!(line.contains(r#"end="refused""#), "{line}");
     assert_no_forged_line("guard proxy", &proxy.log());
 }
+
+#[test]
+fn a_token_sent_without_its_scheme_is_not_repeated_in_the_refusal_or_the_log() {
+    const TOKEN: &str = "schemeless-token-0001";
+    common::secrets::register(TOKEN);
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    // guard logs at debug here, where refusals are logged with their message.
+    let proxy = proxy(&sb, &tokens, &[]);
+    for value in [TOKEN.to_owned(), format!("Bearer\t{TOKEN}")] {
+        let (code, answer) = raw(
+            &sb,
+            proxy.port,
+            &format!(
+                "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: {value}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(code, 401, "{answer}");
+        assert!(answer.contains("Bearer TOKEN"), "{answer}");
+        assert!(!answer.contains("schemeless"), "{answer}");
+    }
+    // A scheme guard knows of is named.
+    let (code, answer) = raw(
+        &sb,
+        proxy.port,
+        "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: negotiate YIIC\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 401, "{answer}");
+    assert!(answer.contains(r#"scheme \"Negotiate\""#), "{answer}");
+    let mut refusals = 0;
+    eventually(Duration::from_secs(30), "three audited refusals", || {
+        refusals = proxy.log().matches("status=401").count();
+        refusals >= 6
+    });
+    let log = proxy.log();
+    assert!(!log.contains("schemeless"), "{log}");
+}
