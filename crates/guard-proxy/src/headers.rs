@@ -44,6 +44,14 @@ pub fn screen(headers: &HeaderMap, allow_impersonation: bool) -> Result<(), Head
         if n.starts_with("impersonate-") && !allow_impersonation {
             return Err(HeaderRefusal::ImpersonationDisabled(display_name(n)));
         }
+        // `X_Remote_User`: kube-apiserver does not read it, but a server or
+        // gateway that maps `_` to `-` (CGI-style) would; never passed on.
+        if n.contains('_') {
+            let dashed = n.replace('_', "-");
+            if dashed.starts_with("x-remote-") || dashed.starts_with("impersonate-") {
+                return Err(HeaderRefusal::IdentityHeader(display_name(n)));
+            }
+        }
     }
     Ok(())
 }
@@ -194,6 +202,10 @@ mod tests {
     fn identity_headers_are_refused_with_their_name() {
         let err = screen(&headers(&[("X-ReMoTe-GrOuP", "system:masters")]), true).unwrap_err();
         assert_eq!(err, HeaderRefusal::IdentityHeader("X-Remote-Group".into()));
+        for spelled in ["x_remote_user", "X-Remote_Group", "impersonate_user"] {
+            let err = screen(&headers(&[(spelled, "admin")]), true).unwrap_err();
+            assert!(matches!(err, HeaderRefusal::IdentityHeader(_)), "{spelled}");
+        }
         let err = screen(&headers(&[("impersonate-uid", "0")]), false).unwrap_err();
         assert!(err.to_string().contains("Impersonate-Uid"), "{err}");
         assert!(err.to_string().contains("--allow-impersonation"), "{err}");

@@ -221,3 +221,37 @@ fn a_token_sent_without_its_scheme_is_not_repeated_in_the_refusal_or_the_log() {
     let log = proxy.log();
     assert!(!log.contains("schemeless"), "{log}");
 }
+
+#[test]
+fn identity_headers_spelled_with_underscores_are_refused() {
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    for extra in [&[][..], &["--allow-impersonation"][..]] {
+        let proxy = proxy(&sb, &tokens, extra);
+        for header in [
+            "X_Remote_User: admin",
+            "x_remote_group: system:masters",
+            "X-Remote_Extra-scopes: all",
+            "Impersonate_User: admin",
+            "impersonate_group: system:masters",
+        ] {
+            let (code, answer) = raw(
+                &sb,
+                proxy.port,
+                &format!(
+                    "GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\n{header}\r\nConnection: close\r\n\r\n"
+                ),
+            );
+            // Refused by the proxy, not sent on (the API server's port is
+            // closed: forwarding would be a 503).
+            assert_eq!(code, 403, "{extra:?} {header}: {answer}");
+            let name = header.split(':').next().unwrap();
+            assert!(
+                answer
+                    .to_ascii_lowercase()
+                    .contains(&name.to_ascii_lowercase()),
+                "{header}: {answer}"
+            );
+        }
+    }
+}
