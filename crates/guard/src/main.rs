@@ -34,9 +34,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Init(cmd) => init::run(cmd),
         cli::Command::Get(cmd) => get::run(cmd, cli.verbosity),
-        cli::Command::Run(args) => run::run(*args),
+        cli::Command::Run(args) => {
+            raise_open_file_limit();
+            run::run(*args)
+        }
         cli::Command::Login(args) => login::run(&args),
-        cli::Command::Proxy(args) => proxy::run(*args),
+        cli::Command::Proxy(args) => {
+            raise_open_file_limit();
+            proxy::run(*args)
+        }
         cli::Command::Version(args) => version::run(&args),
     };
     match result {
@@ -46,6 +52,30 @@ fn main() -> ExitCode {
             eprintln!("error: {}", guard_auth::ErrorChain(err.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one, as every Go program
+/// (Go Guard included) does at start-up: each connection and each call to
+/// a provider takes a descriptor, and the usual soft limit (1024 under
+/// systemd) is below `--max-connections`. Past it, accept fails and every
+/// outbound call with it.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), Some(maximum)) = (limit.current, limit.maximum) else {
+        return; // unlimited already, or no hard limit to raise to
+    };
+    if current >= maximum {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(maximum),
+        maximum: Some(maximum),
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!("open-file limit raised from {current} to {maximum}"),
+        Err(e) => tracing::debug!("open-file limit stays at {current}: {e}"),
     }
 }
 

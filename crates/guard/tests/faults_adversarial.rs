@@ -255,3 +255,125 @@ fn identity_headers_spelled_with_underscores_are_refused() {
         }
     }
 }
+
+/// `guard run` started by `sh` with a soft open-file limit of `soft` (the
+/// hard limit left as it is), as under systemd's default of 1024.
+struct LowFileLimit {
+    child: std::process::Child,
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LowFileLimit {
+    fn start(sb: &Sandbox, soft: u32, args: &[String]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -S -n {soft} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_guard"))
+            .args(args)
+            .env("HOME", sb.home.path())
+            .env("RUST_LOG", "debug")
+            .env_remove("GUARD_DATA_DIR")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let port = addr.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(port.rsplit(':').next().unwrap().parse::<u16>().unwrap());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("guard did not start:\n{}", log.lock().unwrap()));
+        LowFileLimit { child, port, log }
+    }
+
+    /// The (soft, hard) open-file limits of the running guard.
+    fn limits(&self) -> (String, String) {
+        open_file_limits(&format!("/proc/{}/limits", self.child.id()))
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for LowFileLimit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            common::secrets::assert_clean("guard run (log)", &self.log());
+        }
+    }
+}
+
+/// The soft and hard "Max open files" of a `/proc/PID/limits` file.
+fn open_file_limits(path: &str) -> (String, String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut values = line["Max open files".len()..].split_whitespace();
+    (
+        values.next().unwrap().to_owned(),
+        values.next().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_low_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let (_, hard) = open_file_limits("/proc/self/limits");
+    assert!(
+        hard == "unlimited" || hard.parse::<u64>().unwrap() >= 1024,
+        "this test needs a hard open-file limit of at least 1024, not {hard}"
+    );
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    let pki = sb.pki();
+    let p = |f: &str| pki.join(f).display().to_string();
+    let args = vec![
+        "run".to_owned(),
+        "--secure-addr=127.0.0.1:0".to_owned(),
+        "--probe-addr=127.0.0.1:0".to_owned(),
+        format!("--tls-ca-file={}", p("ca.crt")),
+        format!("--tls-cert-file={}", p("server.crt")),
+        format!("--tls-private-key-file={}", p("server.key")),
+        "--auth-providers=token-auth".to_owned(),
+        format!("--token-auth-file={}", tokens.display()),
+    ];
+    let guard = LowFileLimit::start(&sb, 64, &args);
+    let (soft, hard_seen) = guard.limits();
+    assert_eq!(soft, hard_seen, "the soft limit was left at {soft}");
+
+    // More silent connections than the soft limit had room for; a review
+    // still gets in, and accept never ran out of descriptors.
+    let squatters: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", guard.port)).unwrap())
+        .collect();
+    let call = Call::post("/tokenreviews", review_body("v1", "good-token-123")).with_identity(
+        &pki.join("demo@token-auth.crt"),
+        &pki.join("demo@token-auth.key"),
+    );
+    let answer = send(guard.port, &pki.join("ca.crt"), call).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["status"]["authenticated"], true);
+    drop(squatters);
+    let log = guard.log();
+    assert!(!log.contains("Too many open files"), "{log}");
+}
