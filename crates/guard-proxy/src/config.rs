@@ -140,6 +140,9 @@ pub fn takes_basic(provider: &str) -> bool {
 pub struct Limits {
     /// Time to complete the TLS handshake and to receive a request head.
     pub read_timeout: Duration,
+    /// Time an HTTP/2 connection may go without a request in progress
+    /// before it is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
     /// Time a request that is not long-running (not a watch, log, exec,
     /// attach, port-forward or proxy) may take from head to the end of its
     /// answer; also the time any request may wait for the API server's
@@ -161,6 +164,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             read_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(60)),
             request_timeout: Duration::from_secs(60),
             max_header_bytes: 64 << 10,
             max_headers: 100,

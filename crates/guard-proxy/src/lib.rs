@@ -29,6 +29,7 @@ mod error;
 mod handler;
 mod headers;
 pub mod identity;
+mod idle;
 mod impersonation;
 mod metrics;
 mod request_info;

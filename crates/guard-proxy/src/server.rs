@@ -1,6 +1,7 @@
 //! The listeners: TLS for users (with the same connection limits and
 //! deadlines as `guard run`), and a plain one for `/metrics` and probes.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 
 use crate::ProxyError;
 use crate::handler::{Proxy, handle};
+use crate::idle;
 use crate::metrics::ProxyMetrics;
 use crate::tls::ServingTls;
 
@@ -88,7 +90,7 @@ pub(crate) async fn serve_users(
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
             let (proxy, watcher) = (proxy.clone(), graceful.watcher());
             let (http1, http2) = (http1.clone(), http2.clone());
-            let read_timeout = limits.read_timeout;
+            let (read_timeout, idle_timeout) = (limits.read_timeout, limits.idle_timeout);
             let open = proxy.metrics.open_connection();
             tokio::spawn(async move {
                 let _slot = (slot, open);
@@ -103,12 +105,26 @@ pub(crate) async fn serve_users(
                         return;
                     }
                 };
-                let builder = match stream.get_ref().1.alpn_protocol() {
-                    Some(b"h2") => http2,
-                    _ => http1,
+                let http2_conn = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let builder = if http2_conn { http2 } else { http1 };
+                let activity = idle::Activity::new();
+                let service = {
+                    let activity = activity.clone();
+                    service_fn(move |req| {
+                        let busy = activity.begin();
+                        let answer = handle(proxy.clone(), peer, req);
+                        async move {
+                            Ok::<_, Infallible>(answer.await?.map(|b| idle::track(b, busy)))
+                        }
+                    })
                 };
-                let service = service_fn(move |req| handle(proxy.clone(), peer, req));
-                let io = FirstRead::new(stream, read_timeout);
+                // HTTP/1.1 idles under hyper's header read timeout; an upgraded
+                // connection (exec, port-forward) must not be cut for silence.
+                let io = idle::IdleIo::new(
+                    FirstRead::new(stream, read_timeout),
+                    activity,
+                    idle_timeout.filter(|_| http2_conn),
+                );
                 let conn = builder
                     .serve_connection_with_upgrades(TokioIo::new(io), service)
                     .into_owned();

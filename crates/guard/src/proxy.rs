@@ -39,6 +39,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<()> {
         allow_impersonation: args.allow_impersonation,
         limits: Limits {
             read_timeout: args.server_read_timeout,
+            idle_timeout: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout),
             request_timeout: args.request_timeout,
             max_header_bytes: args.max_header_bytes as usize,
             max_connections: args.max_connections as usize,

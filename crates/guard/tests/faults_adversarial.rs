@@ -36,14 +36,19 @@ fn token_file(sb: &Sandbox, lines: &str) -> PathBuf {
 /// request these tests send is answered by the proxy before the API server
 /// would be asked.
 fn proxy(sb: &Sandbox, tokens: &Path, extra: &[&str]) -> GuardServer {
-    common::secrets::register(SA_TOKEN);
-    let sa = sb.home.path().join("sa.token");
-    std::fs::write(&sa, format!("{SA_TOKEN}\n")).unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    proxy_to(sb, tokens, closed, extra)
+}
+
+/// `guard proxy` (impersonation mode) in front of 127.0.0.1:`upstream`.
+fn proxy_to(sb: &Sandbox, tokens: &Path, upstream: u16, extra: &[&str]) -> GuardServer {
+    common::secrets::register(SA_TOKEN);
+    let sa = sb.home.path().join("sa.token");
+    std::fs::write(&sa, format!("{SA_TOKEN}\n")).unwrap();
     let pki = sb.pki();
     let mut args = vec![
         "proxy".to_owned(),
@@ -55,7 +60,7 @@ fn proxy(sb: &Sandbox, tokens: &Path, extra: &[&str]) -> GuardServer {
             pki.join("server.key").display()
         ),
         "--mode=impersonation".to_owned(),
-        format!("--apiserver-url=https://127.0.0.1:{closed}"),
+        format!("--apiserver-url=https://127.0.0.1:{upstream}"),
         format!("--apiserver-ca-file={}", pki.join("ca.crt").display()),
         format!("--apiserver-token-file={}", sa.display()),
         "--auth-providers=token-auth".to_owned(),
@@ -376,4 +381,91 @@ async fn a_low_soft_open_file_limit_is_raised_to_the_hard_one() {
     drop(squatters);
     let log = guard.log();
     assert!(!log.contains("Too many open files"), "{log}");
+}
+
+/// An HTTP/2 connection to the proxy (no client certificate): the request
+/// sender and the connection's task, which ends when the proxy closes it.
+async fn h2_connection(
+    sb: &Sandbox,
+    port: u16,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let tls = common::client::tls_connect(port, &sb.pki().join("ca.crt"), None, &[b"h2"])
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    (sender, tokio::spawn(conn))
+}
+
+fn get(port: u16, path: &str, token: &str) -> hyper::Request<http_body_util::Empty<bytes::Bytes>> {
+    hyper::Request::get(format!("https://127.0.0.1:{port}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http2_connections_without_a_request_in_progress_are_closed() {
+    // An API server that accepts connections and never answers: the
+    // proxy's request waits for it until --request-timeout.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = hanging.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hanging.incoming() {
+            held.push(conn);
+        }
+    });
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    let proxy = proxy_to(
+        &sb,
+        &tokens,
+        upstream,
+        &["--idle-timeout=1s", "--request-timeout=4s"],
+    );
+
+    // One never sends a request (it answers the proxy's pings); one is
+    // answered (401), then goes quiet.
+    let (_quiet_sender, quiet) = h2_connection(&sb, proxy.port).await;
+    let (mut sender, idle) = h2_connection(&sb, proxy.port).await;
+    let answer = sender
+        .send_request(get(proxy.port, "/api", "not-a-known-token"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    for (what, conn) in [("no request", quiet), ("idle after a request", idle)] {
+        tokio::time::timeout(Duration::from_secs(30), conn)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the connection is still open after 30 s"))
+            .unwrap()
+            .ok();
+    }
+
+    // A request in progress for longer than the idle timeout keeps its
+    // connection: it gets its answer (the API server's silence: 504).
+    let (mut sender, busy) = h2_connection(&sb, proxy.port).await;
+    let started = std::time::Instant::now();
+    let answer = sender
+        .send_request(get(proxy.port, "/api/v1/pods", "good-token-123"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 504);
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(30), busy)
+        .await
+        .expect("the connection is still open 30 s after its last answer")
+        .unwrap()
+        .ok();
 }

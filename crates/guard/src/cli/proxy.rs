@@ -100,6 +100,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub server_read_timeout: Duration,
 
+    /// Close an HTTP/2 connection that has had no request in progress for
+    /// this long (HTTP/1.1 connections: --server-read-timeout between
+    /// requests); 0 never.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
     /// Largest request head (request line and headers) in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(8192..=1048576))]
     pub max_header_bytes: u32,

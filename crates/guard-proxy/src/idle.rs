@@ -1,0 +1,192 @@
+//! Closing HTTP/2 connections that carry no request.
+//!
+//! An HTTP/2 client can open a connection, answer the proxy's pings and
+//! never send a request: without an idle limit, a few thousand of those
+//! hold every `--max-connections` slot, and the proxy stops accepting
+//! anyone (HTTP/1.1 connections are covered by hyper's header read timeout,
+//! which also runs between keep-alive requests). A connection with no
+//! request in progress for `--idle-timeout` is closed (without a GOAWAY: it
+//! has no stream to finish); one with a request, a watch or a log stream in
+//! progress never is.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::upstream::{BoxError, ProxyBody};
+
+/// The requests in progress on one connection, and since when there are
+/// none.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// A request starts; it is over when the returned value is dropped.
+    pub(crate) fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// When the connection may be closed, if it is idle now.
+    fn idle_deadline(&self, limit: Duration) -> Option<Instant> {
+        let since = *self.idle_since.lock().unwrap_or_else(|p| p.into_inner());
+        (self.in_flight.load(Ordering::SeqCst) == 0).then_some(since + limit)
+    }
+}
+
+/// One request in progress (until its answer's body is done or dropped).
+#[derive(Debug)]
+pub(crate) struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut since = self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner());
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            *since = Instant::now();
+        }
+    }
+}
+
+/// An answer body that keeps its request counted until it ends.
+pub(crate) fn track(body: ProxyBody, busy: Busy) -> ProxyBody {
+    http_body_util::BodyExt::boxed(Tracked {
+        inner: body,
+        busy: Some(busy),
+    })
+}
+
+struct Tracked {
+    inner: ProxyBody,
+    busy: Option<Busy>,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = poll {
+            self.busy = None;
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The connection's I/O: reading fails once the connection has been idle
+/// for the limit, which ends it.
+pub(crate) struct IdleIo<IO> {
+    io: IO,
+    activity: Arc<Activity>,
+    limit: Option<Duration>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<IO> IdleIo<IO> {
+    /// `io` of a connection whose requests `activity` counts, closed after
+    /// `limit` without one; `None`: never.
+    pub(crate) fn new(io: IO, activity: Arc<Activity>, limit: Option<Duration>) -> Self {
+        IdleIo {
+            io,
+            activity,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit.unwrap_or_default())),
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for IdleIo<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_read(cx, buf);
+        let Some(limit) = this.limit else {
+            return poll;
+        };
+        match poll {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => {
+                // Busy: look again one limit from now (or when the last
+                // request ends and a read is polled). Idle: close at the
+                // deadline.
+                let deadline = this
+                    .activity
+                    .idle_deadline(limit)
+                    .unwrap_or_else(|| Instant::now() + limit);
+                if deadline <= Instant::now() {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no request on this HTTP/2 connection within the idle timeout",
+                    )));
+                }
+                if this.timer.deadline() != deadline {
+                    this.timer.as_mut().reset(deadline);
+                }
+                // Registers the wake-up; when it fires, the next poll_read
+                // checks again.
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for IdleIo<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
