@@ -680,7 +680,7 @@ fn unsupported_azure_modes_fail_at_start_up() {
         "--tls-private-key-file=z",
         "--auth-providers=azure",
         "--azure.tenant-id=t",
-        "--azure.auth-mode=obo",
+        "--azure.auth-mode=arc",
     ]);
     assert!(err.contains("not supported yet"), "{err}");
     let err = sb.fails(&[

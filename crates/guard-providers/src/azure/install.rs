@@ -1,6 +1,8 @@
 //! What `azure` adds to the installer: its flags (all of them, unlike Go
-//! Guard's installer), and Secret `guard-azure-auth` with `client-secret`,
-//! passed as `AZURE_CLIENT_SECRET`.
+//! Guard's installer, which drops the PoP flags and rewrites arc and
+//! passthrough to client-credential), and Secret `guard-azure-auth` with
+//! `client-secret`, passed as `AZURE_CLIENT_SECRET` (when a secret is given:
+//! aks and passthrough need none).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,13 @@ pub fn part(o: &AzureOptions) -> InstallerPart {
         args.push(format!("--azure.client-id={}", o.client_id));
     }
     args.push(format!("--azure.tenant-id={}", o.tenant_id));
-    args.push(format!("--azure.auth-mode={}", o.auth_mode));
+    args.push(format!(
+        "--azure.auth-mode={}",
+        o.auth_mode.trim().to_ascii_lowercase()
+    ));
+    if let Some(url) = o.aks_token_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        args.push(format!("--azure.aks-token-url={}", url.trim()));
+    }
     args.push(format!("--azure.use-group-uid={}", o.use_group_uid));
     args.push(format!(
         "--azure.graph-call-on-overage-claim={}",
@@ -30,6 +38,14 @@ pub fn part(o: &AzureOptions) -> InstallerPart {
         "--azure.skip-group-membership-resolution={}",
         o.skip_group_membership_resolution
     ));
+    if o.enable_pop {
+        args.push("--azure.enable-pop=true".into());
+        args.push(format!("--azure.pop-hostname={}", o.pop_hostname.trim()));
+        args.push(format!(
+            "--azure.pop-token-validity-duration={}",
+            humantime::format_duration(o.pop_token_validity_duration)
+        ));
+    }
     let secret = o.client_secret().map(|value| InstallerSecret {
         name: "guard-azure-auth".into(),
         mount_path: "/etc/guard/auth/azure".into(),

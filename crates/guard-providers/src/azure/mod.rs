@@ -6,19 +6,21 @@
 //!   tenant's issuers (`guard get authn-config`).
 //! * [`install`]: the flags, and Secret `guard-azure-auth` with the client
 //!   secret.
-//! * [`provider`]: the verification (see [`crate::openid`]) and the Graph
-//!   calls.
+//! * [`provider`]: the verification (see [`crate::openid`]), the auth modes
+//!   and the Graph calls.
+//! * [`pop`]: proof-of-possession tokens (`--azure.enable-pop`).
 
 pub mod authn;
 pub mod install;
 pub mod options;
+pub mod pop;
 pub mod provider;
 
 use std::sync::Arc;
 
 use guard_api::{InstallerPart, JwtAuthenticators};
 
-pub use options::AzureOptions;
+pub use options::{AuthMode, AzureOptions};
 pub use provider::AzureProvider;
 
 use crate::ProviderError;

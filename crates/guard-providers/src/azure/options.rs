@@ -44,7 +44,10 @@ pub struct AzureOptions {
         default_value = ""
     )]
     pub environment: String,
-    /// client-credential (aks, arc, obo and passthrough are not supported yet).
+    /// How guard gets the groups of a user: client-credential (Graph with
+    /// guard's own application token), obo (Graph on behalf of the user),
+    /// aks (a Graph token from --azure.aks-token-url), passthrough (the
+    /// token's groups claim only). arc is not supported yet.
     #[arg(
         id = "azure.auth-mode",
         long = "azure.auth-mode",
@@ -66,9 +69,24 @@ pub struct AzureOptions {
     /// Never call Graph; groups only from the token's claim.
     #[arg(id = "azure.skip-group-membership-resolution", long = "azure.skip-group-membership-resolution", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub skip_group_membership_resolution: bool,
-    /// PoP tokens (not supported yet).
-    #[arg(id = "azure.enable-pop", long = "azure.enable-pop", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true", hide = true)]
+    /// Accept only proof-of-possession tokens (kubelogin --pop-enabled):
+    /// the access token inside an envelope signed by the client's key,
+    /// bound to --azure.pop-hostname and a fresh timestamp.
+    #[arg(id = "azure.enable-pop", long = "azure.enable-pop", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub enable_pop: bool,
+    /// The host PoP tokens must be bound to (their `u` claim; the API
+    /// server's host name, what kubelogin's --pop-claims u= names).
+    #[arg(
+        id = "azure.pop-hostname",
+        long = "azure.pop-hostname",
+        value_name = "HOST",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub pop_hostname: String,
+    /// How long after its timestamp (`ts`) a PoP token is accepted.
+    #[arg(id = "azure.pop-token-validity-duration", long = "azure.pop-token-validity-duration", value_name = "DURATION", default_value = "15m", value_parser = crate::flags::parse_duration)]
+    pub pop_token_validity_duration: std::time::Duration,
     /// Overrides LOGIN/TENANT/v2.0 for discovery (tests, proxies).
     #[arg(
         id = "azure.discovery-url",
@@ -85,12 +103,12 @@ pub struct AzureOptions {
         hide = true
     )]
     pub graph_url: Option<String>,
-    /// Accepted for compatibility with Go Guard manifests (aks mode).
+    /// aks mode: where guard exchanges the user's token for a Microsoft
+    /// Graph token (the AKS control plane's token service).
     #[arg(
         id = "azure.aks-token-url",
         long = "azure.aks-token-url",
-        value_name = "URL",
-        hide = true
+        value_name = "URL"
     )]
     pub aks_token_url: Option<String>,
     /// Extra attempts of a failed ARM CheckAccess call (authorization webhook).
@@ -106,6 +124,34 @@ pub struct AzureOptions {
     /// such a username is not authenticated.
     #[arg(id = "azure.allow-system-groups", long = "azure.allow-system-groups", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub allow_system_groups: bool,
+}
+
+/// `--azure.auth-mode`: how guard gets a user's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Graph, with a client-credential token of guard's application.
+    ClientCredential,
+    /// Graph, with a token obtained on behalf of the user (OAuth 2.0 OBO).
+    OnBehalfOf,
+    /// Graph, with a token the AKS token URL exchanges for the user's.
+    Aks,
+    /// Azure Arc (not supported yet).
+    Arc,
+    /// The token's `groups` claim only; Graph is never called.
+    Passthrough,
+}
+
+impl AuthMode {
+    /// The flag's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::ClientCredential => "client-credential",
+            AuthMode::OnBehalfOf => "obo",
+            AuthMode::Aks => "aks",
+            AuthMode::Arc => "arc",
+            AuthMode::Passthrough => "passthrough",
+        }
+    }
 }
 
 /// `(login, graph, v1 issuer host)` of an Azure environment.
@@ -175,6 +221,22 @@ impl AzureOptions {
             .filter(|s| !s.expose_secret().is_empty())
     }
 
+    /// `--azure.auth-mode`, read as Go Guard reads it (case-insensitive).
+    pub fn mode(&self) -> Result<AuthMode, ProviderError> {
+        Ok(match self.auth_mode.trim().to_ascii_lowercase().as_str() {
+            "client-credential" => AuthMode::ClientCredential,
+            "obo" => AuthMode::OnBehalfOf,
+            "aks" => AuthMode::Aks,
+            "arc" => AuthMode::Arc,
+            "passthrough" => AuthMode::Passthrough,
+            other => {
+                return Err(ProviderError::Invalid(format!(
+                    "invalid --azure.auth-mode={other:?}: client-credential, obo, aks, arc or passthrough"
+                )));
+            }
+        })
+    }
+
     /// Checks the options of the enabled provider; messages name the flag.
     pub fn validate(&self) -> Result<(), ProviderError> {
         let invalid = |m: String| Err(ProviderError::Invalid(m));
@@ -182,21 +244,47 @@ impl AzureOptions {
             return invalid("azure is enabled: set --azure.tenant-id".into());
         }
         environment(&self.environment)?;
-        let mode = self.auth_mode.to_ascii_lowercase();
-        if mode != "client-credential" {
-            return invalid(format!(
-                "--azure.auth-mode={mode} is not supported yet; use client-credential"
-            ));
+        let mode = self.mode()?;
+        if mode == AuthMode::Arc {
+            return invalid("--azure.auth-mode=arc is not supported yet; use client-credential (or obo) with guard's own application".into());
         }
-        if self.enable_pop {
-            return invalid("--azure.enable-pop (PoP tokens) is not supported yet".into());
+        if self.enable_pop && self.pop_hostname.trim().is_empty() {
+            return invalid("--azure.enable-pop needs --azure.pop-hostname: the host PoP tokens must be bound to (the API server's)".into());
         }
         if self.verify_client_id && self.client_id.trim().is_empty() {
             return invalid("azure checks that tokens are issued to guard's application: set --azure.client-id, or --azure.verify-clientID=false to accept tokens of any application of the tenant".into());
         }
         let needs_graph = !self.skip_group_membership_resolution;
-        if needs_graph && (self.client_id.trim().is_empty() || self.client_secret().is_none()) {
-            return invalid("azure groups come from Microsoft Graph: set --azure.client-id and --azure.client-secret (or AZURE_CLIENT_SECRET), or --azure.skip-group-membership-resolution".into());
+        match mode {
+            AuthMode::ClientCredential | AuthMode::OnBehalfOf => {
+                if needs_graph
+                    && (self.client_id.trim().is_empty() || self.client_secret().is_none())
+                {
+                    return invalid(format!(
+                        "azure groups come from Microsoft Graph with --azure.auth-mode={}: set --azure.client-id and --azure.client-secret (or AZURE_CLIENT_SECRET), or --azure.skip-group-membership-resolution",
+                        mode.as_str()
+                    ));
+                }
+            }
+            AuthMode::Aks => {
+                if self
+                    .aks_token_url
+                    .as_deref()
+                    .is_none_or(|u| u.trim().is_empty())
+                {
+                    return invalid("--azure.auth-mode=aks needs --azure.aks-token-url (where guard exchanges the user's token for a Microsoft Graph token)".into());
+                }
+            }
+            AuthMode::Passthrough => {
+                // Go Guard's two rules, kept so that manifests mean the same.
+                if !self.graph_call_on_overage_claim {
+                    return invalid("--azure.auth-mode=passthrough takes groups from the token only: set --azure.graph-call-on-overage-claim=true".into());
+                }
+                if needs_graph {
+                    return invalid("--azure.auth-mode=passthrough never calls Microsoft Graph: set --azure.skip-group-membership-resolution=true".into());
+                }
+            }
+            AuthMode::Arc => {}
         }
         Ok(())
     }
@@ -223,7 +311,38 @@ mod tests {
         let e = error(&[tenant, "--azure.skip-group-membership-resolution"]);
         assert!(e.contains("--azure.verify-clientID=false"), "{e}");
         assert!(error(&[tenant, "--azure.environment=Mars"]).contains("--azure.environment"));
-        assert!(error(&[tenant, "--azure.auth-mode=obo"]).contains("not supported yet"));
+        assert!(error(&[tenant, "--azure.auth-mode=arc"]).contains("not supported yet"));
+        assert!(error(&[tenant, "--azure.auth-mode=ldap"]).contains("--azure.auth-mode"));
+        let no_check = "--azure.verify-clientID=false";
+        let e = error(&[tenant, no_check, "--azure.auth-mode=obo"]);
+        assert!(
+            e.contains("--azure.client-secret") && e.contains("obo"),
+            "{e}"
+        );
+        let e = error(&[tenant, no_check, "--azure.auth-mode=AKS"]);
+        assert!(e.contains("--azure.aks-token-url"), "{e}");
+        let e = error(&[tenant, no_check, "--azure.auth-mode=passthrough"]);
+        assert!(
+            e.contains("--azure.graph-call-on-overage-claim=true"),
+            "{e}"
+        );
+        let e = error(&[
+            tenant,
+            no_check,
+            "--azure.auth-mode=passthrough",
+            "--azure.graph-call-on-overage-claim",
+        ]);
+        assert!(
+            e.contains("--azure.skip-group-membership-resolution=true"),
+            "{e}"
+        );
+        let e = error(&[
+            tenant,
+            no_check,
+            "--azure.skip-group-membership-resolution",
+            "--azure.enable-pop",
+        ]);
+        assert!(e.contains("--azure.pop-hostname"), "{e}");
         let o: AzureOptions = parse_options(&[
             tenant,
             "--azure.client-id=c",

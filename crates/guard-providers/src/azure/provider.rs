@@ -7,16 +7,25 @@
 //!   must be `--azure.client-id` unless `--azure.verify-clientID=false`.
 //! * username = `upn`, else `unique_name`, else `email`, else the `oid` (B2B
 //!   guests have no `upn`); uid = `oid`; extra `oid` as Go Guard sets it.
-//! * Groups: by default always from Microsoft Graph
-//!   (`POST /v1.0/users/OID/getMemberGroups` with a client-credential token
-//!   of `--azure.client-id`/`--azure.client-secret`, cached until it
-//!   expires). With `--azure.graph-call-on-overage-claim`, the token's
-//!   `groups` claim is used and Graph only asked when the claim overflowed
-//!   (`_claim_names.groups`). Group object ids, or display names with
-//!   `--azure.use-group-uid=false` (`directoryObjects/getByIds`).
+//! * Groups (`--azure.auth-mode`): from the token's `groups` claim with
+//!   `--azure.graph-call-on-overage-claim` (Graph only when the claim
+//!   overflowed: `_claim_names.groups` with a `_claim_sources` endpoint), and
+//!   otherwise from Microsoft Graph (`POST /v1.0/users/OID/getMemberGroups`)
+//!   with a token that depends on the mode:
+//!   - `client-credential`: guard's own (`--azure.client-id`/`--azure.client-secret`),
+//!     cached until it expires; group names instead of ids with
+//!     `--azure.use-group-uid=false` (`directoryObjects/getByIds`);
+//!   - `obo`: one obtained on behalf of the user (OAuth 2.0 on-behalf-of,
+//!     the user's token as `assertion`); group ids;
+//!   - `aks`: one the AKS token URL returns for the user's token
+//!     (`POST {"tenantID","accessToken"}`); group ids;
+//!   - `passthrough`: none, Graph is never called.
+//! * PoP tokens (`--azure.enable-pop`): see [`super::pop`].
 //!
-//! Only the `client-credential` auth mode is supported; `aks`, `arc`, `obo`,
-//! `passthrough` and PoP tokens are refused at start-up.
+//! Answers: a token Azure AD refuses to exchange (`invalid_grant`) or the
+//! AKS token URL refuses (401, 403) is a plain denial; any outage (5xx, 429,
+//! timeout, no connection) or a refusal of guard's own credentials is an
+//! error the API server does not cache. `arc` is refused at start-up.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,7 +36,8 @@ use reqwest::Url;
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
-use super::options::{AzureOptions, environment};
+use super::options::{AuthMode, AzureOptions, environment};
+use super::pop::{self, PopVerifier};
 use crate::openid::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
 use crate::{ProviderError, http};
 
@@ -37,7 +47,36 @@ pub struct AzureProvider {
     options: AzureOptions,
     verifier: Verifier,
     graph: Url,
-    graph_token: http::CachedToken,
+    access: GraphAccess,
+    pop: Option<PopVerifier>,
+}
+
+/// Where the Microsoft Graph token comes from.
+enum GraphAccess {
+    /// client-credential: guard's application's own token, reused until it
+    /// expires.
+    Application(http::CachedToken),
+    /// obo: a token for each review, on behalf of its user.
+    OnBehalfOf,
+    /// aks: a token for each review, from the AKS token URL.
+    Aks(Url),
+    /// passthrough (or Graph switched off): none.
+    None,
+}
+
+/// An error answer of Azure AD's token endpoint.
+#[derive(Deserialize, Default)]
+struct AadError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+/// The token of a token endpoint's answer.
+#[derive(Deserialize)]
+struct IssuedToken {
+    access_token: String,
 }
 
 impl AzureProvider {
@@ -67,17 +106,56 @@ impl AzureProvider {
             options.graph_url.as_deref().unwrap_or(graph),
             "--azure.graph-url",
         )?;
+        let mode = options.mode()?;
+        let access = match mode {
+            _ if options.skip_group_membership_resolution => GraphAccess::None,
+            AuthMode::ClientCredential => GraphAccess::Application(http::CachedToken::default()),
+            AuthMode::OnBehalfOf => GraphAccess::OnBehalfOf,
+            AuthMode::Aks => {
+                let raw = options.aks_token_url.as_deref().unwrap_or_default();
+                let mut url = http::https_url(raw, "--azure.aks-token-url")?;
+                // The URL is used as given (https_url adds a trailing slash).
+                if !raw.trim().ends_with('/') {
+                    let path = url.path().trim_end_matches('/').to_owned();
+                    url.set_path(&path);
+                }
+                GraphAccess::Aks(url)
+            }
+            AuthMode::Passthrough | AuthMode::Arc => GraphAccess::None,
+        };
+        if !options.use_group_uid && matches!(mode, AuthMode::OnBehalfOf | AuthMode::Aks) {
+            tracing::warn!(
+                "--azure.use-group-uid=false is ignored with --azure.auth-mode={}: groups are object ids, as in Go Guard",
+                mode.as_str()
+            );
+        }
+        let pop = options.enable_pop.then(|| {
+            PopVerifier::new(
+                &options.pop_hostname,
+                options.pop_token_validity_duration,
+                leeway,
+            )
+        });
         Ok(AzureProvider {
             client,
             options,
             verifier,
             graph,
-            graph_token: http::CachedToken::default(),
+            access,
+            pop,
         })
     }
 
     async fn check_token(&self, token: &BearerToken) -> Result<Identity, CheckError> {
-        let claims = self.verifier.verify(token.expose()).await?;
+        let unwrapped;
+        let token = match &self.pop {
+            Some(pop) => {
+                unwrapped = pop.access_token(token.expose())?;
+                unwrapped.as_str()
+            }
+            None => token.expose(),
+        };
+        let claims = self.verifier.verify(token).await?;
         let oid = string_claim(&claims, "oid")
             .ok_or_else(|| CheckError::Denied("the Azure AD token has no oid claim".into()))?
             .to_owned();
@@ -86,7 +164,7 @@ impl AzureProvider {
             .find_map(|c| string_claim(&claims, c))
             .unwrap_or(&oid)
             .to_owned();
-        let groups = self.groups(&claims, &oid).await?;
+        let groups = self.groups(&claims, &oid, token).await?;
         Ok(Identity {
             username,
             uid: oid.clone(),
@@ -95,73 +173,169 @@ impl AzureProvider {
         })
     }
 
-    async fn groups(&self, claims: &Claims, oid: &str) -> Result<Vec<String>, CheckError> {
+    async fn groups(
+        &self,
+        claims: &Claims,
+        oid: &str,
+        token: &str,
+    ) -> Result<Vec<String>, CheckError> {
         let o = &self.options;
-        let in_token = claims
-            .contains_key("groups")
-            .then(|| strings_claim(claims, "groups"));
-        let overage = claims
-            .get("_claim_names")
-            .and_then(|n| n.get("groups"))
-            .is_some();
-        if o.skip_group_membership_resolution {
-            return Ok(in_token.unwrap_or_default());
-        }
         if o.graph_call_on_overage_claim {
-            if let Some(groups) = in_token {
-                return Ok(groups);
-            }
-            if !overage {
-                return Ok(Vec::new());
+            match claim_groups(claims)? {
+                ClaimGroups::Listed(groups) => return Ok(groups),
+                ClaimGroups::None => return Ok(Vec::new()),
+                ClaimGroups::Overage => {}
             }
             if string_claim(claims, "idtyp").is_some_and(|t| t.eq_ignore_ascii_case("app")) {
                 return Err(CheckError::Unavailable(
-                    "service principals in more than 200 groups are not supported".into(),
+                    "service principal with group membership exceeding 200 is not supported (see kubelogin's AKS limitations)".into(),
                 ));
             }
+            if o.skip_group_membership_resolution {
+                // Go Guard's answer (passthrough): authenticated, no groups.
+                tracing::warn!(
+                    "azure: the token's groups overflowed (more than 200) and Graph is not called (--azure.auth-mode={}, --azure.skip-group-membership-resolution): the user gets no groups",
+                    o.auth_mode
+                );
+                return Ok(Vec::new());
+            }
+        } else if o.skip_group_membership_resolution {
+            return Ok(if claims.contains_key("groups") {
+                strings_claim(claims, "groups")
+            } else {
+                Vec::new()
+            });
         }
-        let ids = self.member_groups(oid).await?;
-        if o.use_group_uid {
+        let access = match &self.access {
+            GraphAccess::Application(cached) => {
+                cached.get_or_fetch(|| self.application_token()).await?
+            }
+            GraphAccess::OnBehalfOf => self.on_behalf_of(token).await?,
+            GraphAccess::Aks(url) => self.aks_token(url, token).await?,
+            GraphAccess::None => return Ok(Vec::new()),
+        };
+        let ids = self.member_groups(oid, &access).await?;
+        if o.use_group_uid || !matches!(self.access, GraphAccess::Application(_)) {
             Ok(ids)
         } else {
-            self.group_names(&ids).await
+            self.group_names(&ids, &access).await
         }
     }
 
-    async fn graph_token(&self) -> Result<String, CheckError> {
-        self.graph_token
-            .get_or_fetch(|| async {
-                let endpoint = self.verifier.token_endpoint().await?;
-                let scope = format!("{}.default", self.graph.as_str());
-                let secret = self
-                    .options
-                    .client_secret()
-                    .map(|s| s.expose_secret())
-                    .unwrap_or_default();
-                let form = [
-                    ("client_id", self.options.client_id.as_str()),
-                    ("client_secret", secret),
-                    ("scope", scope.as_str()),
-                    ("grant_type", "client_credentials"),
-                ];
-                http::oauth_token(
-                    &self.client,
-                    &endpoint,
-                    &form,
-                    "Azure AD",
-                    "check --azure.client-id and the secret",
-                )
-                .await
-            })
+    /// client-credential: guard's own Graph token and its lifetime.
+    async fn application_token(&self) -> Result<(String, u64), CheckError> {
+        let endpoint = self.verifier.token_endpoint().await?;
+        let scope = self.graph_scope();
+        let secret = self
+            .options
+            .client_secret()
+            .map(|s| s.expose_secret())
+            .unwrap_or_default();
+        let form = [
+            ("client_id", self.options.client_id.as_str()),
+            ("client_secret", secret),
+            ("scope", scope.as_str()),
+            ("grant_type", "client_credentials"),
+        ];
+        http::oauth_token(
+            &self.client,
+            &endpoint,
+            &form,
+            "Azure AD",
+            "check --azure.client-id and the secret",
+        )
+        .await
+    }
+
+    fn graph_scope(&self) -> String {
+        format!("{}.default", self.graph.as_str())
+    }
+
+    /// obo: a Graph token on behalf of the user of `token`.
+    async fn on_behalf_of(&self, token: &str) -> Result<String, CheckError> {
+        let endpoint = self.verifier.token_endpoint().await?;
+        let scope = self.graph_scope();
+        let secret = self
+            .options
+            .client_secret()
+            .map(|s| s.expose_secret())
+            .unwrap_or_default();
+        let form = [
+            ("client_id", self.options.client_id.as_str()),
+            ("client_secret", secret),
+            ("assertion", token),
+            ("requested_token_use", "on_behalf_of"),
+            ("scope", scope.as_str()),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ];
+        let response = http::send(self.client.post(&endpoint).form(&form))
             .await
+            .map_err(|e| http::transport("Azure AD", e))?;
+        let status = response.status();
+        if status.is_success() {
+            let issued: IssuedToken = http::json("Azure AD", response).await?;
+            return Ok(issued.access_token);
+        }
+        let body = http::read_body(response, http::MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        let error: AadError = serde_json::from_slice(&body).unwrap_or_default();
+        let code = error
+            .error_codes
+            .first()
+            .map(|c| format!(" AADSTS{c}"))
+            .unwrap_or_default();
+        let what = format!("{status}, {}{code}", error.error);
+        // Azure AD's words for "this user's token cannot be exchanged".
+        let users_token = matches!(
+            error.error.as_str(),
+            "invalid_grant" | "interaction_required" | "consent_required"
+        );
+        if users_token && status.is_client_error() {
+            return Err(CheckError::Denied(format!(
+                "Azure AD refused the on-behalf-of exchange of the user's token ({what})"
+            )));
+        }
+        tracing::error!("Azure AD on-behalf-of request answered {what}");
+        Err(if status.is_client_error() && status.as_u16() != 429 {
+            CheckError::Unavailable(format!(
+                "Azure AD refused guard's on-behalf-of request ({what}): check --azure.client-id and the secret"
+            ))
+        } else {
+            CheckError::Unavailable(format!("Azure AD answered {status}"))
+        })
+    }
+
+    /// aks: the Graph token the AKS token URL gives for `token`.
+    async fn aks_token(&self, url: &Url, token: &str) -> Result<String, CheckError> {
+        const WHO: &str = "the AKS token URL";
+        let body = serde_json::json!({
+            "tenantID": self.options.tenant_id.trim(),
+            "accessToken": token,
+        });
+        let response = http::send(self.client.post(url.clone()).json(&body))
+            .await
+            .map_err(|e| http::transport(WHO, e))?;
+        let status = response.status();
+        if status.is_success() {
+            let issued: IssuedToken = http::json(WHO, response).await?;
+            return Ok(issued.access_token);
+        }
+        if matches!(status.as_u16(), 401 | 403) {
+            return Err(CheckError::Denied(format!(
+                "{WHO} refused to exchange the user's token ({status})"
+            )));
+        }
+        tracing::error!("{WHO} answered {status}");
+        Err(CheckError::Unavailable(format!("{WHO} answered {status}")))
     }
 
     async fn graph_post<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: serde_json::Value,
+        access: &str,
     ) -> Result<T, CheckError> {
-        let access = self.graph_token().await?;
         let url = self
             .graph
             .join(path)
@@ -187,7 +361,7 @@ impl AzureProvider {
         http::json("Microsoft Graph", response).await
     }
 
-    async fn member_groups(&self, oid: &str) -> Result<Vec<String>, CheckError> {
+    async fn member_groups(&self, oid: &str, access: &str) -> Result<Vec<String>, CheckError> {
         #[derive(Deserialize)]
         struct Ids {
             value: Vec<String>,
@@ -199,12 +373,13 @@ impl AzureProvider {
             .graph_post(
                 &format!("v1.0/users/{oid}/getMemberGroups"),
                 serde_json::json!({"securityEnabledOnly": false}),
+                access,
             )
             .await?;
         Ok(ids.value)
     }
 
-    async fn group_names(&self, ids: &[String]) -> Result<Vec<String>, CheckError> {
+    async fn group_names(&self, ids: &[String], access: &str) -> Result<Vec<String>, CheckError> {
         #[derive(Deserialize)]
         struct Objects {
             value: Vec<Object>,
@@ -221,6 +396,7 @@ impl AzureProvider {
                 .graph_post(
                     "v1.0/directoryObjects/getByIds",
                     serde_json::json!({"ids": batch, "types": ["group"]}),
+                    access,
                 )
                 .await?;
             names.extend(
@@ -240,7 +416,11 @@ impl Provider for AzureProvider {
     }
 
     fn may_be_mine(&self, token: &BearerToken) -> bool {
-        self.verifier.may_have_issued(token.expose())
+        match &self.pop {
+            Some(_) => pop::unverified_access_token(token.expose())
+                .is_some_and(|at| self.verifier.may_have_issued(&at)),
+            None => self.verifier.may_have_issued(token.expose()),
+        }
     }
 
     fn check<'a>(
@@ -254,4 +434,43 @@ impl Provider for AzureProvider {
     fn allows_system_groups(&self) -> bool {
         self.options.allow_system_groups
     }
+}
+
+/// What the token's claims say about the user's groups
+/// (`--azure.graph-call-on-overage-claim`), read as Go Guard reads them.
+enum ClaimGroups {
+    /// The `groups` claim.
+    Listed(Vec<String>),
+    /// No groups claim and no overage indicator: no groups.
+    None,
+    /// The groups overflowed: `_claim_names.groups` names a
+    /// `_claim_sources` entry with an endpoint.
+    Overage,
+}
+
+fn claim_groups(claims: &Claims) -> Result<ClaimGroups, CheckError> {
+    if claims.contains_key("groups") {
+        return Ok(ClaimGroups::Listed(strings_claim(claims, "groups")));
+    }
+    let Some(source) = claims
+        .get("_claim_names")
+        .and_then(|n| n.get("groups"))
+        .and_then(|s| s.as_str())
+    else {
+        return Ok(ClaimGroups::None);
+    };
+    let endpoint = claims
+        .get("_claim_sources")
+        .and_then(|s| s.get(source))
+        .ok_or_else(|| {
+            CheckError::Denied("the token's _claim_names.groups has no _claim_sources entry".into())
+        })?
+        .get("endpoint")
+        .and_then(|e| e.as_str())
+        .unwrap_or_default();
+    Ok(if endpoint.is_empty() {
+        ClaimGroups::None
+    } else {
+        ClaimGroups::Overage
+    })
 }

@@ -9,8 +9,19 @@
 //! * ARM's operations list (`GET /providers/PROVIDER/operations`);
 //! * the AKS token URL (`POST /aks/authz/token`, `{"tenantID"}` →
 //!   `access_token`, `expires_on`);
-//! * Azure AD's token endpoint (`POST /TENANT/oauth2/v2.0/token`, client
-//!   credentials);
+//! * Azure AD's token endpoint (`POST /TENANT/oauth2/v2.0/token`: client
+//!   credentials, and on-behalf-of exchanges of a user's token, refused
+//!   with `invalid_grant` for the users in `refused_users`), its discovery
+//!   (`/TENANT/v2.0/.well-known/openid-configuration`) and keys, with
+//!   [`AzureStandIn::sign`] for user tokens signed by them;
+//! * the AKS token URL of the authentication side (`POST /aks/authn/token`,
+//!   `{"tenantID","accessToken"}` → a Graph token for that user; 403 for
+//!   the users in `refused_users`);
+//! * Microsoft Graph (`POST /v1.0/users/OID/getMemberGroups`,
+//!   `POST /v1.0/directoryObjects/getByIds`), which accepts the tokens the
+//!   stand-in issued (an on-behalf-of or AKS token only for its own user);
+//! * each of Azure AD, the AKS token URL and Graph can be told to throttle
+//!   (429) or fail with a status ([`Behaviour`]);
 //! * a Kubernetes API server's discovery (`/api/v1`, `/apis`, `/apis/G/V`).
 #![allow(clippy::unwrap_used)]
 
@@ -103,6 +114,50 @@ pub struct State {
     pub extra_groups: BTreeMap<String, Vec<String>>,
     /// ARM's operations (data action names).
     pub operations: Vec<String>,
+    /// How Azure AD's token endpoint answers (before looking at the grant).
+    pub aad: Behaviour,
+    /// How the authentication side's AKS token URL answers.
+    pub aks_authn: Behaviour,
+    /// How Microsoft Graph answers.
+    pub graph: Behaviour,
+    /// Users (oid) whose tokens Azure AD will not exchange on their behalf
+    /// (`invalid_grant`) and the AKS token URL refuses (403).
+    pub refused_users: Vec<String>,
+    /// Graph's memberships: oid → group ids.
+    pub member_of: BTreeMap<String, Vec<String>>,
+    /// Graph's group names: id → displayName.
+    pub group_names: BTreeMap<String, String>,
+    /// Graph tokens issued for one user (on-behalf-of, AKS): token → oid.
+    pub user_graph_tokens: BTreeMap<String, String>,
+    /// Graph requests: (path, the token's kind: `app`, `obo`, `aks`).
+    pub graph_calls: Vec<(String, String)>,
+    /// On-behalf-of exchanges asked for (their `assertion` was a user token).
+    pub obo_requests: u64,
+    /// AKS token URL (authentication) requests: their JSON bodies.
+    pub aks_authn_requests: Vec<Value>,
+}
+
+/// The key the stand-in's Azure AD signs user tokens with.
+pub struct Signer {
+    key: jsonwebtoken::EncodingKey,
+    kid: String,
+    jwks: Value,
+}
+
+impl Signer {
+    fn generate() -> Self {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let mut jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
+                .unwrap();
+        let kid = jwk
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap();
+        jwk.common.key_id = Some(kid.clone());
+        let jwks = json!({"keys": [jwk]});
+        Signer { key, kid, jwks }
+    }
 }
 
 /// The stand-in, stopped on drop.
@@ -110,6 +165,7 @@ pub struct AzureStandIn {
     /// `https://127.0.0.1:PORT`
     pub url: String,
     pub state: Arc<Mutex<State>>,
+    signer: Arc<Signer>,
     release: tokio::sync::watch::Sender<u64>,
     _shutdown: std::sync::mpsc::Sender<()>,
 }
@@ -148,11 +204,23 @@ impl AzureStandIn {
             discovery_up: true,
             extra_groups: BTreeMap::new(),
             operations: Vec::new(),
+            aad: Behaviour::Normal,
+            aks_authn: Behaviour::Normal,
+            graph: Behaviour::Normal,
+            refused_users: Vec::new(),
+            member_of: BTreeMap::new(),
+            group_names: BTreeMap::new(),
+            user_graph_tokens: BTreeMap::new(),
+            graph_calls: Vec::new(),
+            obo_requests: 0,
+            aks_authn_requests: Vec::new(),
         }));
+        let signer = Arc::new(Signer::generate());
         let (release, released) = tokio::sync::watch::channel(0u64);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let shared = state.clone();
         let base = url.clone();
+        let keys = signer.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -174,15 +242,28 @@ impl AzureStandIn {
                         },
                     };
                     shared.lock().unwrap().connections += 1;
-                    let (acceptor, state, released, base) =
-                        (acceptor.clone(), shared.clone(), released.clone(), base.clone());
+                    let (acceptor, state, released, base, signer) = (
+                        acceptor.clone(),
+                        shared.clone(),
+                        released.clone(),
+                        base.clone(),
+                        keys.clone(),
+                    );
                     tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
                         let service = hyper::service::service_fn(move |req| {
-                            let (state, released, base) =
-                                (state.clone(), released.clone(), base.clone());
+                            let (state, released, base, signer) = (
+                                state.clone(),
+                                released.clone(),
+                                base.clone(),
+                                signer.clone(),
+                            );
                             async move {
-                                Ok::<_, Infallible>(answer(req, state, released, &base).await)
+                                Ok::<_, Infallible>(
+                                    answer(req, state, released, &base, &signer).await,
+                                )
                             }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
@@ -195,9 +276,48 @@ impl AzureStandIn {
         AzureStandIn {
             url,
             state,
+            signer,
             release,
             _shutdown: tx,
         }
+    }
+
+    /// The issuer of the user tokens: `URL/TENANT/v2.0` (what
+    /// `--azure.discovery-url` names).
+    pub fn issuer(&self) -> String {
+        format!("{}/{TENANT}/v2.0", self.url)
+    }
+
+    /// A user token with `claims`, signed by the stand-in's Azure AD key;
+    /// `iss`, `tid`, `iat`, `nbf`, `exp` are filled in unless given.
+    pub fn sign(&self, claims: Value) -> String {
+        let t = now();
+        let mut all = json!({"iss": self.issuer(), "tid": TENANT, "iat": t, "nbf": t, "exp": t + 3600, "ver": "2.0"});
+        all.as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(self.signer.kid.clone());
+        let token = jsonwebtoken::encode(&header, &all, &self.signer.key).unwrap();
+        super::secrets::register(&token);
+        token
+    }
+
+    /// Graph's memberships and group names.
+    pub fn set_members(&self, oid: &str, groups: &[(&str, &str)]) {
+        let mut s = self.state.lock().unwrap();
+        s.member_of.insert(
+            oid.to_owned(),
+            groups.iter().map(|(id, _)| id.to_string()).collect(),
+        );
+        for (id, name) in groups {
+            s.group_names.insert(id.to_string(), name.to_string());
+        }
+    }
+
+    /// The kinds of token Graph was called with, in order.
+    pub fn graph_calls(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().graph_calls.clone()
     }
 
     pub fn grant(&self, principal: &str, scope: &str, action: &str) {
@@ -252,11 +372,66 @@ fn arm_error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Byt
     )
 }
 
+/// The answer a [`Behaviour`] other than `Normal` forces (`None`: answer
+/// normally). Throttling counts down.
+fn forced(
+    behaviour: &mut Behaviour,
+    error: fn(u16) -> Value,
+) -> Option<hyper::Response<Full<Bytes>>> {
+    match behaviour.clone() {
+        Behaviour::Normal | Behaviour::Hold | Behaviour::Hang => None,
+        Behaviour::Status(code) => Some(json_response(code, &error(code))),
+        Behaviour::Throttle { n, retry_after } => {
+            *behaviour = if n > 1 {
+                Behaviour::Throttle {
+                    n: n - 1,
+                    retry_after,
+                }
+            } else {
+                Behaviour::Normal
+            };
+            let mut r = json_response(429, &error(429));
+            r.headers_mut()
+                .insert("retry-after", retry_after.to_string().parse().unwrap());
+            Some(r)
+        }
+    }
+}
+
+fn aad_error(code: u16) -> Value {
+    json!({"error": if code == 429 { "temporarily_unavailable" } else { "server_error" }, "error_description": format!("AADSTS90033: A transient error has occurred ({code})."), "error_codes": [90033]})
+}
+
+fn graph_error(code: u16) -> Value {
+    let what = if code == 429 {
+        "TooManyRequests"
+    } else {
+        "ServiceUnavailable"
+    };
+    json!({"error": {"code": what, "message": format!("{what} ({code})")}})
+}
+
+/// The claims of a JWT, unverified.
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
 async fn answer(
     req: hyper::Request<hyper::body::Incoming>,
     state: Arc<Mutex<State>>,
     mut released: tokio::sync::watch::Receiver<u64>,
     base: &str,
+    signer: &Signer,
 ) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
@@ -309,6 +484,43 @@ async fn answer(
             form.get("scope").cloned().unwrap_or_default(),
             form.get("grant_type").cloned().unwrap_or_default(),
         ));
+        if let Some(r) = forced(&mut s.aad, aad_error) {
+            return r;
+        }
+        if form.get("grant_type").map(String::as_str)
+            == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        {
+            s.obo_requests += 1;
+            if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+                return json_response(
+                    401,
+                    &json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]}),
+                );
+            }
+            let assertion = jwt_claims(
+                form.get("assertion")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            );
+            let oid = assertion["oid"].as_str().unwrap_or_default().to_owned();
+            if form.get("requested_token_use").map(String::as_str) != Some("on_behalf_of")
+                || assertion["aud"].as_str() != form.get("client_id").map(String::as_str)
+                || oid.is_empty()
+                || s.refused_users.contains(&oid)
+            {
+                return json_response(
+                    400,
+                    &json!({"error": "invalid_grant", "error_description": "AADSTS50013: Assertion failed signature validation.", "error_codes": [50013]}),
+                );
+            }
+            let token = format!("graph-token-obo-{}", s.user_graph_tokens.len() + 1);
+            super::secrets::register(&token);
+            s.user_graph_tokens.insert(token.clone(), oid);
+            return json_response(
+                200,
+                &json!({"token_type": "Bearer", "access_token": token, "expires_in": 3599, "ext_expires_in": 3599}),
+            );
+        }
         if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
             || form.get("grant_type").map(String::as_str) != Some("client_credentials")
         {
@@ -341,6 +553,112 @@ async fn answer(
             200,
             &json!({"access_token": token, "expires_on": (now() + 3600).to_string(), "expires_in": "3600", "token_type": "Bearer", "resource": "x"}),
         );
+    }
+    // Azure AD's discovery and keys.
+    if method == "GET" && path == format!("/{TENANT}/v2.0/.well-known/openid-configuration") {
+        return json_response(
+            200,
+            &json!({
+                "issuer": format!("{base}/{TENANT}/v2.0"),
+                "authorization_endpoint": format!("{base}/{TENANT}/oauth2/v2.0/authorize"),
+                "token_endpoint": format!("{base}/{TENANT}/oauth2/v2.0/token"),
+                "jwks_uri": format!("{base}/{TENANT}/discovery/v2.0/keys"),
+                "response_types_supported": ["code", "id_token"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "msgraph_host": "graph.microsoft.com",
+            }),
+        );
+    }
+    if method == "GET" && path == format!("/{TENANT}/discovery/v2.0/keys") {
+        return json_response(200, &signer.jwks);
+    }
+    // The AKS token URL of the authentication side.
+    if method == "POST" && path == "/aks/authn/token" {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let mut s = state.lock().unwrap();
+        s.aks_authn_requests.push(v.clone());
+        if let Some(r) = forced(
+            &mut s.aks_authn,
+            |code| json!({"error": format!("failed ({code})")}),
+        ) {
+            return r;
+        }
+        let oid = jwt_claims(v["accessToken"].as_str().unwrap_or_default())["oid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if v["tenantID"] != TENANT || oid.is_empty() {
+            return json_response(400, &json!({"error": "bad request"}));
+        }
+        if s.refused_users.contains(&oid) {
+            return json_response(403, &json!({"error": "the access token is not accepted"}));
+        }
+        let token = format!("graph-token-aks-{}", s.user_graph_tokens.len() + 1);
+        super::secrets::register(&token);
+        s.user_graph_tokens.insert(token.clone(), oid);
+        return json_response(
+            200,
+            &json!({"token_type": "Bearer", "access_token": token, "expires_on": now() + 3600}),
+        );
+    }
+    // Microsoft Graph.
+    if method == "POST" && path.starts_with("/v1.0/") {
+        let mut s = state.lock().unwrap();
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .unwrap_or_default()
+            .to_owned();
+        let kind = if s.issued.contains(&token) {
+            "app"
+        } else if token.starts_with("graph-token-obo-") {
+            "obo"
+        } else {
+            "aks"
+        };
+        s.graph_calls.push((path.clone(), kind.to_owned()));
+        if let Some(r) = forced(&mut s.graph, graph_error) {
+            return r;
+        }
+        let user = s.user_graph_tokens.get(&token).cloned();
+        if !s.issued.contains(&token) && user.is_none() {
+            return json_response(
+                401,
+                &json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}}),
+            );
+        }
+        if let Some(oid) = path
+            .strip_prefix("/v1.0/users/")
+            .and_then(|p| p.strip_suffix("/getMemberGroups"))
+        {
+            if user.as_deref().is_some_and(|u| u != oid) {
+                return json_response(
+                    403,
+                    &json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}}),
+                );
+            }
+            return match s.member_of.get(oid) {
+                Some(groups) => json_response(200, &json!({"value": groups})),
+                None => json_response(
+                    404,
+                    &json!({"error": {"code": "Request_ResourceNotFound", "message": "Resource does not exist."}}),
+                ),
+            };
+        }
+        if path == "/v1.0/directoryObjects/getByIds" {
+            let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let value: Vec<Value> = v["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|id| {
+                    let id = id.as_str()?;
+                    let name = s.group_names.get(id)?;
+                    Some(json!({"@odata.type": "#microsoft.graph.group", "id": id, "displayName": name}))
+                })
+                .collect();
+            return json_response(200, &json!({"value": value}));
+        }
     }
     // ARM operations.
     if method == "GET" && path.ends_with("/operations") {
@@ -543,7 +861,6 @@ async fn answer(
         );
         return r;
     }
-    let _ = base;
     arm_error(404, "NotFound", &format!("{method} {path}"))
 }
 
