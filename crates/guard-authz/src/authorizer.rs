@@ -267,7 +267,7 @@ impl Authorizer {
                 }
                 None => {
                     // The managed identity of the Arc agent on the node, on loopback.
-                    let raw = args.arc_msi_url.as_deref().unwrap_or(ARC_MSI);
+                    let raw = shared.arc_msi_url.as_deref().unwrap_or(ARC_MSI);
                     TokenSource::ManagedIdentity {
                         endpoint: url(raw, "--azure.arc-msi-url", false)
                             .map_err(AuthzError::Config)?,

@@ -216,15 +216,6 @@ pub struct AuthzArgs {
         hide = true
     )]
     pub login_url: Option<String>,
-
-    /// Overrides the Arc agent's managed identity endpoint (arc without a client secret).
-    #[arg(
-        id = "azure.arc-msi-url",
-        long = "azure.arc-msi-url",
-        value_name = "URL",
-        hide = true
-    )]
-    pub arc_msi_url: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -242,6 +233,10 @@ pub struct AzureShared {
     pub client_secret: Option<secrecy::SecretString>,
     /// `--azure.environment`
     pub environment: String,
+    /// `--azure.arc-msi-url`: overrides the Arc agent's managed identity
+    /// endpoint (arc without a client secret; shared with authentication's
+    /// arc mode).
+    pub arc_msi_url: Option<String>,
 }
 
 /// Which kind of Azure resource the cluster is, from `--azure.authz-mode`.
@@ -519,11 +514,7 @@ impl AuthzArgs {
         if self.cache_ttl_minutes != defaults::CACHE_TTL_MINUTES {
             flag("cache-ttl-minutes", self.cache_ttl_minutes.to_string());
         }
-        for (name, value) in [
-            ("arm-url", &self.arm_url),
-            ("login-url", &self.login_url),
-            ("arc-msi-url", &self.arc_msi_url),
-        ] {
+        for (name, value) in [("arm-url", &self.arm_url), ("login-url", &self.login_url)] {
             if let Some(v) = value {
                 flag(name, v.clone());
             }

@@ -27,6 +27,7 @@ fn shared(azure: &AzureOptions) -> AzureShared {
         client_id: azure.client_id.clone(),
         client_secret: azure.client_secret().cloned(),
         environment: azure.environment.clone(),
+        arc_msi_url: azure.arc_msi_url.clone(),
     }
 }
 

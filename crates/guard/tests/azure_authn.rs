@@ -326,6 +326,82 @@ async fn passthrough_takes_groups_from_the_token_only() {
     assert_eq!(t.azure.state.lock().unwrap().token_requests.len(), 0);
 }
 
+const ARC_CLUSTER: &str = "/subscriptions/8ecadfc9-d1a3-4ea4-b844-0d9f87e4d7c8/resourceGroups/edge-rg/providers/Microsoft.Kubernetes/connectedClusters/store-42";
+
+#[tokio::test]
+async fn arc_asks_the_arc_service_only_for_overflowed_groups() {
+    let resource = format!("--azure.auth-resource-id={ARC_CLUSTER}");
+    let t = start(&[
+        "--azure.auth-mode=arc",
+        &resource,
+        "--azure.region=westeurope",
+        "--azure.graph-call-on-overage-claim",
+        "--azure.arc-msi-url={url}/metadata/identity/oauth2/token?api-version=2018-02-01",
+        "--azure.arc-obo-url={url}",
+    ]);
+    // Groups in the token: nothing is asked.
+    let listed = t.user_token(ALICE, json!({"groups": [DEVS]}));
+    assert_eq!(t.authenticated(&listed).await["groups"], json!([DEVS]));
+    assert!(t.azure.state.lock().unwrap().arc_obo_requests.is_empty());
+    // Overflowed: the Arc service, with the agent's managed identity token.
+    let overage = json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}});
+    let alice = t.user_token(ALICE, overage.clone());
+    let user = t.authenticated(&alice).await;
+    assert_alice(&user);
+    assert_eq!(user["groups"], json!([ADMINS, DEVS]));
+    t.authenticated(&alice).await;
+    {
+        let s = t.azure.state.lock().unwrap();
+        let msi: Vec<&String> = s
+            .token_requests
+            .iter()
+            .filter(|r| r.starts_with("msi "))
+            .collect();
+        // One managed identity token (for guard's application), reused.
+        assert_eq!(msi.len(), 1, "{msi:?}");
+        assert!(
+            msi[0].contains("resource=guard-app") && msi[0].contains("metadata=true"),
+            "{msi:?}"
+        );
+        assert_eq!(s.arc_obo_requests.len(), 2);
+        let (path, body) = &s.arc_obo_requests[0];
+        assert_eq!(
+            path,
+            &format!("{ARC_CLUSTER}/getMemberGroups?api-version=v1")
+        );
+        assert_eq!(body, &json!({"tenantID": TENANT, "accessToken": alice}));
+        assert!(s.graph_calls.is_empty());
+    }
+    // 503: asked once more, as Go Guard does, then an error.
+    t.set(|s| {
+        s.arc_obo_requests.clear();
+        s.arc_obo = Behaviour::Status(503);
+    });
+    t.outage(&alice, "the Arc on-behalf-of service answered 503")
+        .await;
+    assert_eq!(t.azure.state.lock().unwrap().arc_obo_requests.len(), 2);
+    t.set(|s| {
+        s.arc_obo_requests.clear();
+        s.arc_obo = Behaviour::Throttle {
+            n: 1,
+            retry_after: 1,
+        };
+    });
+    t.outage(&alice, "the Arc on-behalf-of service answered 429")
+        .await;
+    assert_eq!(t.azure.state.lock().unwrap().arc_obo_requests.len(), 1);
+    t.set(|s| s.arc_obo = Behaviour::Status(500));
+    t.outage(&alice, "answered 500").await;
+    // A service principal's overflowed groups: Go Guard's error.
+    let mut app = overage;
+    app["idtyp"] = json!("app");
+    t.outage(
+        &t.user_token(ALICE, app),
+        "service principal with group membership exceeding 200",
+    )
+    .await;
+}
+
 #[test]
 fn mode_flags_are_checked_at_start_up() {
     let sb = Sandbox::new();
@@ -352,7 +428,22 @@ fn mode_flags_are_checked_at_start_up() {
         assert!(err.contains(wanted), "{extra:?}: {err}");
     };
     fails(&["--azure.auth-mode=kerberos"], "--azure.auth-mode");
-    fails(&["--azure.auth-mode=arc"], "not supported yet");
+    fails(&["--azure.auth-mode=arc"], "--azure.auth-resource-id");
+    fails(
+        &[
+            "--azure.auth-mode=arc",
+            "--azure.auth-resource-id=/subscriptions/s",
+        ],
+        "--azure.region",
+    );
+    fails(
+        &[
+            "--azure.auth-mode=arc",
+            "--azure.auth-resource-id=/subscriptions/s",
+            "--azure.region=westeurope",
+        ],
+        "--azure.graph-call-on-overage-claim=true",
+    );
     fails(&["--azure.auth-mode=obo"], "--azure.client-secret");
     fails(&["--azure.auth-mode=aks"], "--azure.aks-token-url");
     fails(

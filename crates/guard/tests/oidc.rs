@@ -671,7 +671,7 @@ async fn azure_uses_the_groups_claim_and_graph_only_on_overage() {
 }
 
 #[test]
-fn unsupported_azure_modes_fail_at_start_up() {
+fn incomplete_azure_modes_fail_at_start_up() {
     let sb = common::Sandbox::new();
     let err = sb.fails(&[
         "run",
@@ -682,7 +682,7 @@ fn unsupported_azure_modes_fail_at_start_up() {
         "--azure.tenant-id=t",
         "--azure.auth-mode=arc",
     ]);
-    assert!(err.contains("not supported yet"), "{err}");
+    assert!(err.contains("--azure.auth-resource-id"), "{err}");
     let err = sb.fails(&[
         "run",
         "--tls-ca-file=x",

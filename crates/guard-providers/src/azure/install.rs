@@ -38,6 +38,23 @@ pub fn part(o: &AzureOptions) -> InstallerPart {
         "--azure.skip-group-membership-resolution={}",
         o.skip_group_membership_resolution
     ));
+    if !o.auth_resource_id.trim().is_empty() {
+        args.push(format!(
+            "--azure.auth-resource-id={}",
+            o.auth_resource_id.trim()
+        ));
+    }
+    if !o.region.trim().is_empty() {
+        args.push(format!("--azure.region={}", o.region.trim()));
+    }
+    for (flag, value) in [
+        ("arc-msi-url", &o.arc_msi_url),
+        ("arc-obo-url", &o.arc_obo_url),
+    ] {
+        if let Some(v) = value {
+            args.push(format!("--azure.{flag}={}", v.trim()));
+        }
+    }
     if o.enable_pop {
         args.push("--azure.enable-pop=true".into());
         args.push(format!("--azure.pop-hostname={}", o.pop_hostname.trim()));

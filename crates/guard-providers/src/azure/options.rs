@@ -47,7 +47,9 @@ pub struct AzureOptions {
     /// How guard gets the groups of a user: client-credential (Graph with
     /// guard's own application token), obo (Graph on behalf of the user),
     /// aks (a Graph token from --azure.aks-token-url), passthrough (the
-    /// token's groups claim only). arc is not supported yet.
+    /// token's groups claim only), arc (Azure Arc: groups of an overflowed
+    /// token from the regional Arc on-behalf-of service, with the Arc
+    /// agent's managed identity).
     #[arg(
         id = "azure.auth-mode",
         long = "azure.auth-mode",
@@ -111,6 +113,43 @@ pub struct AzureOptions {
         value_name = "URL"
     )]
     pub aks_token_url: Option<String>,
+    /// arc mode: the ARM id of the connected cluster
+    /// (`/subscriptions/S/resourceGroups/G/providers/Microsoft.Kubernetes/connectedClusters/NAME`).
+    #[arg(
+        id = "azure.auth-resource-id",
+        long = "azure.auth-resource-id",
+        value_name = "ID",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub auth_resource_id: String,
+    /// arc mode: the Azure region of the connected cluster (`westeurope`).
+    #[arg(
+        id = "azure.region",
+        long = "azure.region",
+        value_name = "REGION",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub region: String,
+    /// Overrides the Arc agent's managed identity endpoint (arc modes of
+    /// authentication and authorization; tests).
+    #[arg(
+        id = "azure.arc-msi-url",
+        long = "azure.arc-msi-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub arc_msi_url: Option<String>,
+    /// Overrides `https://REGION.obo.arc.azure.com:8084`, the Arc
+    /// on-behalf-of service (tests, proxies).
+    #[arg(
+        id = "azure.arc-obo-url",
+        long = "azure.arc-obo-url",
+        value_name = "URL",
+        hide = true
+    )]
+    pub arc_obo_url: Option<String>,
     /// Extra attempts of a failed ARM CheckAccess call (authorization webhook).
     #[arg(
         id = "azure.http-client-retry-count",
@@ -135,7 +174,9 @@ pub enum AuthMode {
     OnBehalfOf,
     /// Graph, with a token the AKS token URL exchanges for the user's.
     Aks,
-    /// Azure Arc (not supported yet).
+    /// Azure Arc: the token's groups, and for an overflowed token the
+    /// regional Arc on-behalf-of service (with the Arc agent's managed
+    /// identity).
     Arc,
     /// The token's `groups` claim only; Graph is never called.
     Passthrough,
@@ -214,6 +255,28 @@ impl AzureOptions {
         })
     }
 
+    /// arc: the regional Arc on-behalf-of service's `getMemberGroups` URL
+    /// for the connected cluster, as Go Guard builds it.
+    pub fn arc_member_groups_url(&self) -> String {
+        let region = self.region.trim().to_ascii_lowercase();
+        let base = match &self.arc_obo_url {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => {
+                let suffix = if region.starts_with("usgov") || region.starts_with("usdod") {
+                    "us"
+                } else if region.starts_with("china") {
+                    "cn"
+                } else {
+                    "com"
+                };
+                format!("https://{region}.obo.arc.azure.{suffix}:8084")
+            }
+        };
+        let id = self.auth_resource_id.trim();
+        let slash = if id.starts_with('/') { "" } else { "/" };
+        format!("{base}{slash}{id}/getMemberGroups?api-version=v1")
+    }
+
     /// The client secret, unless unset or empty.
     pub fn client_secret(&self) -> Option<&SecretString> {
         self.client_secret
@@ -245,9 +308,6 @@ impl AzureOptions {
         }
         environment(&self.environment)?;
         let mode = self.mode()?;
-        if mode == AuthMode::Arc {
-            return invalid("--azure.auth-mode=arc is not supported yet; use client-credential (or obo) with guard's own application".into());
-        }
         if self.enable_pop && self.pop_hostname.trim().is_empty() {
             return invalid("--azure.enable-pop needs --azure.pop-hostname: the host PoP tokens must be bound to (the API server's)".into());
         }
@@ -284,7 +344,21 @@ impl AzureOptions {
                     return invalid("--azure.auth-mode=passthrough never calls Microsoft Graph: set --azure.skip-group-membership-resolution=true".into());
                 }
             }
-            AuthMode::Arc => {}
+            AuthMode::Arc => {
+                // Go Guard's rules for arc.
+                if self.auth_resource_id.trim().is_empty() {
+                    return invalid("--azure.auth-mode=arc needs --azure.auth-resource-id (the connected cluster's ARM id)".into());
+                }
+                if self.region.trim().is_empty() {
+                    return invalid("--azure.auth-mode=arc needs --azure.region (the connected cluster's region)".into());
+                }
+                if !needs_graph {
+                    return invalid("--azure.auth-mode=arc resolves overflowed groups: set --azure.skip-group-membership-resolution=false".into());
+                }
+                if !self.graph_call_on_overage_claim {
+                    return invalid("--azure.auth-mode=arc reads groups from the token: set --azure.graph-call-on-overage-claim=true".into());
+                }
+            }
         }
         Ok(())
     }
@@ -311,7 +385,12 @@ mod tests {
         let e = error(&[tenant, "--azure.skip-group-membership-resolution"]);
         assert!(e.contains("--azure.verify-clientID=false"), "{e}");
         assert!(error(&[tenant, "--azure.environment=Mars"]).contains("--azure.environment"));
-        assert!(error(&[tenant, "--azure.auth-mode=arc"]).contains("not supported yet"));
+        let e = error(&[
+            tenant,
+            "--azure.verify-clientID=false",
+            "--azure.auth-mode=arc",
+        ]);
+        assert!(e.contains("--azure.auth-resource-id"), "{e}");
         assert!(error(&[tenant, "--azure.auth-mode=ldap"]).contains("--azure.auth-mode"));
         let no_check = "--azure.verify-clientID=false";
         let e = error(&[tenant, no_check, "--azure.auth-mode=obo"]);

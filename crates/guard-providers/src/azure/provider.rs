@@ -19,13 +19,19 @@
 //!     the user's token as `assertion`); group ids;
 //!   - `aks`: one the AKS token URL returns for the user's token
 //!     (`POST {"tenantID","accessToken"}`); group ids;
-//!   - `passthrough`: none, Graph is never called.
+//!   - `passthrough`: none, Graph is never called;
+//!   - `arc`: no Graph either: the regional Arc on-behalf-of service
+//!     (`POST https://REGION.obo.arc.azure.com:8084/RESOURCE/getMemberGroups`,
+//!     `{"tenantID","accessToken"}`) with the Arc agent's managed identity
+//!     token (`http://127.0.0.1:8421/metadata/identity/oauth2/token`).
 //! * PoP tokens (`--azure.enable-pop`): see [`super::pop`].
 //!
 //! Answers: a token Azure AD refuses to exchange (`invalid_grant`) or the
 //! AKS token URL refuses (401, 403) is a plain denial; any outage (5xx, 429,
 //! timeout, no connection) or a refusal of guard's own credentials is an
-//! error the API server does not cache. `arc` is refused at start-up.
+//! error the API server does not cache; so is any refusal of the Arc
+//! on-behalf-of service, which does not tell a bad user token from a bad
+//! managed identity.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,6 +44,9 @@ use serde::Deserialize;
 
 use super::options::{AuthMode, AzureOptions, environment};
 use super::pop::{self, PopVerifier};
+
+/// The Arc agent's managed identity endpoint, on the node's loopback.
+const ARC_MSI: &str = "http://127.0.0.1:8421/metadata/identity/oauth2/token?api-version=2018-02-01";
 use crate::openid::verifier::{Claims, Verifier, VerifierConfig, string_claim, strings_claim};
 use crate::{ProviderError, http};
 
@@ -60,6 +69,13 @@ enum GraphAccess {
     OnBehalfOf,
     /// aks: a token for each review, from the AKS token URL.
     Aks(Url),
+    /// arc: no Graph; the Arc on-behalf-of service, called with the Arc
+    /// agent's managed identity token (reused until it expires).
+    Arc {
+        msi: Url,
+        member_groups: Url,
+        token: http::CachedToken,
+    },
     /// passthrough (or Graph switched off): none.
     None,
 }
@@ -121,7 +137,18 @@ impl AzureProvider {
                 }
                 GraphAccess::Aks(url)
             }
-            AuthMode::Passthrough | AuthMode::Arc => GraphAccess::None,
+            AuthMode::Arc => GraphAccess::Arc {
+                msi: http::https_url(
+                    options.arc_msi_url.as_deref().unwrap_or(ARC_MSI),
+                    "--azure.arc-msi-url",
+                )?,
+                member_groups: http::https_url(
+                    &options.arc_member_groups_url(),
+                    "--azure.arc-obo-url",
+                )?,
+                token: http::CachedToken::default(),
+            },
+            AuthMode::Passthrough => GraphAccess::None,
         };
         if !options.use_group_uid && matches!(mode, AuthMode::OnBehalfOf | AuthMode::Aks) {
             tracing::warn!(
@@ -212,6 +239,22 @@ impl AzureProvider {
             }
             GraphAccess::OnBehalfOf => self.on_behalf_of(token).await?,
             GraphAccess::Aks(url) => self.aks_token(url, token).await?,
+            GraphAccess::Arc {
+                msi,
+                member_groups,
+                token: cached,
+            } => {
+                // Go Guard: only users' tokens go to the Arc service.
+                if string_claim(claims, "idtyp").is_some_and(|t| !t.eq_ignore_ascii_case("user")) {
+                    return Err(CheckError::Unavailable(
+                        "overflowed groups (more than 200) of a service principal are not supported in arc mode".into(),
+                    ));
+                }
+                let msi_token = cached.get_or_fetch(|| self.arc_msi_token(msi)).await?;
+                return self
+                    .arc_member_groups(member_groups, &msi_token, token)
+                    .await;
+            }
             GraphAccess::None => return Ok(Vec::new()),
         };
         let ids = self.member_groups(oid, &access).await?;
@@ -304,6 +347,89 @@ impl AzureProvider {
         } else {
             CheckError::Unavailable(format!("Azure AD answered {status}"))
         })
+    }
+
+    /// arc: the managed identity token of the Arc agent for guard's
+    /// application (`resource=--azure.client-id`) and its lifetime.
+    async fn arc_msi_token(&self, msi: &Url) -> Result<(String, u64), CheckError> {
+        const WHO: &str = "the Arc agent's managed identity endpoint";
+        #[derive(Deserialize)]
+        struct MsiToken {
+            access_token: String,
+            expires_on: Option<serde_json::Value>,
+        }
+        let mut url = msi.clone();
+        // https_url added a trailing slash to the path.
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&path);
+        url.query_pairs_mut()
+            .append_pair("resource", self.options.client_id.trim());
+        let response = http::send(self.client.get(url).header("Metadata", "true"))
+            .await
+            .map_err(|e| http::transport(WHO, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            tracing::error!("{WHO} answered {status}");
+            return Err(CheckError::Unavailable(format!("{WHO} answered {status}")));
+        }
+        let token: MsiToken = http::json(WHO, response).await?;
+        let expires_on = match token.expires_on {
+            Some(serde_json::Value::String(s)) => s.parse::<u64>().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            _ => None,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let lifetime = expires_on.map_or(3600, |e| e.saturating_sub(now));
+        Ok((token.access_token, lifetime))
+    }
+
+    /// arc: the user's groups from the Arc on-behalf-of service. Retried
+    /// once on 503 and 504, as Go Guard does. Any failure is an outage:
+    /// the service's refusals do not say whether the user's token or
+    /// guard's identity was refused.
+    async fn arc_member_groups(
+        &self,
+        url: &Url,
+        msi_token: &str,
+        token: &str,
+    ) -> Result<Vec<String>, CheckError> {
+        const WHO: &str = "the Arc on-behalf-of service";
+        #[derive(Deserialize)]
+        struct Ids {
+            value: Vec<String>,
+        }
+        let mut url = url.clone();
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&path);
+        let body = serde_json::json!({
+            "tenantID": self.options.tenant_id.trim(),
+            "accessToken": token,
+        });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = http::send(
+                self.client
+                    .post(url.clone())
+                    .bearer_auth(msi_token)
+                    .json(&body),
+            )
+            .await
+            .map_err(|e| http::transport(WHO, e))?;
+            let status = response.status();
+            if status.is_success() {
+                let ids: Ids = http::json(WHO, response).await?;
+                return Ok(ids.value);
+            }
+            if attempt == 1 && matches!(status.as_u16(), 503 | 504) {
+                tracing::warn!("{WHO} answered {status}; asking once more");
+                continue;
+            }
+            tracing::error!("{WHO} answered {status}");
+            return Err(CheckError::Unavailable(format!("{WHO} answered {status}")));
+        }
     }
 
     /// aks: the Graph token the AKS token URL gives for `token`.

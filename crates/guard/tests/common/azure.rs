@@ -20,7 +20,10 @@
 //! * Microsoft Graph (`POST /v1.0/users/OID/getMemberGroups`,
 //!   `POST /v1.0/directoryObjects/getByIds`), which accepts the tokens the
 //!   stand-in issued (an on-behalf-of or AKS token only for its own user);
-//! * each of Azure AD, the AKS token URL and Graph can be told to throttle
+//! * the Arc on-behalf-of service (`POST /subscriptions/.../getMemberGroups?api-version=v1`,
+//!   `{"tenantID","accessToken"}` with a managed identity token → the
+//!   user's group ids);
+//! * each of Azure AD, the AKS token URL, Graph and the Arc service can be told to throttle
 //!   (429) or fail with a status ([`Behaviour`]);
 //! * a Kubernetes API server's discovery (`/api/v1`, `/apis`, `/apis/G/V`).
 #![allow(clippy::unwrap_used)]
@@ -135,6 +138,10 @@ pub struct State {
     pub obo_requests: u64,
     /// AKS token URL (authentication) requests: their JSON bodies.
     pub aks_authn_requests: Vec<Value>,
+    /// How the Arc on-behalf-of service answers.
+    pub arc_obo: Behaviour,
+    /// Arc on-behalf-of requests: (path and query, JSON body).
+    pub arc_obo_requests: Vec<(String, Value)>,
 }
 
 /// The key the stand-in's Azure AD signs user tokens with.
@@ -214,6 +221,8 @@ impl AzureStandIn {
             graph_calls: Vec::new(),
             obo_requests: 0,
             aks_authn_requests: Vec::new(),
+            arc_obo: Behaviour::Normal,
+            arc_obo_requests: Vec::new(),
         }));
         let signer = Arc::new(Signer::generate());
         let (release, released) = tokio::sync::watch::channel(0u64);
@@ -601,6 +610,35 @@ async fn answer(
             200,
             &json!({"token_type": "Bearer", "access_token": token, "expires_on": now() + 3600}),
         );
+    }
+    // The Arc on-behalf-of service.
+    if method == "POST" && path.starts_with("/subscriptions/") && path.ends_with("/getMemberGroups")
+    {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let mut s = state.lock().unwrap();
+        s.arc_obo_requests
+            .push((format!("{path}?{query}"), v.clone()));
+        if let Some(r) = forced(
+            &mut s.arc_obo,
+            |code| json!({"error": format!("failed ({code})")}),
+        ) {
+            return r;
+        }
+        let msi = authorization.strip_prefix("Bearer ").unwrap_or_default();
+        if !msi.starts_with("arm-token-msi-") || !s.issued.iter().any(|t| t == msi) {
+            return json_response(401, &json!({"error": "invalid token"}));
+        }
+        let oid = jwt_claims(v["accessToken"].as_str().unwrap_or_default())["oid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if v["tenantID"] != TENANT || query != "api-version=v1" {
+            return json_response(400, &json!({"error": "bad request"}));
+        }
+        return match s.member_of.get(&oid) {
+            Some(groups) => json_response(200, &json!({"value": groups})),
+            None => json_response(404, &json!({"error": "user not found"})),
+        };
     }
     // Microsoft Graph.
     if method == "POST" && path.starts_with("/v1.0/") {
