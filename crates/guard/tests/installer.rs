@@ -175,6 +175,35 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             ],
         ),
         (
+            // The modes without a client secret (no Secret guard-azure-auth),
+            // with PoP tokens: every flag is passed on.
+            "azure-aks-pop",
+            vec![
+                "--auth-providers=azure".to_owned(),
+                "--azure.tenant-id=00000000-0000-0000-0000-000000000001".to_owned(),
+                "--azure.client-id=00000000-0000-0000-0000-000000000002".to_owned(),
+                "--azure.auth-mode=aks".to_owned(),
+                "--azure.aks-token-url=https://127.0.0.1:8090/authn/token".to_owned(),
+                "--azure.enable-pop".to_owned(),
+                "--azure.pop-hostname=prod-dns-4f2a.hcp.westeurope.azmk8s.io".to_owned(),
+                "--azure.pop-token-validity-duration=5m".to_owned(),
+            ],
+            vec!["deployment.apps/guard", "secret/guard-pki", "service/guard"],
+        ),
+        (
+            "azure-arc",
+            vec![
+                "--auth-providers=azure".to_owned(),
+                "--azure.tenant-id=00000000-0000-0000-0000-000000000001".to_owned(),
+                "--azure.client-id=00000000-0000-0000-0000-000000000002".to_owned(),
+                "--azure.auth-mode=arc".to_owned(),
+                "--azure.auth-resource-id=/subscriptions/00000000-0000-0000-0000-000000000003/resourceGroups/edge-rg/providers/Microsoft.Kubernetes/connectedClusters/store-42".to_owned(),
+                "--azure.region=westeurope".to_owned(),
+                "--azure.graph-call-on-overage-claim".to_owned(),
+            ],
+            vec!["deployment.apps/guard", "secret/guard-pki", "service/guard"],
+        ),
+        (
             "oidc",
             vec![
                 "--auth-providers=oidc".to_owned(),
