@@ -328,12 +328,18 @@ impl AzureProvider {
             .first()
             .map(|c| format!(" AADSTS{c}"))
             .unwrap_or_default();
-        let what = format!("{status}, {}{code}", error.error);
-        // Azure AD's words for "this user's token cannot be exchanged".
-        let users_token = matches!(
-            error.error.as_str(),
-            "invalid_grant" | "interaction_required" | "consent_required"
-        );
+        // Azure AD's error codes are words of [a-z_]; anything else is not
+        // repeated.
+        let kind: String = error
+            .error
+            .chars()
+            .filter(|c| c.is_ascii_lowercase() || *c == '_')
+            .take(40)
+            .collect();
+        let what = format!("{status}, {kind}{code}");
+        // Azure AD's words for "this user's token cannot be exchanged"
+        // (consent_required is the tenant's setup, hence an outage).
+        let users_token = matches!(kind.as_str(), "invalid_grant" | "interaction_required");
         if users_token && status.is_client_error() {
             return Err(CheckError::Denied(format!(
                 "Azure AD refused the on-behalf-of exchange of the user's token ({what})"
