@@ -278,11 +278,34 @@ pub fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
                     .to_owned()
             })
     })?;
-    let url = base.join(&next).ok()?;
+    same_origin(&next, base)
+}
+
+/// `link` (absolute, or relative to `base`) as a URL, when it stays on the
+/// same scheme, host and port as `base` (a credential goes with it).
+pub fn same_origin(link: &str, base: &Url) -> Option<Url> {
+    let url = base.join(link).ok()?;
     (url.scheme() == base.scheme()
         && url.host_str() == base.host_str()
         && url.port_or_known_default() == base.port_or_known_default())
     .then_some(url)
+}
+
+/// A transport failure found by reference (in the source chain of another
+/// library's error) as an outage: the same words as [`transport`], and a log
+/// line that names the origin only.
+pub fn transport_ref(provider: &str, e: &reqwest::Error) -> CheckError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_decode() || e.is_body() {
+        "sent an unreadable answer"
+    } else {
+        "request failed"
+    };
+    tracing::warn!("{provider}: {what}: {}", describe(e));
+    CheckError::Unavailable(format!("{provider} {what}"))
 }
 
 /// Largest error answer read to tell a provider's own refusal from a proxy's

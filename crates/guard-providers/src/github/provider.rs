@@ -8,71 +8,130 @@
 //! 2. `GET /user/teams?per_page=100`, following `Link: rel="next"`: groups =
 //!    the names (or slugs) of the teams that belong to the organisation.
 //!
-//! One shared HTTP client serves every review, with the user's token set
-//! per request.
+//! The calls go through one [`Octocrab`] built at start-up on guard's shared
+//! HTTP client (its pool, timeouts, proxy settings and rustls); each review
+//! takes a handle with the user's token ([`Octocrab::user_access_token`]),
+//! which shares that client. Answers are parsed into octocrab's models
+//! ([`OrgMembership`], a [`Page`] of [`FullTeam`]). Requests are sent with
+//! octocrab's raw `_get`, so that a refusal keeps its headers: octocrab's
+//! own error type drops them, and the rate-limit headers decide whether a
+//! 403 is a denial or an outage ([`http::classify`]).
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use guard_api::BearerToken;
 use guard_auth::{BoxFuture, CheckError, Identity, Provider};
+use http_body_util::{BodyExt as _, Full, Limited};
+use octocrab::models::orgs::{OrgMembership, OrgMembershipState};
+use octocrab::models::teams::FullTeam;
+use octocrab::service::middleware::base_uri::BaseUriLayer;
+use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+use octocrab::service::middleware::reqwest_connector::ReqwestConnector;
+use octocrab::{AuthState, FromResponse as _, Octocrab, OctocrabBuilder, Page};
 use reqwest::Url;
-use serde::Deserialize;
+use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
 use super::{GithubOptions, api_root};
 use crate::{ProviderError, http};
 
+const GITHUB: &str = "GitHub";
+
 /// The GitHub provider.
 pub struct GithubProvider {
-    client: reqwest::Client,
+    github: Octocrab,
     base: Url,
     use_team_slug: bool,
     allow_system_groups: bool,
 }
 
-#[derive(Deserialize)]
-struct Membership {
-    state: String,
-    user: Account,
-}
-
-#[derive(Deserialize)]
-struct Account {
-    login: String,
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct Team {
-    name: String,
-    slug: String,
-    organization: Option<Org>,
-}
-
-#[derive(Deserialize)]
-struct Org {
-    login: String,
-}
+/// A successful answer, read with the size limit, as octocrab's parsers
+/// take it.
+type Answer = ::http::Response<http_body_util::combinators::BoxBody<Bytes, octocrab::Error>>;
 
 impl GithubProvider {
-    /// Builds the provider on the shared client.
+    /// Builds the provider on the shared client. Runs inside the async
+    /// runtime (octocrab's request queue is a task).
     pub fn new(client: reqwest::Client, options: &GithubOptions) -> Result<Self, ProviderError> {
+        let base = api_root(options.base_url.as_deref())?;
+        let uri: ::http::Uri = base.as_str().parse().map_err(|_| ProviderError::NotHttp {
+            flag: super::options::FLAG_BASE_URL,
+            value: base.to_string(),
+        })?;
+        // Octocrab's default builder would add its own user agent, retries on
+        // rate limits (sleeping while the API server waits), redirects and
+        // request logging with URLs; this stack has none of them: the shared
+        // client (timeouts, no redirects), octocrab's base-URI rule (the
+        // Enterprise path prefix is kept), and GitHub's media type.
+        let headers = vec![
+            (
+                USER_AGENT,
+                HeaderValue::from_static(concat!("guard/", env!("CARGO_PKG_VERSION"))),
+            ),
+            (
+                ACCEPT,
+                HeaderValue::from_static("application/vnd.github+json"),
+            ),
+        ];
+        let github = OctocrabBuilder::new_empty()
+            .with_service(ReqwestConnector::new(client))
+            .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
+            .with_layer(&BaseUriLayer::new(uri))
+            .with_auth(AuthState::None)
+            .build()
+            .unwrap_or_else(|never| match never {});
         Ok(GithubProvider {
             allow_system_groups: options.allow_system_groups,
-            client,
-            base: api_root(options.base_url.as_deref())?,
+            github,
+            base,
             use_team_slug: options.use_team_slug,
         })
     }
 
-    async fn get(&self, url: Url, token: &BearerToken) -> Result<reqwest::Response, CheckError> {
-        let response = http::send(
-            self.client
-                .get(url)
-                .bearer_auth(token.expose())
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28"),
-        )
-        .await
-        .map_err(|e| http::transport("GitHub", e))?;
-        Ok(response)
+    /// GETs `path_and_query` (below the API root) as the token's owner. A
+    /// successful answer comes back with its body read (at most
+    /// [`http::MAX_BODY`]); a refusal is classified with its headers.
+    async fn get(
+        &self,
+        github: &Octocrab,
+        path_and_query: &str,
+        not_found: impl FnOnce() -> String,
+    ) -> Result<Answer, CheckError> {
+        let response = github._get(path_and_query).await.map_err(outage)?;
+        let (parts, body) = response.into_parts();
+        let limit = if parts.status.is_success() {
+            http::MAX_BODY
+        } else {
+            http::MAX_ERROR_BODY
+        };
+        let body = Limited::new(body, limit).collect().await;
+        if !parts.status.is_success() {
+            // An unreadable or oversized body is simply not GitHub's own error.
+            let body = body.map(|b| b.to_bytes()).unwrap_or_default();
+            return Err(http::classify(
+                GITHUB,
+                parts.status,
+                &parts.headers,
+                &body,
+                not_found,
+            ));
+        }
+        let body = body.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                CheckError::Unavailable(format!(
+                    "{GITHUB} sent an answer larger than {} bytes",
+                    http::MAX_BODY
+                ))
+            } else {
+                outage_boxed(e.as_ref())
+            }
+        })?;
+        let body = Full::new(body.to_bytes())
+            .map_err(|never| match never {})
+            .boxed();
+        Ok(::http::Response::from_parts(parts, body))
     }
 
     async fn check_token(&self, org: &str, token: &BearerToken) -> Result<Identity, CheckError> {
@@ -88,50 +147,52 @@ impl GithubProvider {
         {
             return Err(bad_org());
         }
-        let url = self
-            .base
-            .join(&format!("user/memberships/orgs/{org}"))
-            .map_err(|_| bad_org())?;
-        let response = self.get(url, token).await?;
-        if !response.status().is_success() {
-            return Err(http::refusal("GitHub", response, || {
+        // The same client and pool, with this user's token.
+        let github = self
+            .github
+            .user_access_token(token.expose().to_owned())
+            .map_err(outage)?;
+
+        let answer = self
+            .get(&github, &format!("/user/memberships/orgs/{org}"), || {
                 format!(
                     "not a member of the GitHub organisation {org} (or the token lacks read:org)"
                 )
             })
-            .await);
-        }
-        let membership: Membership = http::json("GitHub", response).await?;
-        if membership.state != "active" {
+            .await?;
+        let membership = OrgMembership::from_response(answer)
+            .await
+            .map_err(unexpected)?;
+        if membership.state != OrgMembershipState::Active {
             return Err(CheckError::Denied(format!(
                 "membership of {} in {org} is {}, not active",
-                membership.user.login, membership.state
+                membership.user.login,
+                state_name(membership.state)
             )));
         }
 
-        let first = self
-            .base
-            .join("user/teams?per_page=100")
-            .map_err(|_| bad_org())?;
-        let teams: Vec<Team> = http::all_pages(
-            "GitHub",
-            "teams",
-            &self.base,
-            first,
-            |url| async move {
-                let response = self.get(url, token).await?;
-                if response.status().is_success() {
-                    Ok(response)
-                } else {
-                    Err(http::refusal("GitHub", response, || {
-                        "the token cannot list the user's teams (needs read:org)".into()
-                    })
-                    .await)
-                }
-            },
-            http::no_fallback,
-        )
-        .await?;
+        let mut teams = Vec::new();
+        let mut next = Some("/user/teams?per_page=100".to_owned());
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > http::MAX_PAGES {
+                return Err(CheckError::Unavailable(format!(
+                    "{GITHUB} returned more than {} pages of teams",
+                    http::MAX_PAGES
+                )));
+            }
+            let answer = self
+                .get(&github, &path, || {
+                    "the token cannot list the user's teams (needs read:org)".into()
+                })
+                .await?;
+            let page = Page::<FullTeam>::from_response(answer)
+                .await
+                .map_err(unexpected)?;
+            next = page.next.as_ref().and_then(|uri| self.next_page(uri));
+            teams.extend(page.items);
+        }
         let groups = teams
             .into_iter()
             .filter(|t| {
@@ -148,6 +209,48 @@ impl GithubProvider {
             extra: Default::default(),
         })
     }
+
+    /// The next page's path and query, when the link stays on the API's
+    /// origin (the user's token goes with it); otherwise the listing ends
+    /// there.
+    fn next_page(&self, link: &::http::Uri) -> Option<String> {
+        let url = http::same_origin(&link.to_string(), &self.base)?;
+        Some(url[url::Position::BeforePath..].to_owned())
+    }
+}
+
+/// A membership state in GitHub's words.
+fn state_name(state: OrgMembershipState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{state:?}").to_ascii_lowercase())
+}
+
+/// An answer that is not the shape GitHub documents: an outage.
+fn unexpected(e: octocrab::Error) -> CheckError {
+    tracing::warn!("{GITHUB}: unexpected answer: {e}");
+    CheckError::Unavailable(format!("{GITHUB} sent an unexpected answer"))
+}
+
+/// A request that got no answer: an outage, in the words of the transport
+/// error underneath octocrab's (timeout, connection), never with the URL.
+fn outage(e: octocrab::Error) -> CheckError {
+    outage_boxed(&e)
+}
+
+fn outage_boxed(e: &(dyn std::error::Error + 'static)) -> CheckError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(e) = c.downcast_ref::<reqwest::Error>() {
+            return http::transport_ref(GITHUB, e);
+        }
+        cause = c.source();
+    }
+    // Nothing of the request is in octocrab's own errors (the token goes in
+    // a sensitive header value, whose error names no value).
+    tracing::warn!("{GITHUB}: request failed: {e}");
+    CheckError::Unavailable(format!("{GITHUB} request failed"))
 }
 
 impl Provider for GithubProvider {

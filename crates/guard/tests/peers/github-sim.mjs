@@ -33,12 +33,25 @@ const calls = {};
 
 const tokenOf = (req) => (req.headers.authorization ?? '').match(/^(?:token|bearer)\s+(.+)$/i)?.[1];
 const slug = (name) => name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-const user = (u) => ({ login: u.login, id: u.id, node_id: `U_${u.id}`, avatar_url: '', gravatar_id: '',
-  url: '', html_url: '', followers_url: '', following_url: '', gists_url: '', starred_url: '',
-  subscriptions_url: '', organizations_url: '', repos_url: '', events_url: '', received_events_url: '',
-  type: 'User', site_admin: false });
-const org = (login) => ({ login, id: 1, node_id: 'O_1', url: '', repos_url: '', events_url: '', hooks_url: '',
-  issues_url: '', members_url: '', public_members_url: '', avatar_url: '', description: null });
+// The account and organisation objects as GitHub documents them (every URL
+// field a URL: clients such as octocrab parse them).
+const API = (req) => `http://${req.headers.host}/api/v3`;
+const user = (root, u) => ({ login: u.login, id: u.id, node_id: `U_${u.id}`,
+  avatar_url: `${root}/avatars/${u.login}`, gravatar_id: '', url: `${root}/users/${u.login}`,
+  html_url: `${root}/${u.login}`, followers_url: `${root}/users/${u.login}/followers`,
+  following_url: `${root}/users/${u.login}/following{/other_user}`,
+  gists_url: `${root}/users/${u.login}/gists{/gist_id}`,
+  starred_url: `${root}/users/${u.login}/starred{/owner}{/repo}`,
+  subscriptions_url: `${root}/users/${u.login}/subscriptions`,
+  organizations_url: `${root}/users/${u.login}/orgs`, repos_url: `${root}/users/${u.login}/repos`,
+  events_url: `${root}/users/${u.login}/events{/privacy}`,
+  received_events_url: `${root}/users/${u.login}/received_events`, type: 'User', site_admin: false });
+const org = (root, login) => ({ login, id: 1, node_id: 'O_1', url: `${root}/orgs/${login}`,
+  repos_url: `${root}/orgs/${login}/repos`, events_url: `${root}/orgs/${login}/events`,
+  hooks_url: `${root}/orgs/${login}/hooks`, issues_url: `${root}/orgs/${login}/issues`,
+  members_url: `${root}/orgs/${login}/members{/member}`,
+  public_members_url: `${root}/orgs/${login}/public_members{/member}`,
+  avatar_url: `${root}/avatars/${login}`, description: null });
 
 // Answers for the failure tokens; true when the request was handled.
 const failure = (token, res) => {
@@ -90,8 +103,10 @@ const app = simulation({
         const u = known(req, res); if (!u) return;
         const { org: name } = c.request.params;
         if (!u.orgs[name]) return res.status(404).json({ message: 'Not Found' });
-        res.status(200).json({ url: '', state: u.orgs[name], role: 'member', organization_url: '',
-          organization: org(name), user: user(u) });
+        const root = API(req);
+        res.status(200).json({ url: `${root}/orgs/${name}/memberships/${u.login}`, state: u.orgs[name],
+          role: 'member', organization_url: `${root}/orgs/${name}`, organization: org(root, name),
+          user: user(root, u) });
       },
       'teams/list-for-authenticated-user': async (_c, req, res) => {
         const u = known(req, res); if (!u) return;
@@ -104,10 +119,13 @@ const app = simulation({
         if (page < pages) rels.push(`<${link(page + 1)}>; rel="next"`, `<${link(pages)}>; rel="last"`);
         if (page > 1) rels.push(`<${link(1)}>; rel="first"`, `<${link(page - 1)}>; rel="prev"`);
         if (rels.length) res.set('link', rels.join(', '));
+        const root = API(req);
         res.status(200).json(u.teams.slice((page - 1) * per, page * per).map(([o, name], i) => ({
-          id: i + 1, node_id: `T_${i}`, url: '', html_url: '', name, slug: slug(name), description: null,
-          privacy: 'closed', permission: 'pull', members_url: '', repositories_url: '', parent: null,
-          organization: org(o) })));
+          id: i + 1, node_id: `T_${i}`, url: `${root}/teams/${i + 1}`,
+          html_url: `http://${req.headers.host}/orgs/${o}/teams/${slug(name)}`, name, slug: slug(name),
+          description: null, privacy: 'closed', permission: 'pull',
+          members_url: `${root}/teams/${i + 1}/members{/member}`,
+          repositories_url: `${root}/teams/${i + 1}/repos`, parent: null, organization: org(root, o) })));
       },
     }),
   },
