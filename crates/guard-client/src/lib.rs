@@ -6,8 +6,8 @@
 //!   (PKCE, loopback) and device flows, silent refresh, the token cache, and
 //!   each provider's login preset.
 //! * [`eks`]: an aws-iam-authenticator token from the user's AWS
-//!   credentials (environment or shared credentials file, optionally a role
-//!   assumed with STS).
+//!   credentials (the AWS SDK's credential chain, optionally a role assumed
+//!   with STS).
 //! * [`basic`]: the LDAP token, `base64(username:password)`.
 //! * [`kerberos`]: the LDAP provider's Kerberos token, a service ticket
 //!   from the credential cache `kinit` filled, or from a password.

@@ -79,6 +79,13 @@ fn raise_open_file_limit() {
     }
 }
 
+/// The AWS SDK's crates (`get token -o eks`): their failures reach the user
+/// as guard's one-line error, and their own log lines print whole responses,
+/// temporary credentials included. Only `RUST_LOG` turns them on.
+const AWS_SDK_QUIET: &str = "aws_config=off,aws_runtime=off,aws_sdk_sts=off,aws_sdk_sso=off,\
+    aws_sdk_ssooidc=off,aws_smithy_runtime=off,aws_smithy_runtime_api=off,\
+    aws_smithy_http_client=off,aws_smithy_types=off";
+
 /// Logs go to stderr; `-v` picks the level (RUST_LOG, when set, wins).
 fn init_logging(verbosity: u8) {
     let level = match verbosity {
@@ -87,7 +94,9 @@ fn init_logging(verbosity: u8) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},h2=info,rustls=info,hyper=info"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},h2=info,rustls=info,hyper=info,{AWS_SDK_QUIET}"
+        ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -44,8 +44,13 @@ fn keys() -> serde_json::Value {
         "AKIDTHROTTLED": {"secret": "throttledsecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "400"},
         "AKIDTOOMANY": {"secret": "toomanysecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "429"},
         "AKIDUNAVAILABLE": {"secret": "unavailablesecret", "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/bob", "userid": "AIDABOB", "throttle": "503"},
+        // The one web identity token AssumeRoleWithWebIdentity takes.
+        format!("web-identity:{WEB_IDENTITY_TOKEN}"): {},
     })
 }
+
+/// A web identity token (in a pod, the projected service account token).
+const WEB_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.web-identity-for-tests.c2lnbmF0dXJl";
 
 struct Env {
     guard: Reviewer,
@@ -303,7 +308,13 @@ async fn session_names_cannot_make_system_names() {
     assert_eq!(status, 200);
     assert_eq!(json["status"]["authenticated"], false, "{json}");
     assert!(json["status"].get("error").is_none(), "{json}");
-    assert!(env.guard.server.log().contains("system: username"));
+    // The log line is read from the server's standard error, which may lag
+    // behind the answer.
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the refused system: username is logged",
+        || env.guard.server.log().contains("system: username"),
+    );
 }
 
 #[tokio::test]
@@ -660,4 +671,189 @@ async fn the_mapping_file_reloads_and_a_broken_one_is_ignored() {
         ))
         .await;
     assert_eq!(json["status"]["authenticated"], true);
+}
+
+/// `guard get token -o eks` with only `vars` for AWS (no keys in the
+/// environment, no shared files unless `vars` name them), against the
+/// stub STS.
+fn guard_token_from(env: &Env, vars: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = env.guard.sb.guard();
+    cmd.args([
+        "get",
+        "token",
+        "-o",
+        "eks",
+        "--cluster-id",
+        "demo",
+        "--region",
+        "us-east-1",
+    ])
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_SESSION_TOKEN")
+    .env_remove("AWS_PROFILE")
+    .env_remove("AWS_ROLE_ARN")
+    .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+    .env("AWS_CONFIG_FILE", "/nonexistent/config")
+    .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    // No instance metadata service here: do not wait for one.
+    .env("AWS_EC2_METADATA_DISABLED", "true")
+    .env("AWS_ENDPOINT_URL_STS", &env.sts.url);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    common::secrets::assert_clean(
+        "guard get token (stderr)",
+        &String::from_utf8_lossy(&out.stderr),
+    );
+    out
+}
+
+/// The username guard's server gives the token `out` printed.
+async fn username_of(env: &Env, out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout.clone()).unwrap();
+    let token = token.trim();
+    register_presigned(token);
+    let (_, json) = env.guard.review(token).await;
+    json["status"]["user"]["username"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{json}"))
+        .to_owned()
+}
+
+/// A profile with `role_arn` + `source_profile`: the AWS SDK's chain assumes
+/// the role (AssumeRole signed with the source profile's keys, at the
+/// endpoint `AWS_ENDPOINT_URL_STS` names) and the token is signed with the
+/// role's temporary credentials.
+#[tokio::test]
+async fn a_profile_with_role_arn_and_source_profile_assumes_the_role() {
+    if common::require::missing(&[Peer::Botocore]) {
+        return;
+    }
+    let env = start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(
+        &config,
+        "[profile base]\nregion = us-east-1\n\n[profile admin]\n\
+         role_arn = arn:aws:iam::123456789012:role/k8s-admins\n\
+         source_profile = base\nrole_session_name = from-profile\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials,
+        "[base]\naws_access_key_id = AKIDBOB\naws_secret_access_key = bobsecret\n",
+    )
+    .unwrap();
+    let out = guard_token_from(
+        &env,
+        &[
+            ("AWS_PROFILE", "admin"),
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(username_of(&env, &out).await, "admin:from-profile");
+    assert_eq!(env.sts.calls("AssumeRole"), 1);
+
+    // A profile whose source has no keys is a one-line error naming no secret.
+    std::fs::write(&credentials, "[other]\naws_access_key_id = AKIDBOB\n").unwrap();
+    let out = guard_token_from(
+        &env,
+        &[
+            ("AWS_PROFILE", "admin"),
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        ],
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("base"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// A profile with `credential_process`: the SDK runs the command and signs
+/// with the keys it prints.
+#[tokio::test]
+async fn a_profile_with_credential_process_signs_with_its_keys() {
+    if common::require::missing(&[Peer::Botocore]) {
+        return;
+    }
+    let env = start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIDEXAMPLE\", \"SecretAccessKey\": \"secret\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile proc]\ncredential_process = {}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let out = guard_token_from(
+        &env,
+        &[
+            ("AWS_PROFILE", "proc"),
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(username_of(&env, &out).await, "admin:alice-example.com");
+    assert_eq!(env.sts.calls("AssumeRole"), 0);
+}
+
+/// Web identity from the environment (`AWS_WEB_IDENTITY_TOKEN_FILE` +
+/// `AWS_ROLE_ARN`, as EKS pod identity and CI runners set them): the SDK
+/// calls AssumeRoleWithWebIdentity and signs with the role's credentials.
+#[tokio::test]
+async fn web_identity_from_the_environment_assumes_the_role() {
+    if common::require::missing(&[Peer::Botocore]) {
+        return;
+    }
+    common::secrets::register(WEB_IDENTITY_TOKEN);
+    let env = start();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, WEB_IDENTITY_TOKEN).unwrap();
+    let out = guard_token_from(
+        &env,
+        &[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/k8s-admins"),
+            ("AWS_ROLE_SESSION_NAME", "ci-runner"),
+        ],
+    );
+    assert_eq!(username_of(&env, &out).await, "admin:ci-runner");
+    assert_eq!(env.sts.calls("AssumeRoleWithWebIdentity"), 1);
+
+    // A token STS does not take: a one-line error, without the token.
+    std::fs::write(&token_file, "not-a-web-identity-token").unwrap();
+    let out = guard_token_from(
+        &env,
+        &[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/k8s-admins"),
+        ],
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("InvalidIdentityToken") || err.contains("web identity"),
+        "{err}"
+    );
+    assert!(!err.contains("not-a-web-identity-token"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

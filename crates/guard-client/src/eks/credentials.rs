@@ -1,14 +1,38 @@
-//! AWS credentials: the environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), else the shared
-//! credentials file (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`)
-//! for `AWS_PROFILE` (default `default`).
+//! AWS credentials, from the AWS SDK's default credential chain
+//! (aws-config), as the aws CLI finds them: the environment
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the
+//! profile `AWS_PROFILE` (default `default`) of the shared config and
+//! credentials files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else
+//! `~/.aws/config` and `~/.aws/credentials`) with static keys, `role_arn` +
+//! `source_profile` (or `credential_source`), `credential_process`, SSO or
+//! `web_identity_token_file`; then web identity from the environment
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`), the ECS/EKS container
+//! endpoint, and the EC2 instance metadata service. STS calls (AssumeRole,
+//! AssumeRoleWithWebIdentity) honour `AWS_ENDPOINT_URL_STS` and a profile's
+//! `endpoint_url`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
+use aws_config::BehaviorVersion;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::provider::error::CredentialsError;
 use secrecy::SecretString;
 
 use crate::ClientError;
+
+/// Time to open a connection to STS, SSO or a metadata service.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for one attempt of a call.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for a call, retries included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The region of STS calls when none is set anywhere (the global endpoint's).
+const FALLBACK_REGION: &str = "us-east-1";
 
 /// AWS credentials for signing. `Debug` shows only the access key id.
 #[derive(Clone)]
@@ -29,82 +53,98 @@ impl std::fmt::Debug for AwsCredentials {
     }
 }
 
-impl AwsCredentials {
-    /// The credentials from the environment, else from the shared
-    /// credentials file (below `home`, unless `AWS_SHARED_CREDENTIALS_FILE`
-    /// names it).
-    pub fn from_environment(home: Option<&Path>) -> Result<Self, ClientError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            return Ok(AwsCredentials {
-                access_key_id: id,
-                secret_access_key: secret.into(),
-                session_token: env("AWS_SESSION_TOKEN").map(SecretString::from),
-            });
+impl From<aws_credential_types::Credentials> for AwsCredentials {
+    fn from(c: aws_credential_types::Credentials) -> Self {
+        AwsCredentials {
+            access_key_id: c.access_key_id().to_owned(),
+            secret_access_key: c.secret_access_key().to_owned().into(),
+            session_token: c.session_token().map(|t| SecretString::from(t.to_owned())),
         }
-        let file = env("AWS_SHARED_CREDENTIALS_FILE")
-            .map(PathBuf::from)
-            .or_else(|| home.map(|h| h.join(".aws/credentials")))
-            .ok_or_else(|| {
-                ClientError::NoAwsCredentials(
-                    "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure ~/.aws/credentials"
-                        .into(),
-                )
-            })?;
-        let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".into());
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            ClientError::NoAwsCredentials(format!(
-                "none in the environment, and {}: {e}",
-                file.display()
-            ))
-        })?;
-        Self::from_profile(&text, &profile).ok_or_else(|| {
-            ClientError::NoAwsCredentials(format!(
-                "profile {profile} in {} has no aws_access_key_id/aws_secret_access_key",
-                file.display()
-            ))
-        })
-    }
-
-    /// The credentials of `profile` in a shared credentials file's text.
-    fn from_profile(text: &str, profile: &str) -> Option<Self> {
-        let mut section = String::new();
-        let mut values = BTreeMap::new();
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = name.trim().trim_start_matches("profile ").to_owned();
-            } else if section == profile
-                && let Some((k, v)) = line.split_once('=')
-            {
-                values.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-        }
-        Some(AwsCredentials {
-            access_key_id: values.get("aws_access_key_id")?.clone(),
-            secret_access_key: values.remove("aws_secret_access_key")?.into(),
-            session_token: values.remove("aws_session_token").map(SecretString::from),
-        })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use secrecy::ExposeSecret as _;
+impl AwsCredentials {
+    /// The credentials of the default chain; with `role_arn`, those of that
+    /// role, assumed with them (session name `guard-<unix time>`). `region`
+    /// (`--region`) is the region of STS calls; else `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION` or the profile's `region`; else us-east-1.
+    pub async fn resolve(
+        role_arn: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Self, ClientError> {
+        let region = RegionProviderChain::first_try(
+            region
+                .filter(|r| !r.is_empty())
+                .map(|r| aws_config::Region::new(r.to_owned())),
+        )
+        .or_else(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(aws_config::Region::from_static(FALLBACK_REGION));
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(CALL_TIMEOUT)
+                    .build(),
+            )
+            .load()
+            .await;
+        let chain = config.credentials_provider().ok_or_else(|| {
+            ClientError::NoAwsCredentials("the AWS SDK set up no credential chain".into())
+        })?;
+        let credentials = match role_arn {
+            None => chain.provide_credentials().await,
+            Some(role) => {
+                let since = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default();
+                AssumeRoleProvider::builder(role)
+                    .session_name(format!("guard-{}", since.as_secs()))
+                    .configure(&config)
+                    .build_from_provider(chain)
+                    .await
+                    .provide_credentials()
+                    .await
+            }
+        };
+        credentials
+            .map(Self::from)
+            .map_err(|e| explain(&e, role_arn))
+    }
+}
 
-    use super::*;
+/// What to set when the chain found nothing.
+const NONE_FOUND: &str = "none found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or \
+     AWS_PROFILE with ~/.aws/config and ~/.aws/credentials (keys, role_arn, \
+     credential_process, SSO), or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN";
 
-    #[test]
-    fn reads_the_named_profile_only() {
-        let text = "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s1\n\n# a comment\n[profile dev]\naws_access_key_id=AKIDDEV\naws_secret_access_key=s2\naws_session_token=t2\n";
-        let dev = AwsCredentials::from_profile(text, "dev").unwrap();
-        assert_eq!(dev.access_key_id, "AKIDDEV");
-        assert_eq!(dev.secret_access_key.expose_secret(), "s2");
-        assert!(!format!("{dev:?}").contains("s2"));
-        let default = AwsCredentials::from_profile(text, "default").unwrap();
-        assert!(default.session_token.is_none());
-        assert!(AwsCredentials::from_profile(text, "prod").is_none());
+/// A credential failure in one line: what the chain says, with its causes.
+fn explain(e: &CredentialsError, role_arn: Option<&str>) -> ClientError {
+    if let CredentialsError::CredentialsNotLoaded(_) = e {
+        return ClientError::NoAwsCredentials(NONE_FOUND.into());
+    }
+    let mut words = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !words.contains(&more) {
+            words.push_str(": ");
+            words.push_str(&more);
+        }
+        cause = c.source();
+    }
+    let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The instance metadata service is the chain's last resort: when it
+    // fails, nothing before it was configured.
+    if words.contains("IMDS") {
+        return ClientError::NoAwsCredentials(format!(
+            "{NONE_FOUND} (the EC2 instance metadata service, tried last: {words})"
+        ));
+    }
+    match role_arn {
+        Some(role) => ClientError::Sts(format!("cannot assume {role}: {words}")),
+        None => ClientError::NoAwsCredentials(words),
     }
 }

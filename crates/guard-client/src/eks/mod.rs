@@ -2,9 +2,9 @@
 //! STS `GetCallerIdentity` URL bound to the cluster ID), from the user's AWS
 //! credentials, optionally after assuming a role.
 //!
-//! * [`credentials`]: where the credentials come from (the environment or
-//!   the shared credentials file).
-//! * [`sts`]: the STS endpoint, and `AssumeRole`.
+//! * [`credentials`]: where the credentials come from (the AWS SDK's
+//!   credential chain), and assuming `--role-arn`.
+//! * [`sts`]: the STS endpoint of the token, and SigV4 signing.
 //! * [`presign`]: the token itself.
 //!
 //! The server's checks of the same token live in guard-providers' `eks`
@@ -47,16 +47,7 @@ pub async fn token(request: &TokenRequest<'_>) -> Result<(String, SystemTime), C
         region,
         std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
     )?;
-    let mut credentials = AwsCredentials::from_environment(dirs::home_dir().as_deref())?;
-    if let Some(role) = request.role_arn {
-        let client = guard_providers::http::client()?;
-        let since = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let session = format!("guard-{}", since.as_secs());
-        credentials =
-            sts::assume_role(&client, &credentials, role, &session, region, &endpoint).await?;
-    }
+    let credentials = AwsCredentials::resolve(request.role_arn, region).await?;
     let now = SystemTime::now();
     let token = presign::token(&credentials, request.cluster_id, region, &endpoint, now)?;
     Ok((token, now + REUSE_FOR))

@@ -1,11 +1,10 @@
-//! AWS STS on the user's side: the endpoint a token is presigned for,
-//! SigV4 signing (aws-sigv4), and `AssumeRole`.
+//! AWS STS on the user's side: the endpoint a token is presigned for, and
+//! SigV4 signing (aws-sigv4).
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 use secrecy::ExposeSecret as _;
-use serde::Deserialize;
 
 use super::AwsCredentials;
 use crate::ClientError;
@@ -97,99 +96,6 @@ pub(crate) fn sign(
     Ok(signed)
 }
 
-/// Assumes `role_arn` with `credentials` (STS `AssumeRole`), returning the
-/// temporary credentials.
-pub async fn assume_role(
-    client: &reqwest::Client,
-    credentials: &AwsCredentials,
-    role_arn: &str,
-    session_name: &str,
-    region: Option<&str>,
-    endpoint: &Url,
-) -> Result<AwsCredentials, ClientError> {
-    let body = format!(
-        "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName={}",
-        urlencode(role_arn),
-        urlencode(session_name)
-    );
-    let signed = sign(
-        credentials,
-        region,
-        SystemTime::now(),
-        &Unsigned {
-            method: "POST",
-            url: endpoint.as_str(),
-            headers: &[
-                (
-                    "content-type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                ),
-                ("accept", "application/json"),
-            ],
-            body: body.as_bytes(),
-            presign_for: None,
-        },
-    )?;
-    let mut call = client.post(endpoint.clone()).body(body);
-    for (name, value) in signed.headers() {
-        call = call.header(name.as_str(), value.as_bytes());
-    }
-    let response = guard_providers::http::send(call).await.map_err(|e| {
-        ClientError::Sts(format!(
-            "cannot reach it: {}",
-            guard_providers::http::describe(&e)
-        ))
-    })?;
-    if !response.status().is_success() {
-        return Err(ClientError::Sts(format!(
-            "AssumeRole for {role_arn} refused ({})",
-            response.status()
-        )));
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Envelope {
-        assume_role_response: Inner,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Inner {
-        assume_role_result: Result_,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Result_ {
-        credentials: Creds,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Creds {
-        access_key_id: String,
-        secret_access_key: String,
-        session_token: String,
-    }
-    let body: Envelope = guard_providers::http::read_json(response, 1 << 20)
-        .await
-        .map_err(|e| ClientError::Sts(format!("unexpected AssumeRole answer: {e}")))?;
-    let c = body.assume_role_response.assume_role_result.credentials;
-    Ok(AwsCredentials {
-        access_key_id: c.access_key_id,
-        secret_access_key: c.secret_access_key.into(),
-        session_token: Some(c.session_token.into()),
-    })
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,10 +115,6 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "http://127.0.0.1:5000/"
-        );
-        assert_eq!(
-            urlencode("arn:aws:iam::1:role/a b"),
-            "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b"
         );
     }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """sts-stub.py [--port N] [--keys keys.json] [--cert C --key K]
 
-(guard's copy of the workplace's sts_presign_stub.py, extended with a
-header-signed POST Action=AssumeRole and GET /_test/calls.)
+(extended with a header-signed POST Action=AssumeRole, an unsigned POST
+Action=AssumeRoleWithWebIdentity, and GET /_test/calls.)
 
 
 A minimal STS that answers what moto cannot: a *presigned* (query-string
@@ -16,7 +16,10 @@ JSON, else XML. Errors: 403 InvalidClientTokenId / SignatureDoesNotMatch /
 ExpiredToken (codes approximate the real service), 400 for malformed requests.
 
 keys.json: {"AKID": {"secret": "...", "arn": "arn:aws:...", "userid": "...", "account": "123456789012"}}
-(a key may add "throttle": "400" | "429" | "503" to be answered with STS's throttling errors)
+(a key may add "throttle": "400" | "429" | "503" to be answered with STS's throttling errors;
+an entry "web-identity:TOKEN": {} makes TOKEN a web identity token AssumeRoleWithWebIdentity takes)
+AssumeRole and AssumeRoleWithWebIdentity answer in STS's XML (what the AWS SDKs parse),
+or JSON when Accept asks for it; the temporary keys they hand out are valid here.
 Default (no --keys): AKIDEXAMPLE / secret -> arn:aws:sts::123456789012:assumed-role/k8s-admins/alice
 Prints "READY http(s)://127.0.0.1:PORT" when listening.  Needs botocore (pip install boto3 / awscli).
 """
@@ -37,7 +40,7 @@ DEFAULT_KEYS = {"AKIDEXAMPLE": {"secret": "secret", "account": "123456789012",
 class Handler(BaseHTTPRequestHandler):
     keys: dict = DEFAULT_KEYS
     scheme = "http"
-    calls = {"GetCallerIdentity": 0, "AssumeRole": 0}
+    calls = {"GetCallerIdentity": 0, "AssumeRole": 0, "AssumeRoleWithWebIdentity": 0}
 
     def log_message(self, fmt, *args):  # quiet; one line to stderr
         sys.stderr.write("sts-stub: " + (fmt % args) + "\n")
@@ -129,10 +132,17 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(200, result={"Account": user["account"], "Arn": user["arn"], "UserId": user["userid"]})
 
     def do_POST(self):  # noqa: N802
-        """AssumeRole, header-signed (Authorization: AWS4-HMAC-SHA256 ...), form body."""
+        """AssumeRole, header-signed (Authorization: AWS4-HMAC-SHA256 ...), form body;
+        AssumeRoleWithWebIdentity, unsigned, with the token in the form."""
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode()
         form = dict(parse_qsl(body, keep_blank_values=True))
+        if form.get("Action") == "AssumeRoleWithWebIdentity":
+            Handler.calls["AssumeRoleWithWebIdentity"] += 1
+            token = form.get("WebIdentityToken", "")
+            if not token or ("web-identity:" + token) not in self.keys:
+                return self.reply(400, "InvalidIdentityToken", "The web identity token that was passed could not be validated by AWS.")
+            return self.issue("AssumeRoleWithWebIdentity", form)
         if form.get("Action") != "AssumeRole":
             return self.do_GET()
         Handler.calls["AssumeRole"] += 1
@@ -166,22 +176,44 @@ class Handler(BaseHTTPRequestHandler):
         expected = signer.signature(signer.string_to_sign(req, canonical), req)
         if not hmac.compare_digest(expected, signature):
             return self.reply(403, "SignatureDoesNotMatch", "The request signature we calculated does not match.")
+        return self.issue("AssumeRole", form)
+
+    def issue(self, action, form):
+        """Temporary credentials for form["RoleArn"], valid at this stub from now on."""
         role = form.get("RoleArn", "")
-        account, name = role.split(":")[4], role.split("/")[-1]
+        try:
+            account, name = role.split(":")[4], role.split("/")[-1]
+        except IndexError:
+            return self.reply(400, "ValidationError", "RoleArn is not an ARN")
         session = form.get("RoleSessionName", "session")
         temp = "ASIATEMP" + uuid.uuid4().hex[:12].upper()
         Handler.keys[temp] = {"secret": uuid.uuid4().hex, "account": account,
                               "arn": f"arn:aws:sts::{account}:assumed-role/{name}/{session}",
                               "userid": f"AROA{name.upper()}:{session}"}
+        expires = time.time() + 3600
         creds = {"AccessKeyId": temp, "SecretAccessKey": Handler.keys[temp]["secret"],
-                 "SessionToken": "session-" + uuid.uuid4().hex, "Expiration": time.time() + 3600}
-        data = json.dumps({"AssumeRoleResponse": {"AssumeRoleResult": {
-            "Credentials": creds,
-            "AssumedRoleUser": {"Arn": Handler.keys[temp]["arn"], "AssumedRoleId": Handler.keys[temp]["userid"]}},
-            "ResponseMetadata": {"RequestId": str(uuid.uuid4())}}}).encode()
+                 "SessionToken": "session-" + uuid.uuid4().hex}
+        user = {"Arn": Handler.keys[temp]["arn"], "AssumedRoleId": Handler.keys[temp]["userid"]}
+        rid = str(uuid.uuid4())
+        if "application/json" in (self.headers.get("Accept") or ""):
+            data = json.dumps({f"{action}Response": {f"{action}Result": {
+                "Credentials": dict(creds, Expiration=expires), "AssumedRoleUser": user},
+                "ResponseMetadata": {"RequestId": rid}}}).encode()
+            ctype = "application/json"
+        else:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+            inner = "".join(f"<{k}>{v}</{k}>" for k, v in creds.items())
+            who = "".join(f"<{k}>{v}</{k}>" for k, v in user.items())
+            data = (f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                    f"<{action}Result><Credentials>{inner}<Expiration>{stamp}</Expiration></Credentials>"
+                    f"<AssumedRoleUser>{who}</AssumedRoleUser></{action}Result>"
+                    f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata>"
+                    f"</{action}Response>").encode()
+            ctype = "text/xml"
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", rid)
         self.end_headers()
         self.wfile.write(data)
         return None
