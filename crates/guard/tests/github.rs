@@ -156,8 +156,14 @@ async fn outages_are_answered_with_an_error_in_bounded_time() {
             "{token}: the token leaked into the error"
         );
     }
+    // Each answer was taken as it came: no retry (and no sleeping until the
+    // rate limit resets) by the GitHub client.
+    for token in ["gh-ratelimited", "gh-abuse", "gh-secondary", "gh-500"] {
+        assert_eq!(sim.calls(token), 1, "{token} was asked more than once");
+    }
     // Outages are not cached: the next review asks again.
     guard.review("gh-500").await;
+    assert_eq!(sim.calls("gh-500"), 2);
     let metrics = guard.metrics().await;
     assert!(
         metrics.contains(r#"guard_upstream_errors_total{provider="github"} 6"#),
