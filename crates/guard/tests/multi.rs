@@ -225,6 +225,11 @@ async fn tokens_that_cannot_be_a_providers_kind_never_reach_it() {
         assert_eq!(status(&json)["authenticated"], false, "{json}");
         assert!(status(&json).get("error").is_none(), "{json}");
     }
+    // The log is read from the server's standard error, which may lag
+    // behind the answers: wait for both review lines.
+    eventually(Duration::from_secs(10), "both reviews are logged", || {
+        s.server.log().matches(" tried=\"").count() >= 2
+    });
     let log = s.server.log();
     assert_eq!(
         log.matches(r#"tried="github=skipped token-auth=skipped""#)
