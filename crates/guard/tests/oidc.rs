@@ -680,6 +680,7 @@ fn incomplete_azure_modes_fail_at_start_up() {
         "--tls-private-key-file=z",
         "--auth-providers=azure",
         "--azure.tenant-id=t",
+        "--azure.client-id=guard-app",
         "--azure.auth-mode=arc",
     ]);
     assert!(err.contains("--azure.auth-resource-id"), "{err}");
