@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use guard_server::accept::{PROBE_FIRST_REQUEST, accept_probes};
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
@@ -222,16 +223,22 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstRead<IO> {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP/1.1.
+/// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP/1.1, one
+/// request per connection, with `guard run`'s probe-port protection
+/// ([`guard_server::accept::accept_probes`]): at most
+/// [`MAX_PROBE_CONNECTIONS`](guard_server::accept::MAX_PROBE_CONNECTIONS) at once, a request head within
+/// [`PROBE_FIRST_REQUEST`], and at the limit the oldest silent connection
+/// makes room for a new one, so that silent connections cannot keep
+/// kubelet's probes out.
 pub(crate) async fn serve_probes(listener: TcpListener, metrics: Arc<ProxyMetrics>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+    let never = std::future::pending::<()>();
+    tokio::pin!(never);
+    accept_probes(&listener, never.as_mut(), |tcp, probe| {
         let metrics = metrics.clone();
         tokio::spawn(async move {
+            let arrival = probe.arrival();
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                arrival.arrived();
                 let metrics = metrics.clone();
                 async move {
                     let (status, content_type, body) = match (req.method(), req.uri().path()) {
@@ -261,11 +268,13 @@ pub(crate) async fn serve_probes(listener: TcpListener, metrics: Arc<ProxyMetric
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+                .header_read_timeout(PROBE_FIRST_REQUEST)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(tcp), service);
+            let _ = probe.serve(conn).await;
         });
-    }
+    })
+    .await;
 }

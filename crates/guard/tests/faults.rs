@@ -1014,70 +1014,24 @@ async fn unreachable_providers_are_outages_and_log_no_secret() {
     }
 }
 
-/// `GET /healthz` on the probe port as kubelet sends it: the status code.
-async fn probe_healthz(port: u16) -> Result<u16, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| e.to_string())?;
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kube-probe/1.31\r\nConnection: close\r\n\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&raw);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
-}
-
 /// Hundreds of silent TCP connections on the plain probe port, each opened
 /// again as soon as guard closes it, cannot keep kubelet's probe out (which
 /// would take the pod out of service and restart it): the oldest silent
 /// connection is closed to make room for a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn silent_connections_cannot_keep_kubelets_probes_out() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::AsyncReadExt;
     // More than the probe port holds (512).
     const SQUATTERS: usize = 700;
     let sb = Sandbox::new();
     let server = token_auth_server(&sb, &[]);
     let port = server.probe_port();
-    let opened = Arc::new(AtomicUsize::new(0));
-    let squatters: Vec<_> = (0..SQUATTERS)
-        .map(|_| {
-            let opened = opened.clone();
-            tokio::spawn(async move {
-                loop {
-                    let Ok(mut tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
-                    else {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    };
-                    opened.fetch_add(1, Ordering::Relaxed);
-                    let mut buf = [0u8; 64];
-                    while let Ok(n) = tcp.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while opened.load(Ordering::Relaxed) < SQUATTERS {
-        assert!(Instant::now() < deadline, "the squatters did not connect");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let squatters = Squatters::start(port, SQUATTERS);
+    squatters.connected().await;
     // Whether guard holds its 512 at this moment depends on how fast it
     // accepts (the squatters' count includes connections still in the
-    // kernel's backlog), so that is not asserted here; the eviction itself
-    // is tested in guard-server's probe module. What matters: the probes
-    // get through either way.
+    // kernel's backlog), so that is not asserted here (the proxy's test
+    // counts its sockets); the eviction itself is tested in guard-server's
+    // accept module. What matters: the probes get through either way.
     // Three probes in a row, each answered inside a generous deadline
     // (kubelet's own is 5 s).
     for attempt in 0..3 {
@@ -1087,7 +1041,5 @@ async fn silent_connections_cannot_keep_kubelets_probes_out() {
             .unwrap_or_else(|e| panic!("probe {attempt}: {e}"));
         assert_eq!(status, 200, "probe {attempt}");
     }
-    for squatter in &squatters {
-        squatter.abort();
-    }
+    drop(squatters);
 }

@@ -1451,3 +1451,57 @@ fn the_proxy_exports_the_providers_counters() {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
 }
+
+/// The sockets process `pid` holds open.
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Hundreds of silent TCP connections on the proxy's metrics and probe
+/// port, each opened again as soon as the proxy closes it, neither pile up
+/// (the port holds at most 512, as `guard run`'s does) nor keep kubelet's
+/// probe out: the oldest silent connection is closed to make room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn silent_connections_on_the_probe_port_are_capped_and_cannot_keep_probes_out() {
+    use std::time::Duration;
+    // More than the probe port holds.
+    const SQUATTERS: usize = 700;
+    const PROBE_PORT_LIMIT: usize = 512;
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    let port = metrics_port(&proxy);
+    let baseline = open_sockets(proxy.pid());
+    let squatters = common::server::Squatters::start(port, SQUATTERS);
+    squatters.connected().await;
+    // The sockets the proxy holds, watched while every squatter is closed
+    // and comes back (the proxy closes a silent one after 1 s).
+    let mut most = 0;
+    squatters
+        .opened_at_least(2 * SQUATTERS, || {
+            most = most.max(open_sockets(proxy.pid()));
+        })
+        .await;
+    for attempt in 0..3 {
+        most = most.max(open_sockets(proxy.pid()));
+        // kubelet waits 5 s for its probe; this is generous.
+        let status =
+            tokio::time::timeout(Duration::from_secs(10), common::server::probe_healthz(port))
+                .await
+                .unwrap_or_else(|_| panic!("probe {attempt}: no answer within 10 s"))
+                .unwrap_or_else(|e| panic!("probe {attempt}: {e}"));
+        assert_eq!(status, 200, "probe {attempt}");
+        most = most.max(open_sockets(proxy.pid()));
+    }
+    drop(squatters);
+    // Every squatter's connection was completed by the kernel; the proxy
+    // took at most its limit of them (the rest wait in the listen backlog),
+    // plus the one accepted while it makes room, and a little slack.
+    assert!(
+        most <= baseline + PROBE_PORT_LIMIT + 8,
+        "the proxy held {most} sockets ({baseline} before the squatters came)"
+    );
+}

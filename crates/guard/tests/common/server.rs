@@ -122,6 +122,11 @@ impl GuardServer {
         body
     }
 
+    /// The process id of the running guard.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything guard has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -327,4 +332,89 @@ pub fn materialise(yaml: &str, root: &Path) -> (Vec<String>, Vec<(String, String
         })
         .unwrap_or_default();
     (args, env)
+}
+
+/// `GET /healthz` on a plain probe port as kubelet sends it: the status code.
+pub async fn probe_healthz(port: u16) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kube-probe/1.31\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))
+}
+
+/// Silent TCP connections to 127.0.0.1:`port`, each opened again as soon
+/// as the other side closes it, until dropped.
+pub struct Squatters {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Squatters {
+    /// Starts `count` of them (inside a tokio runtime).
+    pub fn start(port: u16, count: usize) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt;
+        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks = (0..count)
+            .map(|_| {
+                let opened = opened.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let Ok(mut tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                        else {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        };
+                        opened.fetch_add(1, Ordering::Relaxed);
+                        let mut buf = [0u8; 64];
+                        while let Ok(n) = tcp.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Squatters { tasks, opened }
+    }
+
+    /// Waits (at most 60 s) until as many connections as there are
+    /// squatters have been opened (the kernel completes them even when the
+    /// server has not accepted them yet).
+    pub async fn connected(&self) {
+        self.opened_at_least(self.tasks.len(), || {}).await;
+    }
+
+    /// Runs `meanwhile` every 10 ms until `count` connections have been
+    /// opened in all (at most 60 s).
+    pub async fn opened_at_least(&self, count: usize, mut meanwhile: impl FnMut()) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.opened.load(std::sync::atomic::Ordering::Relaxed) < count {
+            assert!(
+                Instant::now() < deadline,
+                "the squatters did not open {count} connections"
+            );
+            meanwhile();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for Squatters {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
