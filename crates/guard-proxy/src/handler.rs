@@ -2,6 +2,8 @@
 //!
 //! | situation | answer | forwarded |
 //! |---|---|---|
+//! | `CONNECT` | 405, `Allow` | no |
+//! | a `.` or `..` path segment (also `%2e`) | 400 | no |
 //! | no or unusable credentials, credentials refused | 401, `WWW-Authenticate` | no |
 //! | a provider could not be asked and none accepted | 503 | no |
 //! | `X-Remote-*` sent by the client | 403 | no |
@@ -26,7 +28,7 @@ use guard_auth::Authenticator;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -37,7 +39,7 @@ use crate::headers::{clean_response_headers, screen, upstream_headers};
 use crate::identity::ForwardedIdentity;
 use crate::impersonation::ImpersonationRequest;
 use crate::metrics::{InFlight, ProxyMetrics};
-use crate::request_info::{RequestInfo, upgrade_label, upgrade_protocol};
+use crate::request_info::{RequestInfo, has_dot_segment, upgrade_label, upgrade_protocol};
 use crate::upstream::{ProxyBody, Upstream, describe, full};
 use crate::{IdentityMode, Limits, ProviderChain};
 
@@ -99,6 +101,9 @@ pub(crate) async fn handle(
         started,
     );
 
+    if let Some(refusal) = unforwardable(&req) {
+        return Ok(refuse(&proxy, &audit, refusal));
+    }
     let forwarded = match admit(&proxy, &req, &mut audit).await {
         Ok(identity) => identity,
         Err(refusal) => return Ok(refuse(&proxy, &audit, refusal)),
@@ -203,6 +208,30 @@ pub(crate) async fn handle(
     let deadline = (!long_running).then(|| (started + limit, limit));
     let body = TrackedBody::new(body, deadline, status.as_u16(), audit, in_flight);
     Ok(Response::from_parts(head, body.boxed()))
+}
+
+/// A request no API server request looks like, refused before anything
+/// else: `CONNECT` (the proxy is not a tunnel to anywhere) and paths with
+/// `.` or `..` segments (which the API server would resolve to another
+/// path than the one shown, audited and authorized here).
+fn unforwardable(req: &Request<Incoming>) -> Option<Refusal> {
+    if req.method() == Method::CONNECT {
+        return Some(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "method_not_allowed",
+            "CONNECT is not allowed: guard proxy forwards Kubernetes API requests, it is not a tunnel",
+        ));
+    }
+    if has_dot_segment(req.uri().path()) {
+        return Some(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "dot_segment",
+            "the path has a \".\" or \"..\" segment (also when percent-encoded): send the path it stands for",
+        ));
+    }
+    None
 }
 
 /// Authentication and the checks before forwarding: who the request will
@@ -362,6 +391,12 @@ fn refuse(proxy: &Proxy, audit: &Audit, refusal: Refusal) -> Response<ProxyBody>
     *resp.status_mut() = refusal.status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if refusal.status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut().insert(
+            hyper::header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+    }
     if refusal.status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().append(
             WWW_AUTHENTICATE,

@@ -172,6 +172,7 @@ pub fn examine_request_head(
     allow_impersonation: bool,
 ) -> usize {
     let _ = RequestInfo::parse(method, uri);
+    let _ = request_info::has_dot_segment(uri.path());
     let _ = request_info::upgrade_protocol(headers);
     let _ = credentials::from_headers(headers);
     let _ = headers::screen(headers, allow_impersonation);

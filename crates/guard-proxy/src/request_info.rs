@@ -124,6 +124,18 @@ pub fn upgrade_label(protocol: &str) -> &'static str {
     }
 }
 
+/// Whether `path`, percent-decoded as the API server reads it, has a `.`
+/// or `..` segment (`..`, `%2e%2e`, `.%2E`, `..%2f`...). Go's router
+/// resolves such segments, so `/api/v1/namespaces/a/../b` would reach
+/// another object than the one the path shows; no Kubernetes name can be
+/// `.` or `..` (nor hold a `/`), so no legitimate request has one.
+pub fn has_dot_segment(path: &str) -> bool {
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +205,32 @@ mod tests {
         assert_eq!(upgrade_protocol(&h).as_deref(), Some("websocket"));
         h.insert("upgrade", "SPDY/3.1".parse().unwrap());
         assert_eq!(upgrade_label(&upgrade_protocol(&h).unwrap()), "spdy");
+    }
+
+    #[test]
+    fn dot_segments_are_found_in_every_spelling() {
+        for path in [
+            "/api/v1/namespaces/a/../b/pods",
+            "/api/v1/namespaces/a/%2e%2e/b",
+            "/api/v1/namespaces/a/%2E%2e",
+            "/api/v1/namespaces/a/.%2e/b",
+            "/api/./v1",
+            "/api/v1/namespaces/a/..%2fb",
+            "/api/v1/namespaces/a/%2e%2e%2F%2e%2e/secrets",
+            "/api/v1/%2E/x",
+            "/..",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/api/v1/namespaces/default/pods",
+            "/api/v1/namespaces/a/pods/p...x",
+            "/api/v1/namespaces/a/pods/...",
+            "/api/v1/namespaces/a/configmaps/%252e%252e",
+            "/",
+            "",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
     }
 }

@@ -1505,3 +1505,83 @@ async fn silent_connections_on_the_probe_port_are_capped_and_cannot_keep_probes_
         "the proxy held {most} sockets ({baseline} before the squatters came)"
     );
 }
+
+#[test]
+fn connect_and_dot_segments_are_refused_before_the_api_server() {
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &[]);
+    // CONNECT, with and without a valid token: 405, never a tunnel.
+    for auth in ["Authorization: Bearer good-token-123\r\n", ""] {
+        let (code, head, body) = raw(
+            &c,
+            proxy.port,
+            &format!(
+                "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n{auth}Connection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(code, 405, "{head}\n{body}");
+        assert!(
+            head.to_ascii_lowercase().contains("\r\nallow: get"),
+            "{head}"
+        );
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["reason"], "MethodNotAllowed", "{body}");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("CONNECT") && !message.contains('\n'),
+            "{body}"
+        );
+    }
+    // Paths that would resolve to another object than the one they show.
+    for path in [
+        "/api/v1/namespaces/default/pods/../../kube-system/secrets",
+        "/api/v1/namespaces/default/%2e%2e/kube-system/secrets",
+        "/api/v1/namespaces/default/%2E%2e/kube-system/secrets",
+        "/api/v1/namespaces/default/.%2e/kube-system/secrets",
+        "/api/v1/namespaces/default/..%2fkube-system/secrets",
+        "/api/v1/namespaces/default/pods/./p1",
+    ] {
+        let (code, head, body) = raw(
+            &c,
+            proxy.port,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(code, 400, "{path}: {head}\n{body}");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["reason"], "BadRequest", "{body}");
+        assert!(
+            status["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"..\" segment"),
+            "{body}"
+        );
+    }
+    // Nothing arrived at the API server.
+    assert!(c.api.seen().is_empty(), "forwarded: {:?}", c.api.seen());
+    // An ordinary path still goes through.
+    let (code, _, body) = raw(
+        &c,
+        proxy.port,
+        "GET /api/v1/namespaces/default/pods/p1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(c.api.seen().len(), 1);
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    for series in [
+        "guard_proxy_refusals_total{reason=\"method_not_allowed\"} 2",
+        "guard_proxy_refusals_total{reason=\"dot_segment\"} 6",
+        "guard_proxy_requests_total{code=\"405\",verb=\"other\"} 2",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    let log = proxy.log();
+    assert!(
+        log.lines().any(|l| l.contains("audit")
+            && l.contains("method=CONNECT")
+            && l.contains("status=405")),
+        "{log}"
+    );
+}
