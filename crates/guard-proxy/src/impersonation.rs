@@ -13,6 +13,12 @@ use crate::identity::{
     AUTHENTICATED_GROUP, ForwardedIdentity, ORIGINAL_USER_EXTRA, unescape_extra_key,
 };
 
+/// The user name of an anonymous request.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+
+/// The group of anonymous requests.
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+
 /// What a request asks to be run as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImpersonationRequest {
@@ -137,9 +143,12 @@ impl ImpersonationRequest {
     }
 
     /// The identity to forward once every check passed: the requested one,
-    /// with the groups the API server adds itself (`system:authenticated`;
-    /// for service accounts also theirs) and the original user in
-    /// [`ORIGINAL_USER_EXTRA`].
+    /// with the groups kube-apiserver's own impersonation adds
+    /// (k8s.io/apiserver, `endpoints/filters/impersonation.go`): a service
+    /// account asked for without groups gets its own;
+    /// [`ANONYMOUS_USER`] gets [`UNAUTHENTICATED_GROUP`]; anyone else gets
+    /// [`AUTHENTICATED_GROUP`] unless that or [`UNAUTHENTICATED_GROUP`]
+    /// was asked for. The original user goes into [`ORIGINAL_USER_EXTRA`].
     pub fn into_identity(self, original: &ForwardedIdentity) -> ForwardedIdentity {
         let mut id = ForwardedIdentity {
             username: self.user,
@@ -155,7 +164,15 @@ impl ImpersonationRequest {
                 format!("system:serviceaccounts:{namespace}"),
             ];
         }
-        id.add_group(AUTHENTICATED_GROUP);
+        if id.username == ANONYMOUS_USER {
+            id.add_group(UNAUTHENTICATED_GROUP);
+        } else if !id
+            .groups
+            .iter()
+            .any(|g| g == UNAUTHENTICATED_GROUP || g == AUTHENTICATED_GROUP)
+        {
+            id.add_group(AUTHENTICATED_GROUP);
+        }
         id.extra
             .insert(ORIGINAL_USER_EXTRA.to_owned(), vec![original.to_json()]);
         id
@@ -273,6 +290,50 @@ mod tests {
         assert_eq!(
             id.extra[ORIGINAL_USER_EXTRA],
             [r#"{"username":"alice","groups":["system:authenticated"]}"#]
+        );
+    }
+
+    #[test]
+    fn the_groups_added_follow_kube_apiserver() {
+        let original = ForwardedIdentity {
+            username: "alice".into(),
+            groups: vec![AUTHENTICATED_GROUP.into()],
+            ..ForwardedIdentity::default()
+        };
+        let groups = |pairs: &[(&str, &str)]| {
+            ImpersonationRequest::from_headers(&headers(pairs))
+                .unwrap()
+                .unwrap()
+                .into_identity(&original)
+                .groups
+        };
+        let user = ("impersonate-user", "bob");
+        let anonymous = ("impersonate-user", ANONYMOUS_USER);
+        assert_eq!(groups(&[user]), [AUTHENTICATED_GROUP]);
+        assert_eq!(
+            groups(&[user, ("impersonate-group", "g")]),
+            ["g", AUTHENTICATED_GROUP]
+        );
+        assert_eq!(
+            groups(&[user, ("impersonate-group", UNAUTHENTICATED_GROUP)]),
+            [UNAUTHENTICATED_GROUP]
+        );
+        assert_eq!(
+            groups(&[user, ("impersonate-group", AUTHENTICATED_GROUP)]),
+            [AUTHENTICATED_GROUP]
+        );
+        assert_eq!(groups(&[anonymous]), [UNAUTHENTICATED_GROUP]);
+        assert_eq!(
+            groups(&[anonymous, ("impersonate-group", "g")]),
+            ["g", UNAUTHENTICATED_GROUP]
+        );
+        assert_eq!(
+            groups(&[anonymous, ("impersonate-group", AUTHENTICATED_GROUP)]),
+            [AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP]
+        );
+        assert_eq!(
+            groups(&[anonymous, ("impersonate-group", UNAUTHENTICATED_GROUP)]),
+            [UNAUTHENTICATED_GROUP]
         );
     }
 }

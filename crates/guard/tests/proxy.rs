@@ -1585,3 +1585,45 @@ fn connect_and_dot_segments_are_refused_before_the_api_server() {
         "{log}"
     );
 }
+
+#[test]
+fn impersonated_groups_follow_kube_apiserver_s_rule() {
+    let c = Cluster::new();
+    let proxy = c.proxy("impersonation", &["--allow-impersonation"]);
+    let config = c.kubeconfig(proxy.port, "good-token-123");
+    c.api
+        .allow_impersonation("alice", "users", "system:anonymous");
+    c.api.allow_impersonation("alice", "users", "bob");
+    c.api
+        .allow_impersonation("alice", "groups", "system:unauthenticated");
+    c.api.allow_impersonation("alice", "groups", "viewers");
+    for (flags, groups) in [
+        // The anonymous user is unauthenticated, never authenticated.
+        (
+            &["--as=system:anonymous"][..],
+            &["system:unauthenticated"][..],
+        ),
+        (
+            &["--as=system:anonymous", "--as-group=viewers"],
+            &["viewers", "system:unauthenticated"],
+        ),
+        // Anyone else is authenticated unless asked to be unauthenticated.
+        (&["--as=bob"], &["system:authenticated"]),
+        (
+            &["--as=bob", "--as-group=system:unauthenticated"],
+            &["system:unauthenticated"],
+        ),
+    ] {
+        let before = c.api.seen().len();
+        let mut args = flags.to_vec();
+        args.extend(["get", "pods"]);
+        let (ok, _, err) = run(&mut c.kubectl(&config, &args));
+        assert!(ok, "{flags:?}: {err}");
+        let list = c.api.seen()[before..]
+            .iter()
+            .find(|s| s.path == "/api/v1/namespaces/default/pods")
+            .cloned()
+            .unwrap();
+        assert_eq!(list.user.unwrap().groups, groups, "{flags:?}");
+    }
+}
