@@ -12,8 +12,9 @@
 //!   parallel under one deadline. 200 → the decisions; 404 (the tracked
 //!   resource is gone) → denied; other 4xx → a refusal (a denial the caller
 //!   caches), except 401 (guard's token refused: an outage, and a new token
-//!   next time); 429, 5xx, timeouts and transport errors → retried a few
-//!   times within the deadline, then an outage (never cached).
+//!   next time); 408 (ARM timed out), 429, 5xx, timeouts and transport
+//!   errors → retried a few times within the deadline, then an outage
+//!   (never cached).
 //! * Throttling: on 429, or when ARM's
 //!   `x-ms-ratelimit-remaining-subscription-reads` drops below
 //!   `--azure.arm-call-limit`, the connection pool is replaced, so that the
@@ -106,7 +107,8 @@ impl TokenSource {
 /// Why ARM could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArmError {
-    /// ARM refused the check (4xx other than 404 and 429): a decision to cache.
+    /// ARM refused the check (4xx other than 401, 404, 408 and 429): a
+    /// decision to cache.
     #[error("ARM CheckAccess answered {status}: {message}")]
     Refused {
         /// The HTTP status.
@@ -501,7 +503,11 @@ impl Arm {
                 after: retry_after,
             };
         }
-        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        // 408: ARM gave up waiting (for the request, or on its own
+        // backends), which says nothing about the user: an outage.
+        if (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
             return Attempt::Retry {
                 error: ArmError::Unavailable(format!(
                     "ARM CheckAccess answered {status}{}",

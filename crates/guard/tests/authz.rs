@@ -520,6 +520,18 @@ async fn decisions_are_cached_refusals_too_and_outages_never() {
             .await,
     );
     assert_eq!(a.state.lock().unwrap().token_requests.len(), 2);
+
+    // ARM timed out (408): an outage like a 5xx, retried, never cached.
+    a.set_behaviour(Behaviour::Status(408));
+    let endpoints = sar(resource("dev", "get", "", "endpoints", ""));
+    let before = a.check_count();
+    assert_outage(&authz.review(&endpoints).await, "408");
+    assert_eq!(a.check_count(), before + 2);
+    assert_outage(&authz.review(&endpoints).await, "408");
+    assert_eq!(a.check_count(), before + 4);
+    a.set_behaviour(Behaviour::Normal);
+    assert_denied(&authz.review(&endpoints).await);
+    assert_eq!(a.check_count(), before + 5);
 }
 
 #[tokio::test]
