@@ -10,6 +10,8 @@
 //! | `Impersonate-*` without `--allow-impersonation` | 403 | no |
 //! | `Impersonate-*` the API server does not allow for this user | 403 | no |
 //! | malformed `Impersonate-*` | 400 | no |
+//! | the request body is malformed, or the client left mid-body | 400 | started |
+//! | the rest of the body does not come within `--request-timeout` | 408 | started |
 //! | API server unreachable | 503 | - |
 //! | API server answer head later than `--request-timeout` | 504 | - |
 //! | anything else | the API server's answer, streamed | yes |
@@ -39,6 +41,7 @@ use crate::headers::{clean_response_headers, screen, upstream_headers};
 use crate::identity::ForwardedIdentity;
 use crate::impersonation::ImpersonationRequest;
 use crate::metrics::{InFlight, ProxyMetrics};
+use crate::request_body::{self, ClientFault};
 use crate::request_info::{RequestInfo, has_dot_segment, upgrade_label, upgrade_protocol};
 use crate::upstream::{ProxyBody, Upstream, describe, full};
 use crate::{IdentityMode, Limits, ProviderChain};
@@ -144,7 +147,8 @@ pub(crate) async fn handle(
             ));
         }
     };
-    let mut outgoing = Request::new(body.map_err(Into::into).boxed());
+    let (body, client_body) = request_body::watch(body);
+    let mut outgoing = Request::new(body);
     *outgoing.method_mut() = parts.method;
     *outgoing.uri_mut() = uri;
     *outgoing.headers_mut() = headers;
@@ -152,6 +156,26 @@ pub(crate) async fn handle(
     let limit = proxy.limits.request_timeout;
     let answer =
         tokio::time::timeout(limit, proxy.upstream.send(outgoing, upgrade.is_some())).await;
+    // The exchange failed because of the client's body: the client's error.
+    if !matches!(answer, Ok(Ok(_)))
+        && let Some(fault) = client_body.fault()
+    {
+        let refusal = match fault {
+            ClientFault::Unreadable(why) => Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "bad_request_body",
+                format!("the request body cannot be read: {why}"),
+            ),
+            ClientFault::Stalled => Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "Timeout",
+                "request_body_timeout",
+                format!("the request body did not arrive within {limit:?}"),
+            ),
+        };
+        return Ok(refuse(&proxy, &audit, refusal));
+    }
     let mut response = match answer {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {

@@ -32,6 +32,7 @@ pub mod identity;
 mod idle;
 mod impersonation;
 mod metrics;
+mod request_body;
 mod request_info;
 mod server;
 mod tls;

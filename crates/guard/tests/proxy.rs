@@ -1627,3 +1627,73 @@ fn impersonated_groups_follow_kube_apiserver_s_rule() {
         assert_eq!(list.user.unwrap().groups, groups, "{flags:?}");
     }
 }
+
+#[test]
+fn a_broken_request_body_is_the_client_s_error_not_an_api_server_outage() {
+    let c = Cluster::new();
+    let proxy = c.proxy("front-proxy", &["--request-timeout=2s"]);
+    let post = |rest: &str| {
+        format!(
+            "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token-123\r\nContent-Type: application/json\r\nConnection: close\r\n{rest}"
+        )
+    };
+    // A chunked body whose chunk size is not a hexadecimal number.
+    let (code, head, body) = raw(
+        &c,
+        proxy.port,
+        &post("Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"),
+    );
+    assert_eq!(code, 400, "{head}\n{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["reason"], "BadRequest", "{body}");
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains("request body"), "{body}");
+    // A body that stops arriving (10 of 100 bytes) while the API server
+    // waits for the rest: 408, not the API server's timeout (504).
+    let (code, head, body) = raw(
+        &c,
+        proxy.port,
+        &post("Content-Length: 100\r\n\r\n{\"kind\":1,"),
+    );
+    assert_eq!(code, 408, "{head}\n{body}");
+    assert!(body.contains("request body did not arrive"), "{body}");
+    // A well-formed body goes through.
+    let (code, _, body) = raw(&c, proxy.port, &post("Content-Length: 2\r\n\r\n{}"));
+    assert_eq!(code, 201, "{body}");
+
+    let metrics = probe(metrics_port(&proxy), "/metrics");
+    for series in [
+        "guard_proxy_requests_total{code=\"400\",verb=\"create\"} 1",
+        "guard_proxy_requests_total{code=\"408\",verb=\"create\"} 1",
+        "guard_proxy_refusals_total{reason=\"bad_request_body\"} 1",
+        "guard_proxy_refusals_total{reason=\"request_body_timeout\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("guard_proxy_upstream_errors_total{"),
+        "the client's fault was counted as the API server's:\n{metrics}"
+    );
+    let mut statuses = Vec::new();
+    common::server::eventually(
+        std::time::Duration::from_secs(30),
+        "three audit lines",
+        || {
+            statuses = proxy
+                .log()
+                .lines()
+                .filter(|l| l.contains("audit") && l.contains("verb=\"create\""))
+                .filter_map(|l| {
+                    l.split("status=")
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()
+                        .map(str::to_owned)
+                })
+                .collect();
+            statuses.len() == 3
+        },
+    );
+    statuses.sort();
+    assert_eq!(statuses, ["201", "400", "408"]);
+}

@@ -7,7 +7,8 @@
 //! anything else is 401. It records every request (headers, client
 //! certificate, HTTP version, who it authenticated) and serves just enough
 //! API for kubectl: discovery, `get pods` (also `--watch`, with events the
-//! test releases one by one), `get pod p1`, `logs -f`, `exec` over
+//! test releases one by one), `get pod p1`, `logs -f`, a ConfigMap POST
+//! (read whole, then echoed), `exec` over
 //! WebSocket (`v5.channel.k8s.io`, stdin echoed to stdout), a raw SPDY/3.1
 //! upgrade that echoes bytes, and SelfSubjectAccessReviews answered from an
 //! allow list. Stopped on drop.
@@ -483,6 +484,13 @@ async fn serve(
             if upgrade.as_deref() == Some("spdy/3.1") =>
         {
             raw_echo(&mut req)
+        }
+        ("POST", "/api/v1/namespaces/default/configmaps") => {
+            // As kube-apiserver does, the whole body is read before the answer.
+            match req.into_body().collect().await {
+                Ok(body) => json(201, body.to_bytes()),
+                Err(e) => status(400, "BadRequest", &e.to_string()),
+            }
         }
         ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
             let bytes = req.into_body().collect().await.unwrap().to_bytes();
