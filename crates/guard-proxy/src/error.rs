@@ -31,16 +31,4 @@ pub enum ProxyError {
     /// The configuration contradicts itself.
     #[error("{0}")]
     Config(String),
-    /// A listening address is not `HOST:PORT`.
-    #[error("invalid listening address {0:?}: expected HOST:PORT or :PORT")]
-    BadAddr(String),
-    /// A listening address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
 }

@@ -52,7 +52,6 @@ pub use config::{
 pub use error::ProxyError;
 pub use metrics::ProxyMetrics;
 pub use request_info::RequestInfo;
-pub use server::bind;
 
 use crate::handler::Proxy;
 use crate::tls::ServingTls;

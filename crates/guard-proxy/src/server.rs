@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,34 +20,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
-use crate::ProxyError;
 use crate::handler::{Proxy, handle};
 use crate::idle;
 use crate::metrics::ProxyMetrics;
 use crate::tls::ServingTls;
-
-/// Binds `addr` (`HOST:PORT`, or `:PORT` for every interface).
-pub async fn bind(addr: &str) -> Result<TcpListener, ProxyError> {
-    let bind_err = |source| ProxyError::Bind {
-        addr: addr.to_owned(),
-        source,
-    };
-    let bad = || ProxyError::BadAddr(addr.to_owned());
-    if let Some(port) = addr.strip_prefix(':') {
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        // Every interface: IPv6 (dual stack) when the host has it, else IPv4.
-        return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
-            Ok(l) => Ok(l),
-            Err(_) => TcpListener::bind(SocketAddr::from(([0u8; 4], port)))
-                .await
-                .map_err(bind_err),
-        };
-    }
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    TcpListener::bind((host, port)).await.map_err(bind_err)
-}
 
 /// Serves users on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish (up to the grace period).

@@ -36,17 +36,42 @@ pub enum ServerError {
         /// What is wrong.
         reason: String,
     },
-    /// `--secure-addr` is not `HOST:PORT`.
-    #[error("invalid --secure-addr {0:?}: expected HOST:PORT or :PORT")]
-    BadAddr(String),
-    /// The address cannot be bound.
-    #[error("cannot listen on {addr}")]
-    Bind {
+    /// A listening address is not `HOST:PORT`.
+    #[error("invalid {flag} {addr:?}: expected HOST:PORT or :PORT")]
+    BadAddr {
+        /// The flag that gave it.
+        flag: &'static str,
         /// The address.
         addr: String,
-        /// The cause.
-        source: std::io::Error,
     },
+    /// A listening address cannot be bound. The message has the cause and
+    /// what to do, in one line (the cause is not repeated as a source).
+    #[error("cannot listen on {addr}: {cause}; {}", bind_advice(cause.kind(), flag))]
+    Bind {
+        /// The flag that gave it.
+        flag: &'static str,
+        /// The address.
+        addr: String,
+        /// Why not.
+        cause: std::io::Error,
+    },
+}
+
+/// What to do when binding failed with `kind`, naming the flag to change.
+fn bind_advice(kind: std::io::ErrorKind, flag: &str) -> String {
+    use std::io::ErrorKind;
+    match kind {
+        ErrorKind::AddrInUse => {
+            format!("another program listens there: stop it, or pass a free address with {flag}")
+        }
+        ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need root or CAP_NET_BIND_SERVICE: pass a higher port with {flag}"
+        ),
+        ErrorKind::AddrNotAvailable => format!(
+            "this host has no such address: pass one of its own (or :PORT for all) with {flag}"
+        ),
+        _ => format!("pass another address with {flag}"),
+    }
 }
 
 /// How the server runs.
@@ -112,16 +137,21 @@ impl ServerConfig {
     }
 }
 
-/// Binds `addr` (`HOST:PORT`, or Go's `:PORT` for every interface).
-pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    let bind_err = |source| ServerError::Bind {
+/// Binds `addr` (`HOST:PORT`, or Go's `:PORT` for every interface), given
+/// by the command-line flag `flag` (named in the errors). `guard run` and
+/// `guard proxy` bind all their ports with it.
+pub async fn bind(addr: &str, flag: &'static str) -> Result<TcpListener, ServerError> {
+    let bind_err = |cause| ServerError::Bind {
+        flag,
         addr: addr.to_owned(),
-        source,
+        cause,
+    };
+    let bad = || ServerError::BadAddr {
+        flag,
+        addr: addr.to_owned(),
     };
     if let Some(port) = addr.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| ServerError::BadAddr(addr.to_owned()))?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
         // Every interface: IPv6 (dual stack) when the host has it, else IPv4.
         return match TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
             Ok(l) => Ok(l),
@@ -130,15 +160,10 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
                 .map_err(bind_err),
         };
     }
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| ServerError::BadAddr(addr.to_owned()))?;
-    port.parse::<u16>()
-        .map_err(|_| ServerError::BadAddr(addr.to_owned()))?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    TcpListener::bind((host, port.parse::<u16>().unwrap_or_default()))
-        .await
-        .map_err(bind_err)
+    TcpListener::bind((host, port)).await.map_err(bind_err)
 }
 
 /// Serves reviews on `listener` (and probes on `config.probe_addr`) until
@@ -171,7 +196,7 @@ pub async fn serve(
     let (stop, stopping) = watch::channel(false);
     let _probes = match &config.probe_addr {
         Some(addr) => {
-            let probe_listener = bind(addr).await?;
+            let probe_listener = bind(addr, "--probe-addr").await?;
             if let Ok(local) = probe_listener.local_addr() {
                 tracing::info!(
                     "probes and metrics (/healthz, /readyz, /metrics) over plain HTTP on {local}"

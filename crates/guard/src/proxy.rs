@@ -66,14 +66,14 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<()> {
     // token) is loaded before anything says "listening".
     let proxy = guard_proxy::LoadedProxy::load(config, counters)?;
     let shutdown = crate::run::shutdown_signal()?;
-    let listener = guard_proxy::bind(&args.secure_addr).await?;
+    let listener = guard_server::bind(&args.secure_addr, "--secure-addr").await?;
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
     let probes = match args.metrics_addr.trim() {
         "" => None,
         addr => {
-            let probes = guard_proxy::bind(addr).await?;
+            let probes = guard_server::bind(addr, "--metrics-addr").await?;
             let addr = probes
                 .local_addr()
                 .context("cannot read the metrics address")?;

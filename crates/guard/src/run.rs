@@ -75,7 +75,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         None => e.into(),
     })?;
     let shutdown = shutdown_signal()?;
-    let listener = guard_server::bind(&args.secure_addr).await?;
+    let listener = guard_server::bind(&args.secure_addr, "--secure-addr").await?;
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;

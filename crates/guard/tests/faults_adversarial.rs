@@ -1,7 +1,7 @@
 //! What an outside reviewer found by attacking the release binary, each
 //! through the real `guard run` / `guard proxy`: names from a provider that
 //! would forge log lines, credentials echoed in refusals, identity headers
-//! spelled with underscores, the open-file limit.
+//! spelled with underscores, the open-file limit, a busy address.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -468,4 +468,66 @@ async fn http2_connections_without_a_request_in_progress_are_closed() {
         .expect("the connection is still open 30 s after its last answer")
         .unwrap()
         .ok();
+}
+
+#[test]
+fn an_address_in_use_is_one_line_naming_the_address_and_the_flag() {
+    let sb = Sandbox::new();
+    let tokens = prepare(&sb);
+    let pki = sb.pki();
+    let p = |f: &str| pki.join(f).display().to_string();
+    let sa = sb.home.path().join("sa.token");
+    common::secrets::register(SA_TOKEN);
+    std::fs::write(&sa, SA_TOKEN).unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().to_string();
+    let free = "127.0.0.1:0";
+    // COMMAND SECURE-FLAG PROBE-FLAG, then what each command needs.
+    let args = |command: &str, secure: &str, probe_flag: &str, probe: &str| {
+        let mut args = vec![
+            command.to_owned(),
+            format!("--secure-addr={secure}"),
+            format!("{probe_flag}={probe}"),
+            format!("--tls-cert-file={}", p("server.crt")),
+            format!("--tls-private-key-file={}", p("server.key")),
+            "--auth-providers=token-auth".to_owned(),
+            format!("--token-auth-file={}", tokens.display()),
+        ];
+        args.extend(match command {
+            "run" => vec![format!("--tls-ca-file={}", p("ca.crt"))],
+            _ => vec![
+                "--mode=impersonation".to_owned(),
+                "--apiserver-url=https://127.0.0.1:1".to_owned(),
+                format!("--apiserver-ca-file={}", p("ca.crt")),
+                format!("--apiserver-token-file={}", sa.display()),
+            ],
+        });
+        args
+    };
+    let run = |secure: &str, probe: &str| args("run", secure, "--probe-addr", probe);
+    let proxy = |secure: &str, metrics: &str| args("proxy", secure, "--metrics-addr", metrics);
+    for (args, flag) in [
+        (run(&busy, free), "--secure-addr"),
+        (run(free, &busy), "--probe-addr"),
+        (proxy(&busy, free), "--secure-addr"),
+        (proxy(free, &busy), "--metrics-addr"),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let stderr = sb.fails(&args);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{} {flag}: {stderr}", args[0]);
+        let line = errors[0];
+        assert!(
+            line.contains(&format!("cannot listen on {busy}")) && line.contains(flag),
+            "{} {flag}: {line}",
+            args[0]
+        );
+        assert_eq!(
+            stderr.matches("in use").count(),
+            1,
+            "{} {flag}: the cause is said more than once:\n{stderr}",
+            args[0]
+        );
+    }
+    drop(held);
 }
