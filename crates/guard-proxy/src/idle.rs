@@ -1,4 +1,5 @@
-//! Closing HTTP/2 connections that carry no request.
+//! Closing connections that carry no request: one whose first bytes do
+//! not arrive within the read timeout, and an HTTP/2 one idle too long.
 //!
 //! An HTTP/2 client can open a connection, answer the proxy's pings and
 //! never send a request: without an idle limit, a few thousand of those
@@ -102,21 +103,33 @@ impl Body for Tracked {
     }
 }
 
-/// The connection's I/O: reading fails once the connection has been idle
-/// for the limit, which ends it.
+/// The connection's I/O: reading fails when the client has sent nothing
+/// within the first-read deadline (a client that completes the TLS
+/// handshake and then says nothing is let go; for HTTP/1.1 hyper's header
+/// timeout takes over from the first request on), and once the connection
+/// has been idle for the idle limit, which ends it.
 pub(crate) struct IdleIo<IO> {
     io: IO,
+    /// Until the first bytes arrive.
+    first_read: Option<Pin<Box<Sleep>>>,
     activity: Arc<Activity>,
     limit: Option<Duration>,
     timer: Pin<Box<Sleep>>,
 }
 
 impl<IO> IdleIo<IO> {
-    /// `io` of a connection whose requests `activity` counts, closed after
-    /// `limit` without one; `None`: never.
-    pub(crate) fn new(io: IO, activity: Arc<Activity>, limit: Option<Duration>) -> Self {
+    /// `io` of a connection whose first bytes must arrive within
+    /// `first_read`, whose requests `activity` counts, closed after `limit`
+    /// without one; `None`: never.
+    pub(crate) fn new(
+        io: IO,
+        first_read: Duration,
+        activity: Arc<Activity>,
+        limit: Option<Duration>,
+    ) -> Self {
         IdleIo {
             io,
+            first_read: Some(Box::pin(tokio::time::sleep(first_read))),
             activity,
             limit,
             timer: Box::pin(tokio::time::sleep(limit.unwrap_or_default())),
@@ -131,37 +144,48 @@ impl<IO: AsyncRead + Unpin> AsyncRead for IdleIo<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let poll = Pin::new(&mut this.io).poll_read(cx, buf);
-        let Some(limit) = this.limit else {
-            return poll;
-        };
-        match poll {
-            Poll::Ready(result) => Poll::Ready(result),
-            Poll::Pending => {
-                // Busy: look again one limit from now (or when the last
-                // request ends and a read is polled). Idle: close at the
-                // deadline.
-                let deadline = this
-                    .activity
-                    .idle_deadline(limit)
-                    .unwrap_or_else(|| Instant::now() + limit);
-                if deadline <= Instant::now() {
-                    return Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "no request on this HTTP/2 connection within the idle timeout",
-                    )));
-                }
-                if this.timer.deadline() != deadline {
-                    this.timer.as_mut().reset(deadline);
-                }
-                // Registers the wake-up; when it fires, the next poll_read
-                // checks again.
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    cx.waker().wake_by_ref();
-                }
-                Poll::Pending
+        if poll.is_ready() {
+            if buf.filled().len() > before {
+                this.first_read = None;
             }
+            return poll;
         }
+        let first_read_missed = this
+            .first_read
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+        if first_read_missed {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request within the read timeout",
+            )));
+        }
+        let Some(limit) = this.limit else {
+            return Poll::Pending;
+        };
+        // Busy: look again one limit from now (or when the last request
+        // ends and a read is polled). Idle: close at the deadline.
+        let deadline = this
+            .activity
+            .idle_deadline(limit)
+            .unwrap_or_else(|| Instant::now() + limit);
+        if deadline <= Instant::now() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request on this HTTP/2 connection within the idle timeout",
+            )));
+        }
+        if this.timer.deadline() != deadline {
+            this.timer.as_mut().reset(deadline);
+        }
+        // Registers the wake-up; when it fires, the next poll_read checks
+        // again.
+        if this.timer.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 }
 

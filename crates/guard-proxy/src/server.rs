@@ -3,9 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +15,6 @@ use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::handler::{Proxy, handle};
@@ -97,7 +94,8 @@ pub(crate) async fn serve_users(
                 // HTTP/1.1 idles under hyper's header read timeout; an upgraded
                 // connection (exec, port-forward) must not be cut for silence.
                 let io = idle::IdleIo::new(
-                    FirstRead::new(stream, read_timeout),
+                    stream,
+                    read_timeout,
                     activity,
                     idle_timeout.filter(|_| http2_conn),
                 );
@@ -119,82 +117,6 @@ pub(crate) async fn serve_users(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("grace period of {:?} over; closing the remaining connections", limits.shutdown_grace);
         }
-    }
-}
-
-/// A connection whose first bytes must arrive within a deadline: a client
-/// that completes the TLS handshake and then says nothing is let go (for
-/// HTTP/1.1 hyper's header timeout takes over from the first request on).
-struct FirstRead<IO> {
-    io: IO,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<IO> FirstRead<IO> {
-    fn new(io: IO, limit: Duration) -> Self {
-        FirstRead {
-            io,
-            deadline: Some(Box::pin(tokio::time::sleep(limit))),
-        }
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for FirstRead<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                if buf.filled().len() > before {
-                    this.deadline = None;
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                let expired = this
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if expired {
-                    Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "no request within the read timeout",
-                    )))
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstRead<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
     }
 }
 
