@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::inspect::{Inspect, Polled};
 use crate::upstream::{BoxError, ProxyBody};
 
 /// The requests in progress on one connection, and since when there are
@@ -68,39 +67,12 @@ impl Drop for Busy {
 
 /// An answer body that keeps its request counted until it ends.
 pub(crate) fn track(body: ProxyBody, busy: Busy) -> ProxyBody {
-    http_body_util::BodyExt::boxed(Tracked {
-        inner: body,
-        busy: Some(busy),
-    })
-}
-
-struct Tracked {
-    inner: ProxyBody,
-    busy: Option<Busy>,
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+    let mut busy = Some(busy);
+    http_body_util::BodyExt::boxed(Inspect::new(body, move |poll: &Polled<BoxError>| {
         if let Poll::Ready(None | Some(Err(_))) = poll {
-            self.busy = None;
+            drop(busy.take());
         }
-        poll
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    }))
 }
 
 /// The connection's I/O: reading fails when the client has sent nothing

@@ -31,6 +31,7 @@ mod headers;
 pub mod identity;
 mod idle;
 mod impersonation;
+mod inspect;
 mod metrics;
 mod request_body;
 mod request_info;

@@ -3,16 +3,15 @@
 //! mid-body, a body that stops arriving) is answered as the client's 4xx
 //! and not taken for an API server outage.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::task::Poll;
 
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 
-use crate::upstream::{BoxError, ProxyBody};
+use crate::inspect::{Inspect, Polled};
+use crate::upstream::ProxyBody;
 
 /// What became of a request body being forwarded.
 #[derive(Debug, Default)]
@@ -48,44 +47,12 @@ impl BodyWatch {
 /// `body`, to be sent on, and what will be known of how reading it went.
 pub(crate) fn watch(body: Incoming) -> (ProxyBody, Arc<BodyWatch>) {
     let watch = Arc::new(BodyWatch::default());
-    let body = Watched {
-        inner: body,
-        watch: watch.clone(),
-    };
-    (body.boxed(), watch)
-}
-
-struct Watched {
-    inner: Incoming,
-    watch: Arc<BodyWatch>,
-}
-
-impl Body for Watched {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let poll = Pin::new(&mut self.inner).poll_frame(cx);
-        self.watch
-            .waiting
-            .store(poll.is_pending(), Ordering::SeqCst);
-        if let Poll::Ready(Some(Err(e))) = &poll {
-            let _ = self
-                .watch
-                .error
-                .set(guard_auth::ErrorChain(e).to_string());
+    let seen = watch.clone();
+    let body = Inspect::new(body, move |poll: &Polled<hyper::Error>| {
+        seen.waiting.store(poll.is_pending(), Ordering::SeqCst);
+        if let Poll::Ready(Some(Err(e))) = poll {
+            let _ = seen.error.set(guard_auth::ErrorChain(e).to_string());
         }
-        poll.map_err(Into::into)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    });
+    (body.boxed(), watch)
 }
