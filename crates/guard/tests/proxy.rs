@@ -170,6 +170,13 @@ fn metrics_port(proxy: &GuardServer) -> u16 {
     line.trim().rsplit(':').next().unwrap().parse().unwrap()
 }
 
+/// Fails unless the `/metrics` text `metrics` has each of `series`.
+fn assert_series(metrics: &str, series: &[&str]) {
+    for series in series {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+}
+
 /// A plain HTTP/1.0 GET on the metrics port.
 fn probe(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
@@ -1439,17 +1446,18 @@ fn the_proxy_exports_the_providers_counters() {
     let ((ok, _, err), _) = get_pods(&c, proxy.port, "good-token-123");
     assert!(ok, "{err}");
     let metrics = probe(metrics_port(&proxy), "/metrics");
-    for series in [
-        // What each provider of the chain said, as `guard run` counts it.
-        "guard_provider_checks_total{provider=\"token-auth\",result=\"authenticated\"} ",
-        "guard_provider_checks_total{provider=\"eks\",result=\"not_asked\"} ",
-        // A provider's own counter.
-        "guard_eks_sts_throttling_total 0",
-        // And the proxy's.
-        "guard_proxy_requests_total{code=\"200\",verb=\"list\"} ",
-    ] {
-        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
-    }
+    assert_series(
+        &metrics,
+        &[
+            // What each provider of the chain said, as `guard run` counts it.
+            "guard_provider_checks_total{provider=\"token-auth\",result=\"authenticated\"} ",
+            "guard_provider_checks_total{provider=\"eks\",result=\"not_asked\"} ",
+            // A provider's own counter.
+            "guard_eks_sts_throttling_total 0",
+            // And the proxy's.
+            "guard_proxy_requests_total{code=\"200\",verb=\"list\"} ",
+        ],
+    );
 }
 
 /// The sockets process `pid` holds open.
@@ -1570,13 +1578,14 @@ fn connect_and_dot_segments_are_refused_before_the_api_server() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(c.api.seen().len(), 1);
     let metrics = probe(metrics_port(&proxy), "/metrics");
-    for series in [
-        "guard_proxy_refusals_total{reason=\"method_not_allowed\"} 2",
-        "guard_proxy_refusals_total{reason=\"dot_segment\"} 6",
-        "guard_proxy_requests_total{code=\"405\",verb=\"other\"} 2",
-    ] {
-        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
-    }
+    assert_series(
+        &metrics,
+        &[
+            "guard_proxy_refusals_total{reason=\"method_not_allowed\"} 2",
+            "guard_proxy_refusals_total{reason=\"dot_segment\"} 6",
+            "guard_proxy_requests_total{code=\"405\",verb=\"other\"} 2",
+        ],
+    );
     let log = proxy.log();
     assert!(
         log.lines().any(|l| l.contains("audit")
@@ -1662,14 +1671,15 @@ fn a_broken_request_body_is_the_client_s_error_not_an_api_server_outage() {
     assert_eq!(code, 201, "{body}");
 
     let metrics = probe(metrics_port(&proxy), "/metrics");
-    for series in [
-        "guard_proxy_requests_total{code=\"400\",verb=\"create\"} 1",
-        "guard_proxy_requests_total{code=\"408\",verb=\"create\"} 1",
-        "guard_proxy_refusals_total{reason=\"bad_request_body\"} 1",
-        "guard_proxy_refusals_total{reason=\"request_body_timeout\"} 1",
-    ] {
-        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
-    }
+    assert_series(
+        &metrics,
+        &[
+            "guard_proxy_requests_total{code=\"400\",verb=\"create\"} 1",
+            "guard_proxy_requests_total{code=\"408\",verb=\"create\"} 1",
+            "guard_proxy_refusals_total{reason=\"bad_request_body\"} 1",
+            "guard_proxy_refusals_total{reason=\"request_body_timeout\"} 1",
+        ],
+    );
     assert!(
         !metrics.contains("guard_proxy_upstream_errors_total{"),
         "the client's fault was counted as the API server's:\n{metrics}"
