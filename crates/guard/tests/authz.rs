@@ -12,9 +12,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::azure::{AzureStandIn, Behaviour, CLIENT_SECRET, TENANT};
+use common::azure::{AzureSetup, AzureStandIn, Behaviour, CLIENT_SECRET, TENANT};
 use common::client::{Call, send};
-use common::server::{GuardServer, kubectl};
+use common::server::{GuardServer, Reviewer, kubectl};
 use common::{Sandbox, testdata};
 use serde_json::{Value, json};
 
@@ -45,47 +45,30 @@ impl Authz {
     /// stand-in before guard starts. In `args`, `{url}` is the stand-in's
     /// URL and `{kubeconfig}` a kubeconfig for its discovery endpoints.
     fn start_after(args: &[&str], env: &[(&str, &str)], setup: impl FnOnce(&AzureStandIn)) -> Self {
-        let sb = Sandbox::new();
-        sb.ok(&["init", "ca"]);
-        sb.ok(&["init", "server", "--ips=127.0.0.1"]);
-        sb.ok(&["init", "client", "-o", "azure"]);
-        let pki = sb.pki();
-        let azure = AzureStandIn::start(&pki.join("server.crt"), &pki.join("server.key"));
-        setup(&azure);
-        let kubeconfig = sb.home.path().join("discovery.kubeconfig");
+        let stand_in = AzureSetup::start();
+        setup(&stand_in.azure);
+        let kubeconfig = stand_in.sb.home.path().join("discovery.kubeconfig");
         std::fs::write(
             &kubeconfig,
-            common::azure::kubeconfig(&azure.url, &pki.join("ca.crt")),
+            common::azure::kubeconfig(&stand_in.azure.url, &stand_in.sb.pki().join("ca.crt")),
         )
         .unwrap();
         let mut run = vec![
-            "run".to_owned(),
-            "--secure-addr=127.0.0.1:0".to_owned(),
-            format!("--tls-ca-file={}", pki.join("ca.crt").display()),
-            format!("--tls-cert-file={}", pki.join("server.crt").display()),
-            format!(
-                "--tls-private-key-file={}",
-                pki.join("server.key").display()
-            ),
-            "--auth-providers=azure".to_owned(),
-            format!("--azure.tenant-id={TENANT}"),
-            "--azure.client-id=guard-app".to_owned(),
             "--azure.skip-group-membership-resolution".to_owned(),
             "--authz-providers=azure".to_owned(),
-            format!("--azure.arm-url={}/", azure.url),
+            "--azure.arm-url={url}/".to_owned(),
         ];
-        run.extend(args.iter().map(|a| {
-            a.replace("{url}", &azure.url)
-                .replace("{kubeconfig}", &kubeconfig.display().to_string())
-        }));
-        let mut vars = vec![(
-            "SSL_CERT_FILE".to_owned(),
-            pki.join("ca.crt").display().to_string(),
-        )];
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let server = GuardServer::spawn(&sb, &run, &vars);
+        run.extend(
+            args.iter()
+                .map(|a| a.replace("{kubeconfig}", &kubeconfig.display().to_string())),
+        );
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (azure, Reviewer { sb, server, client }) = stand_in.start_guard(&run, &env);
         Authz {
-            client: (pki.join("azure@azure.crt"), pki.join("azure@azure.key")),
+            client,
             sb,
             azure,
             server,

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::Sandbox;
-use common::azure::{AzureStandIn, Behaviour, CLIENT_SECRET, TENANT};
-use common::server::{GuardServer, Reviewer};
+use common::azure::{AzureSetup, AzureStandIn, Behaviour, CLIENT_SECRET, TENANT};
+use common::server::{Reviewer, guard_run_args};
 use serde_json::{Value, json};
 
 const ALICE: &str = "6f1a1d5e-6f3c-4b2e-9e1d-2f8f0b1c3d4e";
@@ -43,45 +43,20 @@ fn start(args: &[&str]) -> Azure {
 }
 
 fn start_with_secret(args: &[&str], secret: &str) -> Azure {
-    let sb = Sandbox::new();
-    sb.ok(&["init", "ca"]);
-    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
-    sb.ok(&["init", "client", "-o", "azure"]);
-    let pki = sb.pki();
-    let azure = AzureStandIn::start(&pki.join("server.crt"), &pki.join("server.key"));
-    azure.set_members(ALICE, &[(ADMINS, "Admins"), (DEVS, "Developers")]);
-    azure.set_members(BOB, &[]);
+    let setup = AzureSetup::start();
+    setup
+        .azure
+        .set_members(ALICE, &[(ADMINS, "Admins"), (DEVS, "Developers")]);
+    setup.azure.set_members(BOB, &[]);
     let mut run = vec![
-        "run".to_owned(),
-        "--secure-addr=127.0.0.1:0".to_owned(),
-        format!("--tls-ca-file={}", pki.join("ca.crt").display()),
-        format!("--tls-cert-file={}", pki.join("server.crt").display()),
-        format!(
-            "--tls-private-key-file={}",
-            pki.join("server.key").display()
-        ),
-        "--auth-providers=azure".to_owned(),
-        format!("--azure.tenant-id={TENANT}"),
-        "--azure.client-id=guard-app".to_owned(),
-        format!("--azure.discovery-url={}", azure.issuer()),
-        format!("--azure.graph-url={}/", azure.url),
+        format!("--azure.discovery-url={}", setup.azure.issuer()),
+        "--azure.graph-url={url}/".to_owned(),
         // Every review reaches the upstreams.
         "--cache-size=0".to_owned(),
     ];
-    run.extend(args.iter().map(|a| a.replace("{url}", &azure.url)));
-    let vars = vec![
-        (
-            "SSL_CERT_FILE".to_owned(),
-            pki.join("ca.crt").display().to_string(),
-        ),
-        ("AZURE_CLIENT_SECRET".to_owned(), secret.to_owned()),
-    ];
-    let server = GuardServer::spawn(&sb, &run, &vars);
-    let guard = Reviewer {
-        client: (pki.join("azure@azure.crt"), pki.join("azure@azure.key")),
-        sb,
-        server,
-    };
+    run.extend(args.iter().map(|a| a.to_string()));
+    let env = [("AZURE_CLIENT_SECRET".to_owned(), secret.to_owned())];
+    let (azure, guard) = setup.start_guard(&run, &env);
     Azure { azure, guard }
 }
 
@@ -144,9 +119,44 @@ impl Azure {
         );
     }
 
+    /// Alice's token, once guard has answered it with her and both her
+    /// groups (by id), as read from Graph in every mode that reads it.
+    async fn alice_in_both_groups(&self) -> String {
+        let alice = self.user_token(ALICE, json!({}));
+        let user = self.authenticated(&alice).await;
+        assert_alice(&user);
+        assert_eq!(user["groups"], json!([ADMINS, DEVS]));
+        alice
+    }
+
+    /// Makes Graph answer `status`: an outage, whose error names it.
+    async fn graph_fails(&self, alice: &str, status: u16) {
+        self.set(|s| s.graph = Behaviour::Status(status));
+        self.outage(alice, &format!("Microsoft Graph answered {status}"))
+            .await;
+    }
+
+    /// A service principal's groups overflowed: Go Guard's error, whatever
+    /// the mode.
+    async fn service_principal_overage_is_an_error(&self) {
+        let mut app = overage();
+        app["idtyp"] = json!("app");
+        self.outage(
+            &self.user_token(ALICE, app),
+            "service principal with group membership exceeding 200",
+        )
+        .await;
+    }
+
     fn set(&self, f: impl FnOnce(&mut common::azure::State)) {
         f(&mut self.azure.state.lock().unwrap());
     }
+}
+
+/// Claims of a token whose groups overflowed (more than 200): a link to
+/// Graph instead of the list.
+fn overage() -> Value {
+    json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}})
 }
 
 /// Go Guard's authorization webhook needs `extra.oid`: every azure user has
@@ -160,10 +170,7 @@ fn assert_alice(user: &Value) {
 #[tokio::test]
 async fn client_credential_reads_graph_with_guards_own_token() {
     let t = start(&[]);
-    let alice = t.user_token(ALICE, json!({}));
-    let user = t.authenticated(&alice).await;
-    assert_alice(&user);
-    assert_eq!(user["groups"], json!([ADMINS, DEVS]));
+    let alice = t.alice_in_both_groups().await;
     let bob = t.user_token(BOB, json!({}));
     assert_eq!(t.authenticated(&bob).await.get("groups"), None);
     // One application token for both users; no on-behalf-of exchange.
@@ -179,8 +186,7 @@ async fn client_credential_reads_graph_with_guards_own_token() {
         }
     });
     t.outage(&alice, "rate limit").await;
-    t.set(|s| s.graph = Behaviour::Status(503));
-    t.outage(&alice, "Microsoft Graph answered 503").await;
+    t.graph_fails(&alice, 503).await;
     t.set(|s| s.graph = Behaviour::Normal);
     assert_alice(&t.authenticated(&alice).await);
 }
@@ -203,10 +209,7 @@ async fn client_credential_outage_of_azure_ad_is_an_error() {
 #[tokio::test]
 async fn obo_reads_graph_on_behalf_of_each_user() {
     let t = start(&["--azure.auth-mode=obo"]);
-    let alice = t.user_token(ALICE, json!({}));
-    let user = t.authenticated(&alice).await;
-    assert_alice(&user);
-    assert_eq!(user["groups"], json!([ADMINS, DEVS]));
+    let alice = t.alice_in_both_groups().await;
     let bob = t.user_token(BOB, json!({}));
     t.authenticated(&bob).await;
     {
@@ -236,8 +239,7 @@ async fn obo_reads_graph_on_behalf_of_each_user() {
         }
     });
     t.outage(&alice, "Azure AD answered 429").await;
-    t.set(|s| s.graph = Behaviour::Status(502));
-    t.outage(&alice, "Microsoft Graph answered 502").await;
+    t.graph_fails(&alice, 502).await;
     t.set(|s| s.graph = Behaviour::Normal);
     assert_alice(&t.authenticated(&alice).await);
 
@@ -258,10 +260,7 @@ async fn aks_gets_the_graph_token_from_the_token_url() {
         "--azure.auth-mode=aks",
         "--azure.aks-token-url={url}/aks/authn/token",
     ]);
-    let alice = t.user_token(ALICE, json!({}));
-    let user = t.authenticated(&alice).await;
-    assert_alice(&user);
-    assert_eq!(user["groups"], json!([ADMINS, DEVS]));
+    let alice = t.alice_in_both_groups().await;
     {
         let s = t.azure.state.lock().unwrap();
         assert_eq!(
@@ -280,8 +279,7 @@ async fn aks_gets_the_graph_token_from_the_token_url() {
     });
     t.outage(&alice, "the AKS token URL answered 503").await;
     t.set(|s| s.aks_authn = Behaviour::Normal);
-    t.set(|s| s.graph = Behaviour::Status(500));
-    t.outage(&alice, "Microsoft Graph answered 500").await;
+    t.graph_fails(&alice, 500).await;
 
     // The token URL unreachable: an error.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -310,18 +308,11 @@ async fn passthrough_takes_groups_from_the_token_only() {
     assert_alice(&user);
     assert_eq!(user["groups"], json!([DEVS]));
     // Overflowed groups: Go Guard's answer, the user without groups...
-    let overage = json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}});
-    let user = t.authenticated(&t.user_token(ALICE, overage.clone())).await;
+    let user = t.authenticated(&t.user_token(ALICE, overage())).await;
     assert_alice(&user);
     assert_eq!(user.get("groups"), None);
     // ... and for a service principal, an error the API server logs.
-    let mut app = overage;
-    app["idtyp"] = json!("app");
-    t.outage(
-        &t.user_token(ALICE, app),
-        "service principal with group membership exceeding 200",
-    )
-    .await;
+    t.service_principal_overage_is_an_error().await;
     assert!(t.azure.graph_calls().is_empty());
     assert_eq!(t.azure.state.lock().unwrap().token_requests.len(), 0);
 }
@@ -344,8 +335,7 @@ async fn arc_asks_the_arc_service_only_for_overflowed_groups() {
     assert_eq!(t.authenticated(&listed).await["groups"], json!([DEVS]));
     assert!(t.azure.state.lock().unwrap().arc_obo_requests.is_empty());
     // Overflowed: the Arc service, with the agent's managed identity token.
-    let overage = json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}});
-    let alice = t.user_token(ALICE, overage.clone());
+    let alice = t.user_token(ALICE, overage());
     let user = t.authenticated(&alice).await;
     assert_alice(&user);
     assert_eq!(user["groups"], json!([ADMINS, DEVS]));
@@ -393,13 +383,7 @@ async fn arc_asks_the_arc_service_only_for_overflowed_groups() {
     t.set(|s| s.arc_obo = Behaviour::Status(500));
     t.outage(&alice, "answered 500").await;
     // A service principal's overflowed groups: Go Guard's error.
-    let mut app = overage;
-    app["idtyp"] = json!("app");
-    t.outage(
-        &t.user_token(ALICE, app),
-        "service principal with group membership exceeding 200",
-    )
-    .await;
+    t.service_principal_overage_is_an_error().await;
 }
 
 #[test]
@@ -407,19 +391,12 @@ fn mode_flags_are_checked_at_start_up() {
     let sb = Sandbox::new();
     sb.ok(&["init", "ca"]);
     sb.ok(&["init", "server", "--ips=127.0.0.1"]);
-    let pki = sb.pki();
-    let base = [
-        "run".to_owned(),
-        format!("--tls-ca-file={}", pki.join("ca.crt").display()),
-        format!("--tls-cert-file={}", pki.join("server.crt").display()),
-        format!(
-            "--tls-private-key-file={}",
-            pki.join("server.key").display()
-        ),
+    let mut base = guard_run_args(&sb);
+    base.extend([
         "--auth-providers=azure".to_owned(),
         "--azure.tenant-id=t".to_owned(),
         "--azure.client-id=guard-app".to_owned(),
-    ];
+    ]);
     let fails = |extra: &[&str], wanted: &str| {
         let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
         args.extend(extra);

@@ -75,22 +75,10 @@ fn start_with_env(env: &[(String, String)]) -> Env {
         "--cache-ttl=0".to_owned(),
         "--cache-failure-ttl=0".to_owned(),
     ];
-    let sb = common::Sandbox::new();
-    sb.ok(&["init", "ca"]);
-    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
-    sb.ok(&["init", "client", "demo", "-o", "eks"]);
+    let sb = sandbox_with_client(&["demo", "-o", "eks"]);
     let pki = sb.pki();
-    let mut run = vec![
-        "run".to_owned(),
-        "--secure-addr=127.0.0.1:0".to_owned(),
-        format!("--tls-ca-file={}", pki.join("ca.crt").display()),
-        format!("--tls-cert-file={}", pki.join("server.crt").display()),
-        format!(
-            "--tls-private-key-file={}",
-            pki.join("server.key").display()
-        ),
-        "--probe-addr=127.0.0.1:0".to_owned(),
-    ];
+    let mut run = guard_run_args(&sb);
+    run.push("--probe-addr=127.0.0.1:0".to_owned());
     run.extend(args);
     let server = GuardServer::spawn(&sb, &run, env);
     let guard = Reviewer {
@@ -107,25 +95,38 @@ fn start_with_env(env: &[(String, String)]) -> Env {
 }
 
 fn aws_cli_token(sts: &StsStub, key: &str, secret: &str, cluster: &str) -> String {
+    aws_cli_token_with(key, secret, cluster, |cmd| {
+        cmd.env("AWS_ENDPOINT_URL_STS", &sts.url);
+    })
+}
+
+/// `aws eks get-token` (the real AWS CLI) with the keys `key`/`secret`, in
+/// us-east-1, without shared files, and what `configure` adds; the token,
+/// registered as a secret.
+fn aws_cli_token_with(
+    key: &str,
+    secret: &str,
+    cluster: &str,
+    configure: impl FnOnce(&mut Command),
+) -> String {
     let aws = common::testdata().join("../target/test-tools/venv/bin/aws");
-    let out = Command::new(aws)
-        .args([
-            "eks",
-            "get-token",
-            "--cluster-name",
-            cluster,
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL_STS", &sts.url)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(aws);
+    cmd.args([
+        "eks",
+        "get-token",
+        "--cluster-name",
+        cluster,
+        "--output",
+        "json",
+    ])
+    .env("AWS_ACCESS_KEY_ID", key)
+    .env("AWS_SECRET_ACCESS_KEY", secret)
+    .env("AWS_DEFAULT_REGION", "us-east-1")
+    .env_remove("AWS_PROFILE")
+    .env("AWS_CONFIG_FILE", "/nonexistent")
+    .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    configure(&mut cmd);
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "aws eks get-token: {}",
@@ -402,33 +403,10 @@ async fn dual_stack_sts_hosts_are_accepted() {
         ("NO_PROXY".to_owned(), "127.0.0.1".to_owned()),
     ]);
 
-    let aws = common::testdata().join("../target/test-tools/venv/bin/aws");
-    let out = Command::new(aws)
-        .args([
-            "eks",
-            "get-token",
-            "--cluster-name",
-            "demo",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_USE_DUALSTACK_ENDPOINT", "true")
-        .env_remove("AWS_ENDPOINT_URL_STS")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let token = v["status"]["token"].as_str().unwrap().to_owned();
+    let token = aws_cli_token_with("AKIDEXAMPLE", "secret", "demo", |cmd| {
+        cmd.env("AWS_USE_DUALSTACK_ENDPOINT", "true")
+            .env_remove("AWS_ENDPOINT_URL_STS");
+    });
     assert!(
         decode(&token)
             .0
@@ -857,3 +835,4 @@ async fn web_identity_from_the_environment_assumes_the_role() {
     assert!(!err.contains("not-a-web-identity-token"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+

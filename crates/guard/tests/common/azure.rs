@@ -30,13 +30,16 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
+
+use super::Sandbox;
+use super::server::{GuardServer, Reviewer, guard_run_args, sandbox_with_client};
 
 /// The tenant the stand-in's token endpoints accept.
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -164,6 +167,60 @@ impl Signer {
         jwk.common.key_id = Some(kid.clone());
         let jwks = json!({"keys": [jwk]});
         Signer { key, kid, jwks }
+    }
+}
+
+/// What every test of the azure provider starts from: a sandbox PKI (CA,
+/// server certificate for 127.0.0.1, client certificate `azure@azure`) and
+/// the stand-in, serving with guard's server certificate.
+pub struct AzureSetup {
+    pub sb: Sandbox,
+    pub azure: AzureStandIn,
+}
+
+impl AzureSetup {
+    /// Makes the PKI and starts the stand-in.
+    pub fn start() -> Self {
+        let sb = sandbox_with_client(&["-o", "azure"]);
+        let pki = sb.pki();
+        let azure = AzureStandIn::start(&pki.join("server.crt"), &pki.join("server.key"));
+        AzureSetup { sb, azure }
+    }
+
+    /// The `azure@azure` client certificate and key.
+    pub fn client(&self) -> (PathBuf, PathBuf) {
+        let pki = self.sb.pki();
+        (pki.join("azure@azure.crt"), pki.join("azure@azure.key"))
+    }
+
+    /// Starts `guard run` with the azure provider for [`TENANT`] and the
+    /// application `guard-app`, then `args` (`{url}` is the stand-in's
+    /// URL), trusting the sandbox's CA (and so the stand-in) through
+    /// `SSL_CERT_FILE`, with `env` besides; returns the stand-in and guard.
+    pub fn start_guard(
+        self,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> (AzureStandIn, Reviewer) {
+        let mut run = guard_run_args(&self.sb);
+        run.extend([
+            "--auth-providers=azure".to_owned(),
+            format!("--azure.tenant-id={TENANT}"),
+            "--azure.client-id=guard-app".to_owned(),
+        ]);
+        run.extend(args.iter().map(|a| a.replace("{url}", &self.azure.url)));
+        let mut vars = vec![(
+            "SSL_CERT_FILE".to_owned(),
+            self.sb.pki().join("ca.crt").display().to_string(),
+        )];
+        vars.extend_from_slice(env);
+        let server = GuardServer::spawn(&self.sb, &run, &vars);
+        let guard = Reviewer {
+            client: self.client(),
+            sb: self.sb,
+            server,
+        };
+        (self.azure, guard)
     }
 }
 

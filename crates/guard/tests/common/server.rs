@@ -22,6 +22,33 @@ pub fn prepare(sb: &Sandbox) -> PathBuf {
     tokens
 }
 
+/// A sandbox with a CA, a server certificate for 127.0.0.1 and the client
+/// certificate `guard init client CLIENT...` makes (`client` is e.g.
+/// `["demo", "-o", "eks"]`).
+pub fn sandbox_with_client(client: &[&str]) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+    let mut init = vec!["init", "client"];
+    init.extend(client);
+    sb.ok(&init);
+    sb
+}
+
+/// `guard run` on a free loopback port with the sandbox's CA and server
+/// certificate: the arguments every server of the tests starts with.
+pub fn guard_run_args(sb: &Sandbox) -> Vec<String> {
+    let pki = sb.pki();
+    let path = |f: &str| pki.join(f).display().to_string();
+    vec![
+        "run".to_owned(),
+        "--secure-addr=127.0.0.1:0".to_owned(),
+        format!("--tls-ca-file={}", path("ca.crt")),
+        format!("--tls-cert-file={}", path("server.crt")),
+        format!("--tls-private-key-file={}", path("server.key")),
+    ]
+}
+
 /// A running `guard run`, killed on drop.
 pub struct GuardServer {
     child: Child,
@@ -33,17 +60,11 @@ impl GuardServer {
     /// Starts `guard run` with the sandbox's PKI and `extra` arguments,
     /// and waits for its "listening on" line (at most 30 s).
     pub fn start(sb: &Sandbox, extra: &[&str]) -> Self {
-        let pki = sb.pki();
-        let p = |f: &str| pki.join(f).to_str().unwrap().to_owned();
-        let mut args = vec![
-            "run".to_owned(),
-            "--secure-addr=127.0.0.1:0".to_owned(),
-            format!("--tls-ca-file={}", p("ca.crt")),
-            format!("--tls-cert-file={}", p("server.crt")),
-            format!("--tls-private-key-file={}", p("server.key")),
+        let mut args = guard_run_args(sb);
+        args.extend([
             "--reload-interval=100ms".to_owned(),
             "--probe-addr=127.0.0.1:0".to_owned(),
-        ];
+        ]);
         args.extend(extra.iter().map(|a| a.to_string()));
         Self::spawn(sb, &args, &[])
     }
@@ -222,10 +243,7 @@ pub struct Reviewer {
 
 impl Reviewer {
     pub fn start(name: &str, provider: &str, args: &[&str]) -> Self {
-        let sb = Sandbox::new();
-        sb.ok(&["init", "ca"]);
-        sb.ok(&["init", "server", "--ips=127.0.0.1"]);
-        sb.ok(&["init", "client", name, "-o", provider]);
+        let sb = sandbox_with_client(&[name, "-o", provider]);
         let base = format!("{}@{provider}", name.to_lowercase());
         let client = (
             sb.pki().join(format!("{base}.crt")),
