@@ -24,6 +24,25 @@ fn token_auth_server(sb: &Sandbox) -> GuardServer {
     )
 }
 
+/// Sends a v1 TokenReview for `token` with the `demo@token-auth` client
+/// certificate; returns the answer's body.
+async fn review_as_demo(sb: &Sandbox, server: &GuardServer, token: &str) -> serde_json::Value {
+    let pki = sb.pki();
+    let call = Call::post("/tokenreviews", review_body("v1", token)).with_identity(
+        &pki.join("demo@token-auth.crt"),
+        &pki.join("demo@token-auth.key"),
+    );
+    send(server.port, &pki.join("ca.crt"), call)
+        .await
+        .unwrap()
+        .json()
+}
+
+/// Whether guard authenticates `token` (see [`review_as_demo`]).
+async fn accepts(sb: &Sandbox, server: &GuardServer, token: &str) -> bool {
+    review_as_demo(sb, server, token).await["status"]["authenticated"] == true
+}
+
 #[test]
 fn kubectl_gets_answers_through_the_generated_webhook_config() {
     if common::require::missing(&[Peer::Kubectl]) {
@@ -379,20 +398,7 @@ async fn the_token_file_reloads_and_a_broken_one_is_ignored() {
             &format!("--token-auth-file={}", tokens.display()),
         ],
     );
-    let pki = sb.pki();
-    let review = |token: &'static str| {
-        let (cert, key, ca) = (
-            pki.join("demo@token-auth.crt"),
-            pki.join("demo@token-auth.key"),
-            pki.join("ca.crt"),
-        );
-        let port = server.port;
-        async move {
-            let call =
-                Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
-            send(port, &ca, call).await.unwrap().json()["status"]["authenticated"] == true
-        }
-    };
+    let review = |token: &'static str| accepts(&sb, &server, token);
     assert!(review("good-token-123").await);
     assert!(!review("carol-token-789").await);
 
@@ -435,7 +441,6 @@ async fn the_token_file_reloads_and_a_broken_one_is_ignored() {
 async fn a_token_file_with_bad_quoting_is_broken() {
     let sb = Sandbox::new();
     let tokens = prepare(&sb);
-    let pki = sb.pki();
     for (text, line) in [
         ("t1,u,1,\"system:masters", "line 1"),
         ("ok,u,1\n\"a\"b,u,1\n", "line 2"),
@@ -443,18 +448,12 @@ async fn a_token_file_with_bad_quoting_is_broken() {
     ] {
         let broken = sb.home.path().join("broken.csv");
         fs::write(&broken, text).unwrap();
-        let err = sb.fails(&[
-            "run",
-            "--secure-addr=127.0.0.1:0",
-            &format!("--tls-ca-file={}", pki.join("ca.crt").display()),
-            &format!("--tls-cert-file={}", pki.join("server.crt").display()),
-            &format!(
-                "--tls-private-key-file={}",
-                pki.join("server.key").display()
-            ),
-            "--auth-providers=token-auth",
-            &format!("--token-auth-file={}", broken.display()),
+        let mut args = guard_run_args(&sb);
+        args.extend([
+            "--auth-providers=token-auth".to_owned(),
+            format!("--token-auth-file={}", broken.display()),
         ]);
+        let err = sb.fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(err.contains(line), "{text:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
@@ -466,19 +465,7 @@ async fn a_token_file_with_bad_quoting_is_broken() {
             &format!("--token-auth-file={}", tokens.display()),
         ],
     );
-    let review = |token: &'static str| {
-        let (cert, key, ca) = (
-            pki.join("demo@token-auth.crt"),
-            pki.join("demo@token-auth.key"),
-            pki.join("ca.crt"),
-        );
-        let port = server.port;
-        async move {
-            let call =
-                Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
-            send(port, &ca, call).await.unwrap().json()
-        }
-    };
+    let review = |token: &'static str| review_as_demo(&sb, &server, token);
     assert_eq!(
         review("good-token-123").await["status"]["authenticated"],
         true
@@ -515,7 +502,6 @@ async fn a_token_file_with_bad_quoting_is_broken() {
 async fn an_emptied_token_file_keeps_the_previous_tokens() {
     let sb = Sandbox::new();
     let tokens = prepare(&sb);
-    let pki = sb.pki();
     let empty = sb.home.path().join("empty.csv");
     fs::write(&empty, "").unwrap();
     let server = GuardServer::start(
@@ -539,19 +525,7 @@ async fn an_emptied_token_file_keeps_the_previous_tokens() {
             &format!("--token-auth-file={}", tokens.display()),
         ],
     );
-    let review = |token: &'static str| {
-        let (cert, key, ca) = (
-            pki.join("demo@token-auth.crt"),
-            pki.join("demo@token-auth.key"),
-            pki.join("ca.crt"),
-        );
-        let port = server.port;
-        async move {
-            let call =
-                Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
-            send(port, &ca, call).await.unwrap().json()["status"]["authenticated"] == true
-        }
-    };
+    let review = |token: &'static str| accepts(&sb, &server, token);
     assert!(review("good-token-123").await);
     // Truncated in place, as `: > token.csv` does.
     fs::File::create(&tokens).unwrap();
@@ -629,15 +603,8 @@ async fn the_server_certificate_reloads() {
 async fn metrics_count_reviews_without_secrets() {
     let sb = Sandbox::new();
     let server = token_auth_server(&sb);
-    let pki = sb.pki();
-    let (cert, key, ca) = (
-        pki.join("demo@token-auth.crt"),
-        pki.join("demo@token-auth.key"),
-        pki.join("ca.crt"),
-    );
     for token in ["good-token-123", "good-token-123", "wrong-token"] {
-        let call = Call::post("/tokenreviews", review_body("v1", token)).with_identity(&cert, &key);
-        send(server.port, &ca, call).await.unwrap();
+        review_as_demo(&sb, &server, token).await;
     }
     let metrics = server.metrics();
     for line in [
