@@ -18,19 +18,22 @@ use std::collections::BTreeMap;
 use guard_pki::PkiDir;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, EnvVar, Namespace,
-    PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Secret, SecretEnvSource, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Toleration, Volume, WeightedPodAffinityTerm,
+    Affinity, ConfigMapVolumeSource, Namespace, PodSpec, PodTemplateSpec, Secret, ServiceAccount,
+    ServiceSpec, Volume,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::objects::{mount, network_policy, secret, secret_volume, value};
-use super::pod::{add_providers, no_privileges, pod_security_context, resources};
+use super::objects::{
+    disruption_budget, mount, network_policy, secret, secret_volume, service, value,
+};
+use super::pod::{
+    GuardContainer, critical_addons_toleration, image_pull_secrets, pod_security_context,
+    spread_replicas,
+};
 use super::{CONTAINER_PORT, InstallerSpec};
 use crate::InstallerError;
+use crate::probes::ProbePort;
 
 /// Name of the Deployment, Service and ServiceAccount, and the `app` label.
 pub const NAME: &str = "guard-proxy";
@@ -201,15 +204,10 @@ pub fn generate(
         })?);
     }
     if spec.proxy.is_set() {
-        let or_empty = |v: &Option<String>| v.clone().unwrap_or_default().into_bytes();
         objects.push(value(&proxy_secret(
             "guard-proxy",
             ns,
-            BTreeMap::from([
-                ("HTTP_PROXY".to_owned(), or_empty(&spec.proxy.http)),
-                ("HTTPS_PROXY".to_owned(), or_empty(&spec.proxy.https)),
-                ("NO_PROXY".to_owned(), or_empty(&spec.proxy.no_proxy)),
-            ]),
+            spec.proxy.secret_data(),
         ))?);
     }
 
@@ -258,32 +256,20 @@ pub fn generate(
         }
     }
 
-    objects.push(value(&Service {
-        metadata: meta(NAME, Some(ns)),
-        spec: Some(ServiceSpec {
+    objects.push(value(&service(
+        meta(NAME, Some(ns)),
+        ServiceSpec {
             type_: Some(proxy.service_type.clone()),
-            ports: Some(vec![ServicePort {
-                name: Some("https".into()),
-                port: proxy.port,
-                protocol: Some("TCP".into()),
-                target_port: Some(IntOrString::String("https".into())),
-                ..ServicePort::default()
-            }]),
-            selector: Some(labels()),
             ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    })?);
+        },
+        ("https", proxy.port),
+        labels(),
+    ))?);
     if spec.replicas > 1 {
-        objects.push(value(&PodDisruptionBudget {
-            metadata: meta(NAME, Some(ns)),
-            spec: Some(PodDisruptionBudgetSpec {
-                max_unavailable: Some(IntOrString::Int(1)),
-                selector: Some(selector.clone()),
-                ..PodDisruptionBudgetSpec::default()
-            }),
-            ..PodDisruptionBudget::default()
-        })?);
+        objects.push(value(&disruption_budget(
+            meta(NAME, Some(ns)),
+            selector.clone(),
+        ))?);
     }
     if let Some(sources) = &spec.network_policy {
         objects.push(value(&network_policy(
@@ -334,64 +320,18 @@ fn pod_spec(spec: &InstallerSpec, proxy: &ProxySpec) -> PodSpec {
         spec.auth_providers.join(",")
     ));
     args.extend(proxy.orgs.iter().map(|org| format!("--org={org}")));
-    let mut env: Vec<EnvVar> = Vec::new();
-    add_providers(
-        &spec.providers,
-        &mut args,
-        &mut volumes,
-        &mut mounts,
-        &mut env,
-    );
-    let probe = crate::probes::ProbePort::named(METRICS_PORT);
-    let container = Container {
-        name: "guard-proxy".into(),
-        image: Some(spec.image.clone()),
-        image_pull_policy: spec.image_pull_policy.clone(),
-        args: Some(args),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("https".into()),
-                container_port: CONTAINER_PORT,
-                protocol: Some("TCP".into()),
-                ..ContainerPort::default()
-            },
-            probe.container_port(),
-        ]),
-        env: (!env.is_empty()).then_some(env),
-        env_from: spec.proxy.is_set().then(|| {
-            vec![EnvFromSource {
-                secret_ref: Some(SecretEnvSource {
-                    name: "guard-proxy".into(),
-                    optional: Some(false),
-                }),
-                ..EnvFromSource::default()
-            }]
-        }),
-        readiness_probe: Some(probe.probe(2, 10)),
-        liveness_probe: Some(probe.probe(10, 20)),
-        resources: Some(resources()),
-        security_context: Some(no_privileges()),
-        volume_mounts: Some(mounts),
-        ..Container::default()
-    };
-    let anti_affinity = (spec.replicas > 1).then(|| k8s_openapi::api::core::v1::Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        label_selector: Some(LabelSelector {
-                            match_labels: Some(labels()),
-                            ..LabelSelector::default()
-                        }),
-                        topology_key: "kubernetes.io/hostname".into(),
-                        ..PodAffinityTerm::default()
-                    },
-                },
-            ]),
-            ..PodAntiAffinity::default()
-        }),
-        ..Default::default()
+    let (container, volumes) = GuardContainer {
+        name: NAME,
+        args,
+        port: ("https", CONTAINER_PORT),
+        probes: ProbePort::named(METRICS_PORT),
+        volumes,
+        mounts,
+    }
+    .build(spec, &spec.providers);
+    let anti_affinity = spread_replicas(spec, labels()).map(|spread| Affinity {
+        pod_anti_affinity: Some(spread),
+        ..Affinity::default()
     });
     let impersonation = proxy.mode == ProxyMode::Impersonation;
     PodSpec {
@@ -400,15 +340,9 @@ fn pod_spec(spec: &InstallerSpec, proxy: &ProxySpec) -> PodSpec {
         // Impersonation mode authenticates with the pod's own token.
         service_account_name: impersonation.then(|| NAME.to_owned()),
         automount_service_account_token: Some(impersonation),
-        tolerations: Some(vec![Toleration {
-            key: Some("CriticalAddonsOnly".into()),
-            operator: Some("Exists".into()),
-            ..Toleration::default()
-        }]),
+        tolerations: Some(vec![critical_addons_toleration()]),
         affinity: anti_affinity,
-        image_pull_secrets: spec.image_pull_secret.as_ref().map(|name| {
-            vec![k8s_openapi::api::core::v1::LocalObjectReference { name: name.clone() }]
-        }),
+        image_pull_secrets: image_pull_secrets(spec),
         security_context: Some(pod_security_context()),
         // Watches and exec sessions get the proxy's own grace period.
         termination_grace_period_seconds: Some(30),

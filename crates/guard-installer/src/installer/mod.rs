@@ -3,7 +3,7 @@
 //!
 //! * this module: what to install ([`InstallerSpec`]) and the objects, in
 //!   Go Guard's order;
-//! * `pod`: the pod spec;
+//! * `pod`: the pod spec, and the guard container both installers share;
 //! * `objects`: labels, metadata, Secrets, volumes;
 //! * [`authn_proxy`]: the objects of `guard proxy` instead (`--proxy`).
 //!
@@ -21,10 +21,8 @@ use std::path::PathBuf;
 use guard_api::InstallerPart;
 use guard_pki::PkiDir;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec, Service, ServicePort, ServiceSpec};
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::InstallerError;
 
@@ -97,13 +95,23 @@ impl Proxy {
     fn is_set(&self) -> bool {
         self.http.is_some() || self.https.is_some() || self.no_proxy.is_some()
     }
+
+    /// The `guard-proxy` Secret's data: the three variables, empty when unset.
+    fn secret_data(&self) -> BTreeMap<String, Vec<u8>> {
+        let or_empty = |v: &Option<String>| v.clone().unwrap_or_default().into_bytes();
+        BTreeMap::from([
+            ("HTTP_PROXY".to_owned(), or_empty(&self.http)),
+            ("HTTPS_PROXY".to_owned(), or_empty(&self.https)),
+            ("NO_PROXY".to_owned(), or_empty(&self.no_proxy)),
+        ])
+    }
 }
 
 pub mod authn_proxy;
 mod objects;
 mod pod;
 
-use objects::{labels, meta, network_policy, secret, value};
+use objects::{disruption_budget, labels, meta, network_policy, secret, service, value};
 use pod::pod_spec;
 
 /// Splits `HOST:PORT` (see [`crate::addr::parse`]).
@@ -199,16 +207,7 @@ pub fn generate(
         (None, _) => None,
     };
     if spec.proxy.is_set() {
-        let or_empty = |v: &Option<String>| v.clone().unwrap_or_default().into_bytes();
-        push(value(&secret(
-            "guard-proxy",
-            ns,
-            BTreeMap::from([
-                ("HTTP_PROXY".to_owned(), or_empty(&spec.proxy.http)),
-                ("HTTPS_PROXY".to_owned(), or_empty(&spec.proxy.https)),
-                ("NO_PROXY".to_owned(), or_empty(&spec.proxy.no_proxy)),
-            ]),
-        ))?);
+        push(value(&secret("guard-proxy", ns, spec.proxy.secret_data()))?);
     }
     if let Some(pem) = &proxy_cert {
         push(value(&secret(
@@ -269,38 +268,26 @@ pub fn generate(
     }
 
     if !spec.host_network {
-        push(value(&Service {
-            metadata: meta("guard", ns),
-            spec: Some(ServiceSpec {
+        push(value(&service(
+            meta("guard", ns),
+            ServiceSpec {
                 type_: Some("ClusterIP".into()),
                 // A fixed ClusterIP when --addr names one; else Kubernetes picks.
                 cluster_ip: host
                     .parse::<std::net::IpAddr>()
                     .is_ok()
                     .then(|| host.clone()),
-                ports: Some(vec![ServicePort {
-                    name: Some("api".into()),
-                    port,
-                    protocol: Some("TCP".into()),
-                    target_port: Some(IntOrString::String("api".into())),
-                    ..ServicePort::default()
-                }]),
-                selector: Some(labels()),
                 ..ServiceSpec::default()
-            }),
-            ..Service::default()
-        })?);
+            },
+            ("api", port),
+            labels(),
+        ))?);
     }
     if spec.replicas > 1 {
-        push(value(&PodDisruptionBudget {
-            metadata: meta("guard", ns),
-            spec: Some(PodDisruptionBudgetSpec {
-                max_unavailable: Some(IntOrString::Int(1)),
-                selector: Some(selector.clone()),
-                ..PodDisruptionBudgetSpec::default()
-            }),
-            ..PodDisruptionBudget::default()
-        })?);
+        push(value(&disruption_budget(
+            meta("guard", ns),
+            selector.clone(),
+        ))?);
     }
     if let Some(sources) = &spec.network_policy {
         push(value(&network_policy(

@@ -1,14 +1,18 @@
 //! The small Kubernetes objects every manifest is built from: labels,
-//! metadata, Secrets, Secret volumes and mounts, the NetworkPolicy.
+//! metadata, Secrets, Secret volumes and mounts, the Service, the
+//! PodDisruptionBudget and the NetworkPolicy.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Secret, SecretVolumeSource, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    Secret, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
     NetworkPolicySpec,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
@@ -59,6 +63,48 @@ pub(super) fn mount(name: &str, path: &str) -> VolumeMount {
         mount_path: path.to_owned(),
         read_only: Some(true),
         ..VolumeMount::default()
+    }
+}
+
+/// A Service (`spec` gives its type) whose port `port` reaches the port
+/// named `port_name` of the pods `selector` picks.
+pub(super) fn service(
+    metadata: ObjectMeta,
+    spec: ServiceSpec,
+    (port_name, port): (&str, i32),
+    selector: BTreeMap<String, String>,
+) -> Service {
+    Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            ports: Some(vec![ServicePort {
+                name: Some(port_name.to_owned()),
+                port,
+                protocol: Some("TCP".into()),
+                target_port: Some(IntOrString::String(port_name.to_owned())),
+                ..ServicePort::default()
+            }]),
+            selector: Some(selector),
+            ..spec
+        }),
+        ..Service::default()
+    }
+}
+
+/// Keeps all but one of the pods `selector` picks running through voluntary
+/// disruptions (node drains).
+pub(super) fn disruption_budget(
+    metadata: ObjectMeta,
+    selector: LabelSelector,
+) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata,
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(selector),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
     }
 }
 

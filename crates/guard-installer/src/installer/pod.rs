@@ -7,16 +7,17 @@ use std::collections::BTreeMap;
 use guard_api::InstallerPart;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    EnvVarSource, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, ResourceRequirements,
-    SeccompProfile, SecretEnvSource, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    Toleration, Volume, VolumeMount, WeightedPodAffinityTerm,
+    EnvVarSource, LocalObjectReference, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    ResourceRequirements, SeccompProfile, SecretEnvSource, SecretKeySelector, SecretVolumeSource,
+    SecurityContext, Toleration, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::objects::{labels, mount, secret_volume};
 use super::{CONTAINER_PORT, InstallerSpec, PKI_MOUNT};
+use crate::probes::ProbePort;
 
 /// The user guard runs as: the image's `nonroot` user.
 const RUN_AS: i64 = 65532;
@@ -44,11 +45,10 @@ pub(super) fn pod_spec(
     if spec.host_network {
         args.push(format!("--secure-addr={host}:{port}"));
     }
-    let probes = crate::probes::ProbePort::new(spec.host_network, host, listen_port);
+    let probes = ProbePort::new(spec.host_network, host, listen_port);
     args.push(probes.arg());
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
-    let mut env = Vec::new();
     if proxy_cert {
         volumes.push(Volume {
             name: "proxy-certstore".into(),
@@ -68,40 +68,15 @@ pub(super) fn pod_spec(
     }
     volumes.push(secret_volume("guard-pki"));
     mounts.push(mount("guard-pki", PKI_MOUNT));
-    add_providers(providers, &mut args, &mut volumes, &mut mounts, &mut env);
-    let proxy_env = spec.proxy.is_set().then(|| {
-        vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource {
-                name: "guard-proxy".into(),
-                optional: Some(false),
-            }),
-            ..EnvFromSource::default()
-        }]
-    });
-    let no_privileges = no_privileges();
-    let container = Container {
-        name: "guard".into(),
-        image: Some(spec.image.clone()),
-        image_pull_policy: spec.image_pull_policy.clone(),
-        args: Some(args),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("api".into()),
-                container_port: listen_port,
-                protocol: Some("TCP".into()),
-                ..ContainerPort::default()
-            },
-            probes.container_port(),
-        ]),
-        env: (!env.is_empty()).then_some(env),
-        env_from: proxy_env.clone(),
-        readiness_probe: Some(probes.probe(2, 10)),
-        liveness_probe: Some(probes.probe(10, 20)),
-        resources: Some(resources()),
-        security_context: Some(no_privileges.clone()),
-        volume_mounts: Some(mounts),
-        ..Container::default()
-    };
+    let (container, volumes) = GuardContainer {
+        name: "guard",
+        args,
+        port: ("api", listen_port),
+        probes,
+        volumes,
+        mounts,
+    }
+    .build(spec, providers);
     let init_containers = proxy_cert.then(|| {
         vec![Container {
             name: "update-proxy-certs".into(),
@@ -111,12 +86,12 @@ pub(super) fn pod_spec(
                 "-c".into(),
                 "update-ca-certificates".into(),
             ]),
-            env_from: proxy_env,
+            env_from: outbound_proxy_env(spec),
             // update-ca-certificates writes the bundle into the emptyDir.
             security_context: Some(SecurityContext {
                 run_as_user: Some(0),
                 run_as_non_root: Some(false),
-                ..no_privileges.clone()
+                ..no_privileges()
             }),
             volume_mounts: Some(vec![
                 VolumeMount {
@@ -136,11 +111,7 @@ pub(super) fn pod_spec(
         }]
     });
 
-    let mut tolerations = vec![Toleration {
-        key: Some("CriticalAddonsOnly".into()),
-        operator: Some("Exists".into()),
-        ..Toleration::default()
-    }];
+    let mut tolerations = vec![critical_addons_toleration()];
     let mut affinity = Affinity::default();
     if spec.run_on_master || spec.host_network {
         // `control-plane` since Kubernetes 1.24; `master` before.
@@ -175,24 +146,7 @@ pub(super) fn pod_spec(
             ..NodeAffinity::default()
         });
     }
-    if spec.replicas > 1 {
-        affinity.pod_anti_affinity = Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        label_selector: Some(LabelSelector {
-                            match_labels: Some(labels()),
-                            ..LabelSelector::default()
-                        }),
-                        topology_key: "kubernetes.io/hostname".into(),
-                        ..PodAffinityTerm::default()
-                    },
-                },
-            ]),
-            ..PodAntiAffinity::default()
-        });
-    }
+    affinity.pod_anti_affinity = spread_replicas(spec, labels());
     let has_affinity = affinity.node_affinity.is_some() || affinity.pod_anti_affinity.is_some();
 
     PodSpec {
@@ -207,18 +161,131 @@ pub(super) fn pod_spec(
         dns_policy: spec
             .host_network
             .then(|| "ClusterFirstWithHostNet".to_owned()),
-        image_pull_secrets: spec.image_pull_secret.as_ref().map(|name| {
-            vec![k8s_openapi::api::core::v1::LocalObjectReference { name: name.clone() }]
-        }),
+        image_pull_secrets: image_pull_secrets(spec),
         security_context: Some(pod_security_context()),
         termination_grace_period_seconds: Some(30),
         ..PodSpec::default()
     }
 }
 
+/// The one container of either pod, `guard run` (the webhook) or `guard
+/// proxy`: the image, the serving port and the probe port, each provider's
+/// flags, Secret volume and environment, the outbound proxy's environment,
+/// the probes, resources and a locked-down security context.
+pub(super) struct GuardContainer<'a> {
+    /// The container's name.
+    pub(super) name: &'a str,
+    /// The command and its flags; the providers' flags follow.
+    pub(super) args: Vec<String>,
+    /// The serving port: its name and number.
+    pub(super) port: (&'a str, i32),
+    /// The plain-HTTP probe (and metrics) port.
+    pub(super) probes: ProbePort,
+    /// The pod's volumes; the providers' Secret volumes follow.
+    pub(super) volumes: Vec<Volume>,
+    /// The container's mounts; the providers' follow.
+    pub(super) mounts: Vec<VolumeMount>,
+}
+
+impl GuardContainer<'_> {
+    /// The container, with `providers` added, and the pod's volumes.
+    pub(super) fn build(
+        self,
+        spec: &InstallerSpec,
+        providers: &[InstallerPart],
+    ) -> (Container, Vec<Volume>) {
+        let GuardContainer {
+            name,
+            mut args,
+            port: (port_name, port),
+            probes,
+            mut volumes,
+            mut mounts,
+        } = self;
+        let mut env = Vec::new();
+        add_providers(providers, &mut args, &mut volumes, &mut mounts, &mut env);
+        let container = Container {
+            name: name.to_owned(),
+            image: Some(spec.image.clone()),
+            image_pull_policy: spec.image_pull_policy.clone(),
+            args: Some(args),
+            ports: Some(vec![
+                ContainerPort {
+                    name: Some(port_name.to_owned()),
+                    container_port: port,
+                    protocol: Some("TCP".into()),
+                    ..ContainerPort::default()
+                },
+                probes.container_port(),
+            ]),
+            env: (!env.is_empty()).then_some(env),
+            env_from: outbound_proxy_env(spec),
+            readiness_probe: Some(probes.probe(2, 10)),
+            liveness_probe: Some(probes.probe(10, 20)),
+            resources: Some(resources()),
+            security_context: Some(no_privileges()),
+            volume_mounts: Some(mounts),
+            ..Container::default()
+        };
+        (container, volumes)
+    }
+}
+
+/// `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` from the `guard-proxy` Secret,
+/// when the outbound proxy is set.
+fn outbound_proxy_env(spec: &InstallerSpec) -> Option<Vec<EnvFromSource>> {
+    spec.proxy.is_set().then(|| {
+        vec![EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: "guard-proxy".into(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]
+    })
+}
+
+/// Tolerates the taint of nodes kept for critical add-ons.
+pub(super) fn critical_addons_toleration() -> Toleration {
+    Toleration {
+        key: Some("CriticalAddonsOnly".into()),
+        operator: Some("Exists".into()),
+        ..Toleration::default()
+    }
+}
+
+/// With more than one replica, prefers nodes that run none of the pods
+/// `labels` select yet.
+pub(super) fn spread_replicas(
+    spec: &InstallerSpec,
+    labels: BTreeMap<String, String>,
+) -> Option<PodAntiAffinity> {
+    (spec.replicas > 1).then(|| PodAntiAffinity {
+        preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+            weight: 100,
+            pod_affinity_term: PodAffinityTerm {
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(labels),
+                    ..LabelSelector::default()
+                }),
+                topology_key: "kubernetes.io/hostname".into(),
+                ..PodAffinityTerm::default()
+            },
+        }]),
+        ..PodAntiAffinity::default()
+    })
+}
+
+/// The image pull Secret, when one is named.
+pub(super) fn image_pull_secrets(spec: &InstallerSpec) -> Option<Vec<LocalObjectReference>> {
+    spec.image_pull_secret
+        .as_ref()
+        .map(|name| vec![LocalObjectReference { name: name.clone() }])
+}
+
 /// Adds each provider's flags, Secret volume and mount, and environment
 /// variables from its Secret.
-pub(super) fn add_providers(
+fn add_providers(
     providers: &[InstallerPart],
     args: &mut Vec<String>,
     volumes: &mut Vec<Volume>,
@@ -249,7 +316,7 @@ pub(super) fn add_providers(
 }
 
 /// A container that cannot gain privileges or write its root filesystem.
-pub(super) fn no_privileges() -> SecurityContext {
+fn no_privileges() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         read_only_root_filesystem: Some(true),
@@ -262,7 +329,7 @@ pub(super) fn no_privileges() -> SecurityContext {
 }
 
 /// The container's requests and limits.
-pub(super) fn resources() -> ResourceRequirements {
+fn resources() -> ResourceRequirements {
     ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".to_owned(), Quantity("100m".into())),
