@@ -653,7 +653,8 @@ async fn the_mapping_file_reloads_and_a_broken_one_is_ignored() {
 
 /// `guard get token -o eks` with only `vars` for AWS (no keys in the
 /// environment, no shared files unless `vars` name them), against the
-/// stub STS.
+/// stub STS (`AWS_ENDPOINT_URL_STS`). An empty value in `vars` removes the
+/// variable.
 fn guard_token_from(env: &Env, vars: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = env.guard.sb.guard();
     cmd.args([
@@ -676,9 +677,15 @@ fn guard_token_from(env: &Env, vars: &[(&str, &str)]) -> std::process::Output {
     .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     // No instance metadata service here: do not wait for one.
     .env("AWS_EC2_METADATA_DISABLED", "true")
+    .env_remove("AWS_ENDPOINT_URL")
+    .env_remove("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
     .env("AWS_ENDPOINT_URL_STS", &env.sts.url);
     for (k, v) in vars {
-        cmd.env(k, v);
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
     }
     let out = cmd.output().unwrap();
     common::secrets::assert_clean(
@@ -836,3 +843,91 @@ async fn web_identity_from_the_environment_assumes_the_role() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
+/// The URL a token printed by `guard get token` is presigned for.
+fn presigned_for(out: &std::process::Output) -> String {
+    let token = String::from_utf8(out.stdout.clone()).unwrap();
+    register_presigned(token.trim());
+    decode(token.trim()).0
+}
+
+/// The token's STS endpoint comes from the AWS configuration, as the aws
+/// CLI reads it: the profile's `endpoint_url`, the `sts` `endpoint_url` of
+/// its `services` section (before the profile's), `AWS_ENDPOINT_URL` and
+/// `AWS_ENDPOINT_URL_STS` (before any profile); and
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` turns them all off.
+#[tokio::test]
+async fn the_profiles_endpoint_url_is_where_the_token_goes() {
+    if common::require::missing(&[Peer::Botocore]) {
+        return;
+    }
+    let env = start();
+    let sts = env.sts.url.trim_end_matches('/').to_owned();
+    // Where no token may go: nothing listens there.
+    let nowhere = {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", closed.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let keys = "aws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = secret\n";
+    std::fs::write(
+        &config,
+        format!(
+            "[profile global]\n{keys}endpoint_url = {sts}\n\n\
+             [profile per-service]\n{keys}endpoint_url = {nowhere}\nservices = local\n\n\
+             [services local]\nsts =\n  endpoint_url = {sts}\n\n\
+             [profile elsewhere]\n{keys}endpoint_url = {nowhere}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let token_for = |profile: &'static str, vars: &[(&'static str, &str)]| {
+        let mut all = vec![
+            ("AWS_PROFILE", profile),
+            ("AWS_CONFIG_FILE", config),
+            ("AWS_ENDPOINT_URL_STS", ""),
+        ];
+        all.extend_from_slice(vars);
+        guard_token_from(&env, &all)
+    };
+
+    for (profile, vars) in [
+        ("global", vec![]),
+        ("per-service", vec![]),
+        ("elsewhere", vec![("AWS_ENDPOINT_URL", sts.as_str())]),
+        ("elsewhere", vec![("AWS_ENDPOINT_URL_STS", sts.as_str())]),
+        (
+            "per-service",
+            vec![
+                ("AWS_ENDPOINT_URL_STS", sts.as_str()),
+                ("AWS_ENDPOINT_URL", nowhere.as_str()),
+            ],
+        ),
+    ] {
+        let out = token_for(profile, &vars);
+        assert!(
+            out.status.success(),
+            "{profile} {vars:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = presigned_for(&out);
+        assert!(
+            url.starts_with(&format!("{sts}/?")),
+            "{profile} {vars:?}: presigned for {}",
+            url.split('?').next().unwrap_or_default()
+        );
+        assert_eq!(
+            username_of(&env, &out).await,
+            "admin:alice-example.com",
+            "{profile} {vars:?}"
+        );
+    }
+
+    // Configured endpoints ignored: the regional endpoint of --region.
+    let out = token_for("global", &[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")]);
+    assert!(
+        presigned_for(&out).starts_with("https://sts.us-east-1.amazonaws.com/?"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -9,16 +9,16 @@
 //! (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`), the ECS/EKS container
 //! endpoint, and the EC2 instance metadata service. STS calls (AssumeRole,
 //! AssumeRoleWithWebIdentity) honour `AWS_ENDPOINT_URL_STS` and a profile's
-//! `endpoint_url`.
+//! `endpoint_url`, and so does the token ([`super::sts::configured_endpoint`]).
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::BehaviorVersion;
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials as _;
 use aws_credential_types::provider::error::CredentialsError;
 use secrecy::SecretString;
@@ -63,34 +63,38 @@ impl From<aws_credential_types::Credentials> for AwsCredentials {
     }
 }
 
-impl AwsCredentials {
-    /// The credentials of the default chain; with `role_arn`, those of that
-    /// role, assumed with them (session name `guard-<unix time>`). `region`
-    /// (`--region`) is the region of STS calls; else `AWS_REGION`,
-    /// `AWS_DEFAULT_REGION` or the profile's `region`; else us-east-1.
-    pub async fn resolve(
-        role_arn: Option<&str>,
-        region: Option<&str>,
-    ) -> Result<Self, ClientError> {
-        let region = RegionProviderChain::first_try(
-            region
-                .filter(|r| !r.is_empty())
-                .map(|r| aws_config::Region::new(r.to_owned())),
+/// The AWS SDK's configuration as the aws CLI would load it: the shared
+/// files and profile, timeouts, and the region of STS calls: `region`
+/// (`--region`); else `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's
+/// `region`; else us-east-1. Reads files and the environment only: nothing
+/// is fetched until credentials are asked for.
+pub async fn load_config(region: Option<&str>) -> SdkConfig {
+    let region = RegionProviderChain::first_try(
+        region
+            .filter(|r| !r.is_empty())
+            .map(|r| aws_config::Region::new(r.to_owned())),
+    )
+    .or_else(EnvironmentVariableRegionProvider::new())
+    .or_else(ProfileFileRegionProvider::new())
+    .or_else(aws_config::Region::from_static(FALLBACK_REGION));
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(CALL_TIMEOUT)
+                .build(),
         )
-        .or_else(EnvironmentVariableRegionProvider::new())
-        .or_else(ProfileFileRegionProvider::new())
-        .or_else(aws_config::Region::from_static(FALLBACK_REGION));
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(CALL_TIMEOUT)
-                    .build(),
-            )
-            .load()
-            .await;
+        .load()
+        .await
+}
+
+impl AwsCredentials {
+    /// The credentials of `config`'s default chain (see [`load_config`]);
+    /// with `role_arn`, those of that role, assumed with them (session name
+    /// `guard-<unix time>`).
+    pub async fn resolve(config: &SdkConfig, role_arn: Option<&str>) -> Result<Self, ClientError> {
         let chain = config.credentials_provider().ok_or_else(|| {
             ClientError::NoAwsCredentials("the AWS SDK set up no credential chain".into())
         })?;
@@ -102,7 +106,7 @@ impl AwsCredentials {
                     .unwrap_or_default();
                 AssumeRoleProvider::builder(role)
                     .session_name(format!("guard-{}", since.as_secs()))
-                    .configure(&config)
+                    .configure(config)
                     .build_from_provider(chain)
                     .await
                     .provide_credentials()

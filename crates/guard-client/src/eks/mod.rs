@@ -43,11 +43,9 @@ pub async fn token(request: &TokenRequest<'_>) -> Result<(String, SystemTime), C
         ));
     }
     let region = request.region.filter(|r| !r.is_empty());
-    let endpoint = sts::endpoint(
-        region,
-        std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
-    )?;
-    let credentials = AwsCredentials::resolve(request.role_arn, region).await?;
+    let config = credentials::load_config(region).await;
+    let endpoint = sts::endpoint(region, sts::configured_endpoint(&config).as_deref())?;
+    let credentials = AwsCredentials::resolve(&config, request.role_arn).await?;
     let now = SystemTime::now();
     let token = presign::token(&credentials, request.cluster_id, region, &endpoint, now)?;
     Ok((token, now + REUSE_FOR))

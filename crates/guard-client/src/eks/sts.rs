@@ -3,18 +3,43 @@
 
 use std::time::{Duration, SystemTime};
 
+use aws_config::SdkConfig;
+use aws_types::service_config::ServiceConfigKey;
 use reqwest::Url;
 use secrecy::ExposeSecret as _;
 
 use super::AwsCredentials;
 use crate::ClientError;
 
-/// The STS endpoint a token is presigned for: `override_url`
-/// (`AWS_ENDPOINT_URL_STS`, as the aws CLI honours it), else the regional
-/// endpoint, else the global one.
-pub fn endpoint(region: Option<&str>, override_url: Option<&str>) -> Result<Url, ClientError> {
-    if let Some(u) = override_url.filter(|u| !u.is_empty()) {
-        return Ok(guard_providers::http::base_url(u, "AWS_ENDPOINT_URL_STS")?);
+/// Where an STS endpoint URL may be configured, for error messages.
+const ENDPOINT_SOURCES: &str =
+    "STS endpoint_url (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL or the profile's endpoint_url)";
+
+/// The STS endpoint URL the AWS configuration names, with the AWS CLI's
+/// precedence: `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, then the
+/// `sts` `endpoint_url` of the profile's `services` section, then the
+/// profile's `endpoint_url`; none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`
+/// or the profile's `ignore_configured_endpoint_urls` is true. This is the
+/// lookup the SDK's own STS client makes, so the token goes where the
+/// credential chain's STS calls go.
+pub fn configured_endpoint(config: &SdkConfig) -> Option<String> {
+    let key = ServiceConfigKey::builder()
+        .service_id("STS")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    config
+        .service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| config.endpoint_url().map(str::to_owned))
+}
+
+/// The STS endpoint a token is presigned for: `configured` (see
+/// [`configured_endpoint`]), else the regional endpoint, else the global one.
+pub fn endpoint(region: Option<&str>, configured: Option<&str>) -> Result<Url, ClientError> {
+    if let Some(u) = configured.filter(|u| !u.is_empty()) {
+        return Ok(guard_providers::http::base_url(u, ENDPOINT_SOURCES)?);
     }
     let host = match region {
         None | Some("") => "sts.amazonaws.com".to_owned(),
