@@ -261,24 +261,74 @@ pub fn no_fallback(_: &Url, _: &HeaderMap) -> Option<Url> {
 
 /// The `rel="next"` URL of a `Link` header, accepted only when it stays on
 /// the same scheme, host and port as `base` (the user's token goes with it).
+/// Other relations (`last`, `first`, `prev`, or any other) are passed over.
 pub fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
     let link = headers.get(LINK)?.to_str().ok()?;
-    let next = link.split(',').find_map(|part| {
-        let (url, params) = part.trim().split_once(';')?;
-        params
-            .split(';')
-            .any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "rel=\"next\"" || p == "rel=next"
-            })
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_owned()
-            })
+    let (next, _) = link_values(link)?.into_iter().find(|(_, rel)| {
+        rel.split_whitespace()
+            .any(|r| r.eq_ignore_ascii_case("next"))
     })?;
     same_origin(&next, base)
+}
+
+/// The links of a `Link` header (RFC 8288: `<URI>; param=value; ...`,
+/// separated by commas; values may be quoted strings, which may hold commas
+/// and semicolons), each with its `rel` (empty if none). `None` if the
+/// header does not have that shape.
+fn link_values(header: &str) -> Option<Vec<(String, String)>> {
+    let mut links = Vec::new();
+    let mut rest = header.trim_start_matches([' ', '\t', ',']);
+    while !rest.is_empty() {
+        let (uri, after) = rest.strip_prefix('<')?.split_once('>')?;
+        rest = after;
+        let mut rel = String::new();
+        loop {
+            rest = rest.trim_start_matches([' ', '\t']);
+            let Some(param) = rest.strip_prefix(';') else {
+                break;
+            };
+            let end = param.find(['=', ';', ',']).unwrap_or(param.len());
+            let name = param[..end].trim();
+            rest = &param[end..];
+            let value = match rest.strip_prefix('=') {
+                Some(value) => {
+                    let (value, after) = param_value(value.trim_start_matches([' ', '\t']))?;
+                    rest = after;
+                    value
+                }
+                None => String::new(),
+            };
+            if name.eq_ignore_ascii_case("rel") && rel.is_empty() {
+                rel = value;
+            }
+        }
+        match rest.strip_prefix(',') {
+            Some(after) => rest = after.trim_start_matches([' ', '\t', ',']),
+            None if rest.is_empty() => {}
+            None => return None,
+        }
+        links.push((uri.trim().to_owned(), rel));
+    }
+    Some(links)
+}
+
+/// A parameter's value at the start of `s`, a token or a quoted string
+/// (with `\` escapes), and what follows it.
+fn param_value(s: &str) -> Option<(String, &str)> {
+    let Some(quoted) = s.strip_prefix('"') else {
+        let end = s.find([';', ',', ' ', '\t']).unwrap_or(s.len());
+        return Some((s[..end].to_owned(), &s[end..]));
+    };
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &quoted[i + 1..])),
+            '\\' => value.push(chars.next()?.1),
+            c => value.push(c),
+        }
+    }
+    None
 }
 
 /// `link` (absolute, or relative to `base`) as a URL, when it stays on the
@@ -587,6 +637,35 @@ mod tests {
             r#"<https://ghe.example.com/x>; rel="last""#.parse().unwrap(),
         );
         assert!(next_link(&h, &base).is_none());
+        // Relations besides next, in any order and case, quoted strings
+        // holding commas and semicolons, a relation list: the next page all the same.
+        h.insert(
+            LINK,
+            r#"<https://ghe.example.com/api/v3/user/teams?page=1>; rel="first", <https://ghe.example.com/a,b>; title="page 3; of, 5"; rel="custom", <https://ghe.example.com/api/v3/user/teams?page=3>; rel="Next last""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "https://ghe.example.com/api/v3/user/teams?page=3"
+        );
+        h.insert(
+            LINK,
+            "<https://ghe.example.com/y>; rel=next".parse().unwrap(),
+        );
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "https://ghe.example.com/y"
+        );
+        // Not the shape of a Link header: no next page.
+        for broken in [
+            r#"https://ghe.example.com/y; rel="next""#,
+            r#"<https://ghe.example.com/y>; rel="next"#,
+            r#"<https://ghe.example.com/y>; rel="next" junk"#,
+        ] {
+            h.insert(LINK, broken.parse().unwrap());
+            assert!(next_link(&h, &base).is_none(), "{broken}");
+        }
     }
 
     #[test]

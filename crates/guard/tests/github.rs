@@ -60,6 +60,37 @@ async fn members_get_their_teams_in_the_org_as_groups() {
     assert!(!guard.server.log().contains("gh-many"));
 }
 
+/// A `Link` header with a relation besides next, last, first and prev (and
+/// a quoted comma): the pages are followed all the same, and nothing is
+/// printed about it (octocrab's own reader prints to stderr for each).
+#[tokio::test]
+async fn other_link_relations_are_passed_over_silently() {
+    if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {
+        return;
+    }
+    let sim = GithubSim::start();
+    let guard = guard_for(&sim, &[]);
+    let (_, json) = guard.review("gh-rels").await;
+    assert_eq!(json["status"]["user"]["username"], "linkrels", "{json}");
+    assert_eq!(
+        json["status"]["user"]["groups"].as_array().unwrap().len(),
+        150,
+        "{json}"
+    );
+    // Standard error is read behind the answers: wait for the review's line,
+    // which guard writes after anything printed while it was checked.
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the review in the log",
+        || guard.server.log().contains("linkrels"),
+    );
+    let log = guard.server.log();
+    assert!(
+        !log.contains("custom-rel") && !log.contains("unexpected 'rel'"),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn team_slugs_on_request() {
     if common::require::missing(&[Peer::Node("@simulacrum/github-api-simulator")]) {

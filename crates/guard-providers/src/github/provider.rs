@@ -5,14 +5,17 @@
 //! 1. `GET /user/memberships/orgs/{org}`: the user must be an **active**
 //!    member (a pending invitation is not membership). username = `login`,
 //!    uid = `id`.
-//! 2. `GET /user/teams?per_page=100`, following `Link: rel="next"`: groups =
-//!    the names (or slugs) of the teams that belong to the organisation.
+//! 2. `GET /user/teams?per_page=100`, following `Link: rel="next"` on the
+//!    API's origin ([`http::next_link`]): groups = the names (or slugs) of
+//!    the teams that belong to the organisation.
 //!
 //! The calls go through one [`Octocrab`] built at start-up on guard's shared
 //! HTTP client (its pool, timeouts, proxy settings and rustls); each review
 //! takes a handle with the user's token ([`Octocrab::user_access_token`]),
 //! which shares that client. Answers are parsed into octocrab's models
-//! ([`OrgMembership`], a [`Page`] of [`FullTeam`]). Requests are sent with
+//! ([`OrgMembership`], a [`Page`] of [`FullTeam`]; the `Link` header is
+//! read by guard and removed first, as octocrab's own reader prints to
+//! stderr). Requests are sent with
 //! octocrab's raw `_get`, so that a refusal keeps its headers: octocrab's
 //! own error type drops them, and the rate-limit headers decide whether a
 //! 403 is a denial or an outage ([`http::classify`]).
@@ -30,7 +33,7 @@ use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
 use octocrab::service::middleware::reqwest_connector::ReqwestConnector;
 use octocrab::{AuthState, FromResponse as _, Octocrab, OctocrabBuilder, Page};
 use reqwest::Url;
-use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
+use reqwest::header::{ACCEPT, HeaderValue, LINK, USER_AGENT};
 
 use super::{GithubOptions, api_root};
 use crate::{ProviderError, http};
@@ -182,15 +185,19 @@ impl GithubProvider {
                     http::MAX_PAGES
                 )));
             }
-            let answer = self
+            let mut answer = self
                 .get(&github, &path, || {
                     "the token cannot list the user's teams (needs read:org)".into()
                 })
                 .await?;
+            // `Link` is read here, and octocrab's parser never sees it: that
+            // one prints to stderr for every relation it does not know.
+            next = http::next_link(answer.headers(), &self.base)
+                .map(|url| url[url::Position::BeforePath..].to_owned());
+            answer.headers_mut().remove(LINK);
             let page = Page::<FullTeam>::from_response(answer)
                 .await
                 .map_err(unexpected)?;
-            next = page.next.as_ref().and_then(|uri| self.next_page(uri));
             teams.extend(page.items);
         }
         let groups = teams
@@ -208,14 +215,6 @@ impl GithubProvider {
             groups,
             extra: Default::default(),
         })
-    }
-
-    /// The next page's path and query, when the link stays on the API's
-    /// origin (the user's token goes with it); otherwise the listing ends
-    /// there.
-    fn next_page(&self, link: &::http::Uri) -> Option<String> {
-        let url = http::same_origin(&link.to_string(), &self.base)?;
-        Some(url[url::Position::BeforePath..].to_owned())
     }
 }
 

@@ -6,6 +6,7 @@
 //   GET /api/v3/user/memberships/orgs/{org}   orgs/get-membership-for-authenticated-user
 //   GET /api/v3/user/teams?per_page=&page=    teams/list-for-authenticated-user,
 //                                             paged with a Link header as GitHub does
+//                                             (gh-rels: with one more relation)
 // Failure tokens: gh-ratelimited (403, x-ratelimit-remaining: 0), gh-abuse
 // (429, retry-after), gh-secondary (403 secondary rate limit with requests
 // left and no retry-after), gh-500 (500), gh-hang (never answers).
@@ -28,6 +29,8 @@ const TOKENS = {
   'gh-pending': { login: 'pending', id: 1005, orgs: { acme: 'pending' }, teams: teams('acme', ['Admins']) },
   'gh-outsider': { login: 'outsider', id: 1006, orgs: { 'other-org': 'active' }, teams: [] },
   'gh-counted': { login: 'counted', id: 1007, orgs: { acme: 'active' }, teams: teams('acme', ['Devs']) },
+  // Its team pages' Link headers carry a relation besides GitHub's four.
+  'gh-rels':  { login: 'linkrels', id: 1008, orgs: { acme: 'active' }, teams: many, extraRel: true },
 };
 const calls = {};
 
@@ -118,6 +121,7 @@ const app = simulation({
         const rels = [];
         if (page < pages) rels.push(`<${link(page + 1)}>; rel="next"`, `<${link(pages)}>; rel="last"`);
         if (page > 1) rels.push(`<${link(1)}>; rel="first"`, `<${link(page - 1)}>; rel="prev"`);
+        if (u.extraRel) rels.unshift(`<${link(page)}>; title="teams, page ${page}; of ${pages}"; rel="custom-rel"`);
         if (rels.length) res.set('link', rels.join(', '));
         const root = API(req);
         res.status(200).json(u.teams.slice((page - 1) * per, page * per).map(([o, name], i) => ({
