@@ -1,7 +1,9 @@
 //! What an outside reviewer found by attacking the release binary, each
-//! through the real `guard run` / `guard proxy`: names from a provider that
-//! would forge log lines, credentials echoed in refusals, identity headers
-//! spelled with underscores, the open-file limit, a busy address.
+//! through the real `guard`: names from a provider that would forge log
+//! lines, credentials echoed in refusals or trace logs, identity headers
+//! spelled with underscores, the open-file limit, a busy address, an
+//! in-tree authenticator that would drop PoP, unbounded request values in
+//! authz answers.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -530,4 +532,48 @@ fn an_address_in_use_is_one_line_naming_the_address_and_the_flag() {
         );
     }
     drop(held);
+}
+
+/// `guard get authn-config` with `--azure.enable-pop`: kube-apiserver's
+/// in-tree authenticator cannot check proof-of-possession envelopes, so an
+/// authenticator for the tenant would accept a stolen access token on its
+/// own (what PoP is enabled to refuse). None is written, and a note says why.
+#[test]
+fn authn_config_writes_no_in_tree_authenticator_that_drops_pop() {
+    let sb = Sandbox::new();
+    let out = sb.run(&[
+        "get",
+        "authn-config",
+        "--auth-providers=azure",
+        "--azure.tenant-id=72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "--azure.client-id=guard-app",
+        "--azure.auth-mode=passthrough",
+        "--azure.graph-call-on-overage-claim",
+        "--azure.skip-group-membership-resolution",
+        "--azure.enable-pop",
+        "--azure.pop-hostname=api.example",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stdout.contains("jwt:") && !stdout.contains("72f988bf"),
+        "an in-tree authenticator that accepts tokens without their PoP proof:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("note: azure: with --azure.enable-pop"),
+        "{stderr}"
+    );
+    // Without PoP the tenant's authenticators are written.
+    let plain = sb.ok(&[
+        "get",
+        "authn-config",
+        "--auth-providers=azure",
+        "--azure.tenant-id=72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "--azure.client-id=guard-app",
+    ]);
+    assert!(
+        plain.contains("https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"),
+        "{plain}"
+    );
 }

@@ -2,7 +2,8 @@
 //! get authn-config`): the tenant's v2 and v1 issuers (one authenticator
 //! each), the client id as audience, the username from `upn`, else
 //! `unique_name`, else `oid`, the uid from `oid`; groups from the token's
-//! `groups` claim when guard reads them from there too.
+//! `groups` claim when guard reads them from there too. None with
+//! `--azure.enable-pop`: the in-tree authenticator cannot check PoP tokens.
 
 use guard_api::{JwtAuthenticatorSpec, JwtAuthenticators, PrefixedClaim, UsernameMapping};
 
@@ -15,6 +16,16 @@ pub fn jwt_authenticators(o: &AzureOptions) -> Result<JwtAuthenticators, Provide
     let mut notes = Vec::new();
     if o.tenant_id.trim().is_empty() {
         return invalid("azure is enabled: set --azure.tenant-id");
+    }
+    if o.enable_pop {
+        // The in-tree authenticator reads bare JWTs: it would refuse every
+        // envelope kubelogin sends and accept the access token without the
+        // proof of its key, which is what --azure.enable-pop refuses.
+        o.token_issuers()?;
+        return Ok(JwtAuthenticators {
+            authenticators: Vec::new(),
+            notes: vec!["azure: with --azure.enable-pop guard accepts only proof-of-possession tokens, which kube-apiserver's in-tree authenticator cannot check (it would accept the access token without its key's proof and refuse the PoP envelopes kubelogin sends), so none is written for azure; keep guard's token webhook (--authentication-token-webhook-config-file, see guard get kubeadm-config)".into()],
+        });
     }
     let client_id = o.client_id.trim();
     if client_id.is_empty() {
