@@ -73,13 +73,28 @@ impl LoginChanges {
 /// Checks a server address (`guard login --server`): `https://` with a
 /// host, no credentials, query or fragment. Returns the host (the default
 /// name of the cluster entry) and the URL as kubectl is to hold it.
+/// The refusal repeats the address without its credentials, query and
+/// fragment (a password or token may be there), or not at all when it is
+/// not a URL.
 pub fn parse_server(url: &str) -> Result<(String, String), ClientError> {
+    let parsed = url::Url::parse(url);
+    let shown = match &parsed {
+        Ok(u) => {
+            let mut u = u.clone();
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            format!(" {u}")
+        }
+        Err(_) => String::new(),
+    };
     let bad = || {
         ClientError::Invalid(format!(
-            "--server {url}: expected https://HOST[:PORT][/PATH], without credentials, query or fragment"
+            "--server{shown}: expected https://HOST[:PORT][/PATH], without credentials, query or fragment"
         ))
     };
-    let parsed = url::Url::parse(url).map_err(|_| bad())?;
+    let parsed = parsed.map_err(|_| bad())?;
     if parsed.scheme() != "https"
         || parsed.query().is_some()
         || parsed.fragment().is_some()

@@ -577,3 +577,35 @@ fn authn_config_writes_no_in_tree_authenticator_that_drops_pop() {
         "{plain}"
     );
 }
+
+/// `guard login --server` refuses an address with credentials or a query
+/// without repeating them: the refusal names the host only.
+#[test]
+fn login_refuses_a_server_with_credentials_without_repeating_them() {
+    const PASSWORD: &str = "S3cret-login-pw";
+    const TOKEN: &str = "s3cret-query-token";
+    common::secrets::register(PASSWORD);
+    common::secrets::register(TOKEN);
+    let sb = Sandbox::new();
+    let kubeconfig = sb.home.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    for server in [
+        format!("https://alice:{PASSWORD}@api.example.com:6443"),
+        format!("https://api.example.com:6443/?token={TOKEN}"),
+        format!("https://api.example.com:6443/#{TOKEN}"),
+    ] {
+        // `fails` also checks standard error against the registered secrets.
+        let err = sb.fails(&[
+            "login",
+            "-o",
+            "github",
+            "--cluster=c",
+            &format!("--kubeconfig={kubeconfig}"),
+            &format!("--server={server}"),
+        ]);
+        assert!(
+            err.contains("--server https://api.example.com:6443/: expected https://"),
+            "{err}"
+        );
+    }
+}
