@@ -81,10 +81,12 @@ fn raise_open_file_limit() {
 
 /// The AWS SDK's crates (`get token -o eks`): their failures reach the user
 /// as guard's one-line error, and their own log lines print whole responses,
-/// temporary credentials included. Only `RUST_LOG` turns them on.
-const AWS_SDK_QUIET: &str = "aws_config=off,aws_runtime=off,aws_sdk_sts=off,aws_sdk_sso=off,\
-    aws_sdk_ssooidc=off,aws_smithy_runtime=off,aws_smithy_runtime_api=off,\
-    aws_smithy_http_client=off,aws_smithy_types=off";
+/// temporary credentials included; aws-sigv4's trace lines print the
+/// canonical request of the token, session token included. Only `RUST_LOG`
+/// turns them on. (Targets match by prefix: `aws_sdk` is every `aws_sdk_*`,
+/// `aws_smithy` every `aws_smithy_*`.)
+const AWS_SDK_QUIET: &str = "aws_config=off,aws_runtime=off,aws_sdk=off,aws_smithy=off,\
+    aws_sigv4=off,aws_credential_types=off,aws_types=off";
 
 /// Logs go to stderr; `-v` picks the level (RUST_LOG, when set, wins).
 fn init_logging(verbosity: u8) {

@@ -609,3 +609,40 @@ fn login_refuses_a_server_with_credentials_without_repeating_them() {
         );
     }
 }
+
+/// `guard get token -o eks -v 9` (trace, to debug a login): the signing
+/// library's trace lines would print the token's canonical request, the
+/// session token of temporary credentials included. Nothing of the
+/// credentials, nor the token, reaches standard error.
+#[test]
+fn eks_tokens_at_trace_level_log_no_credentials() {
+    const SECRET_KEY: &str = "trace-secret-access-key-0001";
+    const SESSION_TOKEN: &str = "trace-session-token-0001";
+    common::secrets::register(SECRET_KEY);
+    common::secrets::register(SESSION_TOKEN);
+    let sb = Sandbox::new();
+    let out = sb
+        .guard()
+        .args(["get", "token", "-o", "eks", "--cluster-id=c1", "-v", "9"])
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL_STS")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTRACEEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let token = stdout
+        .split(|c: char| c == '"' || c.is_whitespace())
+        .find(|s| s.starts_with("k8s-aws-v1."))
+        .unwrap_or_else(|| panic!("no token in {stdout}"));
+    common::secrets::register(token);
+    common::secrets::assert_clean("guard get token -o eks -v 9 (stderr)", &stderr);
+    assert!(!stderr.contains("X-Amz-Security-Token"), "{stderr}");
+}
