@@ -409,7 +409,13 @@ impl Authorizer {
         if let Some(ns) = request.namespace()
             && !is_namespace(ns)
         {
-            return local(Decision::Error(format!("{ns:?} is not a namespace name")));
+            // The namespace comes from the user's request path: repeat a
+            // bounded part of it (the answer and the log line).
+            let shown: String = ns.chars().take(64).collect();
+            let cut = if shown.len() < ns.len() { "..." } else { "" };
+            return local(Decision::Error(format!(
+                "{shown:?}{cut} is not a namespace name"
+            )));
         }
         if self.args.audit_sar {
             tracing::debug!(user, ?request, "SubjectAccessReview");

@@ -646,3 +646,69 @@ fn eks_tokens_at_trace_level_log_no_credentials() {
     common::secrets::assert_clean("guard get token -o eks -v 9 (stderr)", &stderr);
     assert!(!stderr.contains("X-Amz-Security-Token"), "{stderr}");
 }
+
+/// A SubjectAccessReview whose namespace is not a namespace name (it comes
+/// from the user's request path, up to the API server's header limit) is
+/// answered with an evaluation error that repeats only the start of it, and
+/// logged the same way: one request cannot write a megabyte-long log line.
+#[tokio::test]
+async fn authz_repeats_a_bounded_part_of_an_invalid_namespace() {
+    let sb = Sandbox::new();
+    sb.ok(&["init", "ca"]);
+    sb.ok(&["init", "server", "--ips=127.0.0.1"]);
+    sb.ok(&["init", "client", "-o", "azure"]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = GuardServer::start(
+        &sb,
+        &[
+            "--auth-providers=azure",
+            "--azure.tenant-id=72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "--azure.client-id=guard-app",
+            "--azure.skip-group-membership-resolution",
+            "--authz-providers=azure",
+            &format!("--azure.arm-url=https://127.0.0.1:{closed}/"),
+            "--azure.authz-mode=aks",
+            "--azure.resource-id=/subscriptions/s/resourceGroups/r/providers/Microsoft.ContainerService/managedClusters/c",
+            &format!("--azure.aks-authz-token-url=https://127.0.0.1:{closed}/token"),
+        ],
+    );
+    let namespace = format!("Not-A-Namespace-{}", "x".repeat(400_000));
+    let body = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": "alice@contoso.com",
+            "extra": {"oid": ["6f1a1d5e-6f3c-4b2e-9e1d-2f8f0b1c3d4e"]},
+            "resourceAttributes": {"namespace": namespace, "verb": "get", "resource": "pods", "version": "v1"}
+        }
+    });
+    let pki = sb.pki();
+    let answer = send(
+        server.port,
+        &pki.join("ca.crt"),
+        Call::post("/subjectaccessreviews", body.to_string())
+            .with_identity(&pki.join("azure@azure.crt"), &pki.join("azure@azure.key")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 200);
+    let json = answer.json();
+    let error = json["status"]["evaluationError"].as_str().unwrap();
+    assert!(error.contains("\"Not-A-Namespace-xxx"), "{error}");
+    assert!(
+        error.len() < 200,
+        "the whole namespace is repeated ({} bytes)",
+        error.len()
+    );
+    let mut log = String::new();
+    eventually(Duration::from_secs(10), "the review's log line", || {
+        log = server.log();
+        log.contains("is not a namespace name")
+    });
+    let longest = log.lines().map(str::len).max().unwrap_or_default();
+    assert!(longest < 2_000, "a log line of {longest} bytes");
+}
