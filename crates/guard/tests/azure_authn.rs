@@ -229,6 +229,11 @@ async fn obo_reads_graph_on_behalf_of_each_user() {
     // Azure AD will not exchange this user's token: a plain denial.
     t.set(|s| s.refused_users.push(BOB.into()));
     t.denied(&bob, "refused the on-behalf-of exchange").await;
+    // The tenant has not consented to guard's permission (Azure AD says so
+    // with invalid_grant too): the tenant's setup, an error for every user.
+    t.set(|s| s.obo_consent_missing = true);
+    t.outage(&alice, "has not consented").await;
+    t.set(|s| s.obo_consent_missing = false);
     // Azure AD or Graph down or throttling: errors.
     t.set(|s| s.aad = Behaviour::Status(503));
     t.outage(&alice, "Azure AD answered 503").await;

@@ -87,7 +87,13 @@ struct AadError {
     error: String,
     #[serde(default)]
     error_codes: Vec<u64>,
+    #[serde(default)]
+    suberror: String,
 }
+
+/// AADSTS65001: the tenant has not consented to the application's
+/// permission (sent as `invalid_grant`, suberror `consent_required`).
+const AADSTS_CONSENT_REQUIRED: u64 = 65001;
 
 /// The token of a token endpoint's answer.
 #[derive(Deserialize)]
@@ -337,16 +343,25 @@ impl AzureProvider {
             .take(40)
             .collect();
         let what = format!("{status}, {kind}{code}");
-        // Azure AD's words for "this user's token cannot be exchanged"
-        // (consent_required is the tenant's setup, hence an outage).
-        let users_token = matches!(kind.as_str(), "invalid_grant" | "interaction_required");
+        // Azure AD's words for "this user's token cannot be exchanged".
+        // Missing consent is the tenant's setup, hence an outage: Azure AD
+        // says it with invalid_grant too, and suberror consent_required.
+        let consent_required = error.suberror == "consent_required"
+            || error.error_codes.contains(&AADSTS_CONSENT_REQUIRED)
+            || kind == "consent_required";
+        let users_token =
+            !consent_required && matches!(kind.as_str(), "invalid_grant" | "interaction_required");
         if users_token && status.is_client_error() {
             return Err(CheckError::Denied(format!(
                 "Azure AD refused the on-behalf-of exchange of the user's token ({what})"
             )));
         }
         tracing::error!("Azure AD on-behalf-of request answered {what}");
-        Err(if status.is_client_error() && status.as_u16() != 429 {
+        Err(if consent_required {
+            CheckError::Unavailable(format!(
+                "Azure AD refused guard's on-behalf-of request ({what}): the tenant has not consented to guard's application; grant it admin consent for GroupMember.Read.All (delegated)"
+            ))
+        } else if status.is_client_error() && status.as_u16() != 429 {
             CheckError::Unavailable(format!(
                 "Azure AD refused guard's on-behalf-of request ({what}): check --azure.client-id and the secret"
             ))

@@ -129,6 +129,10 @@ pub struct State {
     /// Users (oid) whose tokens Azure AD will not exchange on their behalf
     /// (`invalid_grant`) and the AKS token URL refuses (403).
     pub refused_users: Vec<String>,
+    /// Azure AD answers every on-behalf-of exchange as it does when the
+    /// tenant has not consented to guard's delegated permission
+    /// (`invalid_grant`, AADSTS65001, suberror `consent_required`).
+    pub obo_consent_missing: bool,
     /// Graph's memberships: oid → group ids.
     pub member_of: BTreeMap<String, Vec<String>>,
     /// Graph's group names: id → displayName.
@@ -272,6 +276,7 @@ impl AzureStandIn {
             aks_authn: Behaviour::Normal,
             graph: Behaviour::Normal,
             refused_users: Vec::new(),
+            obo_consent_missing: false,
             member_of: BTreeMap::new(),
             group_names: BTreeMap::new(),
             user_graph_tokens: BTreeMap::new(),
@@ -569,6 +574,12 @@ async fn answer(
                     .unwrap_or_default(),
             );
             let oid = assertion["oid"].as_str().unwrap_or_default().to_owned();
+            if s.obo_consent_missing {
+                return json_response(
+                    400,
+                    &json!({"error": "invalid_grant", "error_description": "AADSTS65001: The user or administrator has not consented to use the application with ID 'guard-app'.", "error_codes": [65001], "suberror": "consent_required"}),
+                );
+            }
             if form.get("requested_token_use").map(String::as_str) != Some("on_behalf_of")
                 || assertion["aud"].as_str() != form.get("client_id").map(String::as_str)
                 || oid.is_empty()
