@@ -506,6 +506,17 @@ impl CachedToken {
         *slot = Some((token.clone(), SystemTime::now() + valid_for));
         Ok(token)
     }
+
+    /// Drops `token` (refused by the service it was for: revoked, or issued
+    /// before a change of the application's rights), so that the next call
+    /// fetches a new one instead of reusing it until it expires. A newer
+    /// token already in its place is kept.
+    pub async fn forget(&self, token: &str) {
+        let mut slot = self.slot.lock().await;
+        if slot.as_ref().is_some_and(|(cached, _)| cached == token) {
+            *slot = None;
+        }
+    }
 }
 
 /// Posts an OAuth 2.0 token request (`form`) to `endpoint`; returns the

@@ -595,3 +595,32 @@ async fn pop_tokens_are_verified_as_go_guard_does() {
     let log = t.guard.server.log();
     assert!(!log.contains(&at), "a token reached the log");
 }
+
+/// Graph refusing guard's cached application token (401: revoked, or
+/// issued before the application's rights changed) is an outage for that
+/// review only: the token is dropped and the next review gets a new one,
+/// instead of every review failing until the old token expires (an hour).
+#[tokio::test]
+async fn client_credential_drops_an_application_token_graph_refuses() {
+    let t = start(&[]);
+    let alice = t.user_token(ALICE, json!({}));
+    assert_alice(&t.authenticated(&alice).await);
+    let fetched = |t: &Azure| {
+        t.azure
+            .state
+            .lock()
+            .unwrap()
+            .token_requests
+            .iter()
+            .filter(|r| r.contains("grant_type=client_credentials"))
+            .count()
+    };
+    assert_eq!(fetched(&t), 1);
+    // Azure AD revokes the token guard holds: Graph answers 401.
+    t.set(|s| s.issued.clear());
+    t.outage(&alice, "Microsoft Graph").await;
+    // The next review fetches a new token and succeeds.
+    let user = t.authenticated(&alice).await;
+    assert_eq!(user["groups"], json!([ADMINS, DEVS]));
+    assert_eq!(fetched(&t), 2);
+}

@@ -444,6 +444,13 @@ impl AzureProvider {
                 let ids: Ids = http::json(WHO, response).await?;
                 return Ok(ids.value);
             }
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                && let GraphAccess::Arc { token: cached, .. } = &self.access
+            {
+                // The managed identity's token was refused: the next
+                // review gets a new one.
+                cached.forget(msi_token).await;
+            }
             if attempt == 1 && matches!(status.as_u16(), 503 | 504) {
                 tracing::warn!("{WHO} answered {status}; asking once more");
                 continue;
@@ -491,6 +498,12 @@ impl AzureProvider {
             .await
             .map_err(|e| http::transport("Microsoft Graph", e))?;
         let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && let GraphAccess::Application(cached) = &self.access
+        {
+            // guard's own token was refused: the next review gets a new one.
+            cached.forget(access).await;
+        }
         if !status.is_success() {
             let refused = || {
                 format!(
