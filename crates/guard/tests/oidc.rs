@@ -518,6 +518,32 @@ async fn google_checks_the_domain_and_reads_groups_from_the_directory() {
     assert!(authenticated(&guard, &bob).await.get("groups").is_none());
     // The service account's token was fetched once for both users.
     assert_eq!(issuer.calls()["token"], 1);
+    // The directory refuses that token (revoked): an outage for this
+    // review, and the next one fetches a new token instead of reusing the
+    // refused one until it expires.
+    issuer.revoke_directory_tokens();
+    // New tokens of Alice's (the reviews above are cached).
+    let alice_again = |jti: &str| {
+        let mut c = claims(
+            "alice@example.com",
+            Some("example.com"),
+            true,
+            "guard-client",
+        );
+        c["jti"] = json!(jti);
+        issuer.sign(c, "RS256")
+    };
+    let (status, json) = guard.review(&alice_again("after-revocation-1")).await;
+    assert_eq!(status, 200);
+    assert!(
+        json["status"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("401")),
+        "{json}"
+    );
+    let user = authenticated(&guard, &alice_again("after-revocation-2")).await;
+    assert_eq!(user["groups"].as_array().map(Vec::len), Some(3), "{user}");
+    assert_eq!(issuer.calls()["token"], 2);
 
     denied(
         &guard,

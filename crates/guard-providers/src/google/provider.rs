@@ -198,6 +198,10 @@ impl GoogleProvider {
             let response = http::send(self.client.get(url).bearer_auth(&access))
                 .await
                 .map_err(|e| http::transport("Google Directory", e))?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+                // guard's own token was refused: the next review gets a new one.
+                d.token.forget(&access).await;
+            }
             if !response.status().is_success() {
                 // The user's token was fine: a failing directory is an outage.
                 return Err(CheckError::Unavailable(format!(

@@ -403,6 +403,11 @@ impl OidcIssuer {
         );
     }
 
+    /// The Directory API refuses (401) every token it has seen so far.
+    pub fn revoke_directory_tokens(&self) {
+        http_request(&self.origin, "POST", "/test/revoke-directory-tokens", "{}");
+    }
+
     /// Calls counted by the issuer: graph, directory, token, discovery, jwks.
     pub fn calls(&self) -> serde_json::Value {
         serde_json::from_str(&http_request(&self.origin, "GET", "/test/calls", "")).unwrap()

@@ -13,6 +13,7 @@
 //   POST /v1.0/users/{oid}/getMemberGroups          MS Graph, {"value": [ids]}
 //   POST /v1.0/directoryObjects/getByIds            MS Graph, {"value": [{id, displayName}]}
 //   GET  /test/calls      {"graph": n, "directory": n, "token": n, "discovery": n, "jwks": n}
+//   POST /test/revoke-directory-tokens   the Directory API refuses (401) the tokens it has seen
 //
 // Environment: OIDC_PORT (0 = free port), OIDC_ISSUER (force `iss`, e.g.
 // https://accounts.google.com), OIDC_PATH_PREFIX (e.g. /TENANT/v2.0 for Azure).
@@ -66,6 +67,13 @@ server.service.addRoute('POST', `${prefix}/test/up`, (_req, res) => { down = fal
 server.service.addRoute('POST', `${prefix}/test/jwks-down`, (_req, res) => { jwksDown = true; send(res, 200, {}); });
 server.service.addRoute('POST', `${prefix}/test/jwks-up`, (_req, res) => { jwksDown = false; send(res, 200, {}); });
 server.service.addRoute('GET', '/test/calls', (_req, res) => send(res, 200, calls));
+// The Directory API refuses (401) every token it has seen so far: revoked.
+const seenDirectoryTokens = new Set();
+const revokedDirectoryTokens = new Set();
+server.service.addRoute('POST', '/test/revoke-directory-tokens', (_req, res) => {
+  for (const t of seenDirectoryTokens) revokedDirectoryTokens.add(t);
+  send(res, 200, {});
+});
 
 // Google Directory API: groups of a user, 2 per page.
 const DIRECTORY = {
@@ -75,6 +83,9 @@ const DIRECTORY = {
 server.service.addRoute('GET', '/admin/directory/v1/groups', (req, res) => {
   calls.directory += 1;
   if (!bearer(req)) return send(res, 401, { error: { code: 401, message: 'Login Required.' } });
+  const presented = req.headers.authorization;
+  if (revokedDirectoryTokens.has(presented)) return send(res, 401, { error: { code: 401, message: 'Invalid Credentials' } });
+  seenDirectoryTokens.add(presented);
   const q = new URL(req.url, 'http://x').searchParams;
   const all = DIRECTORY[q.get('userKey')] ?? [];
   const start = Number(q.get('pageToken') ?? 0);
