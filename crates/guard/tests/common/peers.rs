@@ -32,12 +32,24 @@ fn spawn_ready(mut cmd: Command, what: &str) -> (Child, String) {
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(60)) {
+    // A generous deadline: on a loaded 2-core CI machine node can take
+    // well over a minute to load its modules. A peer that exits early is
+    // reported at once, with its exit status.
+    match rx.recv_timeout(Duration::from_secs(240)) {
         Ok(line) => (child, line),
-        Err(_) => {
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // Its stdout closed: it has exited (the kill is for a peer that
+            // closed stdout and kept running).
+            let _ = child.kill();
+            let status = child.wait();
+            panic!(
+                "{what} exited before it was ready ({status:?}); GUARD_TEST_PEER_LOGS=1 shows its output"
+            );
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} did not start");
+            panic!("{what} did not become ready within 240 s");
         }
     }
 }
