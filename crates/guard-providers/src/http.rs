@@ -204,15 +204,7 @@ pub async fn json<T: serde::de::DeserializeOwned>(
 /// server's log.
 pub fn transport(provider: &str, e: reqwest::Error) -> CheckError {
     let e = strip_url(e);
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_decode() || e.is_body() {
-        "sent an unreadable answer"
-    } else {
-        "request failed"
-    };
+    let what = outage_words(&e);
     tracing::warn!("{provider}: {what}: {e}");
     CheckError::Unavailable(format!("{provider} {what}"))
 }
@@ -345,7 +337,14 @@ pub fn same_origin(link: &str, base: &Url) -> Option<Url> {
 /// library's error) as an outage: the same words as [`transport`], and a log
 /// line that names the origin only.
 pub fn transport_ref(provider: &str, e: &reqwest::Error) -> CheckError {
-    let what = if e.is_timeout() {
+    let what = outage_words(e);
+    tracing::warn!("{provider}: {what}: {}", describe(e));
+    CheckError::Unavailable(format!("{provider} {what}"))
+}
+
+/// What a transport failure was, in the words of an outage answer.
+fn outage_words(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "cannot connect"
@@ -353,9 +352,7 @@ pub fn transport_ref(provider: &str, e: &reqwest::Error) -> CheckError {
         "sent an unreadable answer"
     } else {
         "request failed"
-    };
-    tracing::warn!("{provider}: {what}: {}", describe(e));
-    CheckError::Unavailable(format!("{provider} {what}"))
+    }
 }
 
 /// Largest error answer read to tell a provider's own refusal from a proxy's
